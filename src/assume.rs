@@ -1,0 +1,332 @@
+//! One hop: a single STS `AssumeRole` call signed with the previous hop's credentials, and the
+//! classification of its failures.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::credential_feature::AwsCredentialFeature;
+use aws_credential_types::Credentials;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
+use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use tracing::{debug_span, field, warn, Instrument};
+
+use crate::error::{Error, ErrorKind};
+use crate::role::{Role, CHAINED_MAX_DURATION};
+
+/// The name under which this crate's credentials appear in `Credentials::provider_name`.
+pub(crate) const PROVIDER_NAME: &str = "RoleChainProvider";
+
+/// Everything one hop needs: the role and the session name it will use.
+#[derive(Debug)]
+pub(crate) struct Hop {
+    pub(crate) index: usize,
+    pub(crate) role: Role,
+    pub(crate) session_name: String,
+}
+
+impl Hop {
+    /// Calls `AssumeRole` for this hop, signed with `signer`.
+    ///
+    /// If the first hop asks for more than an hour and STS answers that the base credentials are
+    /// themselves a role session (AWS's role-chaining limit), the call is made once more with one
+    /// hour.
+    pub(crate) async fn assume(
+        &self,
+        sts: &aws_sdk_sts::Client,
+        signer: Credentials,
+        now: SystemTime,
+    ) -> Result<Credentials, Error> {
+        let span = debug_span!(
+            "assume_role",
+            hop = self.index,
+            role_arn = %self.role.role_arn,
+            session_name = %self.session_name,
+            expiry = field::Empty,
+            outcome = field::Empty,
+        );
+        let result = async {
+            let mut duration = self.role.duration;
+            loop {
+                match self.call(sts, signer.clone(), duration).await {
+                    Err(err)
+                        if is_chaining_limit(&err) && duration > Some(CHAINED_MAX_DURATION) =>
+                    {
+                        warn!(
+                            requested_seconds = duration.map(|d| d.as_secs()),
+                            "STS refused a session longer than 1 hour because the base credentials \
+                             are themselves a role session (role chaining); retrying with 3600 s. \
+                             Set the first role's duration to at most 1 hour to avoid this call"
+                        );
+                        duration = Some(CHAINED_MAX_DURATION);
+                    }
+                    Err(err) => return Err(self.classify(err)),
+                    Ok(output) => return self.credentials_from(output, now),
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        match &result {
+            Ok(creds) => {
+                let expiry = creds.expiry().map(aws_smithy_types::DateTime::from);
+                span.record(
+                    "expiry",
+                    field::display(expiry.map_or(String::new(), |e| e.to_string())),
+                );
+                span.record("outcome", "success");
+            }
+            Err(err) => {
+                span.record("outcome", field::display(err.kind()));
+            }
+        }
+        result
+    }
+
+    async fn call(
+        &self,
+        sts: &aws_sdk_sts::Client,
+        signer: Credentials,
+        duration: Option<Duration>,
+    ) -> Result<AssumeRoleOutput, SdkError<AssumeRoleError, HttpResponse>> {
+        let role = &self.role;
+        let tags = role
+            .tags
+            .iter()
+            .map(|(key, value)| Tag::builder().key(key).value(value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("key and value are always set");
+        let policy_arns = role
+            .policy_arns
+            .iter()
+            .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
+            .collect::<Vec<_>>();
+        sts.assume_role()
+            .role_arn(&role.role_arn)
+            .role_session_name(&self.session_name)
+            .set_external_id(role.external_id.as_ref().map(|id| id.expose().to_owned()))
+            .set_duration_seconds(duration.map(|d| d.as_secs() as i32))
+            .set_policy(role.policy.clone())
+            .set_policy_arns((!policy_arns.is_empty()).then_some(policy_arns))
+            .set_tags((!tags.is_empty()).then_some(tags))
+            .set_transitive_tag_keys(
+                (!role.transitive_tag_keys.is_empty()).then(|| role.transitive_tag_keys.clone()),
+            )
+            .set_source_identity(role.source_identity.clone())
+            .customize()
+            .config_override(aws_sdk_sts::Config::builder().credentials_provider(signer))
+            .send()
+            .await
+    }
+
+    fn credentials_from(
+        &self,
+        output: AssumeRoleOutput,
+        now: SystemTime,
+    ) -> Result<Credentials, Error> {
+        let invalid = |message: &str| {
+            Error::new(ErrorKind::InvalidResponse, message).at_hop(self.index, &self.role.role_arn)
+        };
+        let sts = output
+            .credentials
+            .ok_or_else(|| invalid("STS answered without credentials"))?;
+        let expiry = SystemTime::try_from(sts.expiration).map_err(|_| {
+            invalid("STS answered with an expiration time this system cannot represent")
+        })?;
+        if expiry <= now {
+            return Err(invalid(&format!(
+                "STS answered with credentials that expired at {}, before the current time {}; \
+                 check this machine's clock",
+                sts.expiration,
+                aws_smithy_types::DateTime::from(now),
+            )));
+        }
+        let account_id = output
+            .assumed_role_user
+            .as_ref()
+            .and_then(|user| account_of(&user.arn));
+        let mut builder = Credentials::builder()
+            .access_key_id(sts.access_key_id)
+            .secret_access_key(sts.secret_access_key)
+            .session_token(sts.session_token)
+            .expiry(expiry)
+            .provider_name(PROVIDER_NAME);
+        builder.set_account_id(account_id.map(Into::into));
+        let mut creds = builder.build();
+        creds
+            .get_property_mut_or_default::<Vec<AwsCredentialFeature>>()
+            .push(AwsCredentialFeature::CredentialsStsAssumeRole);
+        Ok(creds)
+    }
+
+    fn classify(&self, err: SdkError<AssumeRoleError, HttpResponse>) -> Error {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let error = match err {
+            SdkError::ServiceError(context) => {
+                let service_error = context.into_err();
+                let kind = kind_for(service_error.code(), status, self.index);
+                let code = service_error.code().unwrap_or("no error code");
+                let message = match (status, service_error.message()) {
+                    (Some(status), Some(msg)) => {
+                        format!("STS answered HTTP {status} {code}: {msg}")
+                    }
+                    (Some(status), None) => format!("STS answered HTTP {status} {code}"),
+                    (None, _) => format!("STS answered {code}"),
+                };
+                Error::new(kind, message).with_source(service_error)
+            }
+            SdkError::TimeoutError(_) => {
+                Error::new(ErrorKind::TimedOut, "the call to STS timed out")
+                    .with_source(err.into_source().expect("timeout errors have a source"))
+            }
+            SdkError::DispatchFailure(ref failure) => {
+                let (kind, what) = if failure.is_timeout() {
+                    (ErrorKind::TimedOut, "the connection to STS timed out")
+                } else if failure.is_user() {
+                    (
+                        ErrorKind::InvalidConfiguration,
+                        "the request to STS could not be sent as configured",
+                    )
+                } else {
+                    (ErrorKind::Unavailable, "STS could not be reached")
+                };
+                Error::new(kind, what)
+                    .with_source(err.into_source().expect("dispatch failures have a source"))
+            }
+            SdkError::ResponseError(_) => Error::new(
+                ErrorKind::InvalidResponse,
+                "the answer from STS could not be read",
+            )
+            .with_source(err.into_source().expect("response errors have a source")),
+            _ => Error::new(
+                ErrorKind::InvalidConfiguration,
+                "the request to STS could not be built; check the region and endpoint_url",
+            )
+            .with_source(err.into_source().unwrap_or_else(|e| e.to_string().into())),
+        };
+        error.at_hop(self.index, &self.role.role_arn)
+    }
+}
+
+/// The error kind for an STS error code, falling back to the HTTP status without one.
+fn kind_for(code: Option<&str>, status: Option<u16>, hop: usize) -> ErrorKind {
+    match code {
+        Some("AccessDenied") => ErrorKind::AccessDenied,
+        Some("InvalidClientTokenId" | "SignatureDoesNotMatch" | "IncompleteSignature") => {
+            if hop == 0 {
+                ErrorKind::BaseCredentials
+            } else {
+                ErrorKind::AccessDenied
+            }
+        }
+        Some(
+            "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded",
+        ) => ErrorKind::Throttled,
+        Some(
+            "MalformedPolicyDocument"
+            | "MalformedPolicyDocumentException"
+            | "PackedPolicyTooLarge"
+            | "PackedPolicyTooLargeException"
+            | "RegionDisabledException"
+            | "ValidationError"
+            | "InvalidParameterValue"
+            | "MissingParameter",
+        ) => ErrorKind::InvalidConfiguration,
+        Some("ExpiredToken" | "ExpiredTokenException" | "RequestExpired") => {
+            ErrorKind::ExpiredToken
+        }
+        Some("ServiceUnavailable" | "InternalFailure" | "InternalError") => ErrorKind::Unavailable,
+        _ => match status {
+            Some(403) => ErrorKind::AccessDenied,
+            Some(429) => ErrorKind::Throttled,
+            Some(500..=599) => ErrorKind::Unavailable,
+            Some(400..=499) => ErrorKind::InvalidConfiguration,
+            _ => ErrorKind::InvalidResponse,
+        },
+    }
+}
+
+/// STS's answer when a session assumed with role credentials asks for more than an hour.
+fn is_chaining_limit(err: &SdkError<AssumeRoleError, HttpResponse>) -> bool {
+    err.as_service_error().is_some_and(|e| {
+        e.code() == Some("ValidationError")
+            && e.message().is_some_and(|m| m.contains("role chaining"))
+    })
+}
+
+/// The account id of `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`.
+fn account_of(arn: &str) -> Option<String> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_map_to_kinds_and_fall_back_to_the_status() {
+        use ErrorKind::*;
+        let cases = [
+            (Some("AccessDenied"), Some(403), 1, AccessDenied),
+            (Some("InvalidClientTokenId"), Some(403), 0, BaseCredentials),
+            (Some("SignatureDoesNotMatch"), Some(403), 0, BaseCredentials),
+            (Some("InvalidClientTokenId"), Some(403), 2, AccessDenied),
+            (Some("SignatureDoesNotMatch"), Some(403), 1, AccessDenied),
+            (Some("Throttling"), Some(400), 0, Throttled),
+            (Some("TooManyRequestsException"), Some(400), 0, Throttled),
+            (
+                Some("MalformedPolicyDocument"),
+                Some(400),
+                0,
+                InvalidConfiguration,
+            ),
+            (
+                Some("PackedPolicyTooLarge"),
+                Some(400),
+                0,
+                InvalidConfiguration,
+            ),
+            (
+                Some("RegionDisabledException"),
+                Some(403),
+                0,
+                InvalidConfiguration,
+            ),
+            (Some("ValidationError"), Some(400), 0, InvalidConfiguration),
+            (Some("ExpiredToken"), Some(400), 1, ExpiredToken),
+            (Some("ExpiredTokenException"), Some(400), 1, ExpiredToken),
+            (None, Some(403), 0, AccessDenied),
+            (None, Some(429), 0, Throttled),
+            (None, Some(500), 0, Unavailable),
+            (None, Some(503), 0, Unavailable),
+            (None, Some(400), 0, InvalidConfiguration),
+            (Some("SomethingNew"), Some(502), 0, Unavailable),
+            (None, None, 0, InvalidResponse),
+        ];
+        for (code, status, hop, kind) in cases {
+            assert_eq!(
+                kind_for(code, status, hop),
+                kind,
+                "{code:?} {status:?} at hop {hop}"
+            );
+        }
+    }
+
+    #[test]
+    fn account_id_comes_from_the_assumed_role_arn() {
+        assert_eq!(
+            account_of("arn:aws:sts::111111111111:assumed-role/storage/s").as_deref(),
+            Some("111111111111")
+        );
+        assert_eq!(
+            account_of("arn:aws-cn:sts::222222222222:assumed-role/r/s").as_deref(),
+            Some("222222222222")
+        );
+        assert_eq!(account_of("arn:aws:sts::nope:assumed-role/r/s"), None);
+        assert_eq!(account_of("garbage"), None);
+    }
+}

@@ -1,0 +1,308 @@
+//! Errors: [`Error`] for a failed chain run, [`BuildError`] for a chain that was described wrongly.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What went wrong while fetching credentials, as a category a caller can act on.
+///
+/// Each kind says whether trying again can help ([`ErrorKind::is_retryable`]) and what to check
+/// when it cannot.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// STS refused the AssumeRole call: the role's trust policy does not name the caller as
+    /// `Principal`, the `sts:ExternalId` condition does not match, or the caller lacks
+    /// `sts:AssumeRole` permission on the role.
+    AccessDenied,
+    /// STS throttled the request (`Throttling`, `TooManyRequestsException`, HTTP 429).
+    Throttled,
+    /// The request can never succeed as configured: a malformed or too large session policy, a
+    /// region where STS is disabled, a duration the role does not allow, or an endpoint that
+    /// cannot be used.
+    InvalidConfiguration,
+    /// The base credentials could not be loaded, or STS rejected them at the first hop
+    /// (`InvalidClientTokenId`, `SignatureDoesNotMatch`).
+    BaseCredentials,
+    /// STS said the credentials that signed the request have expired.
+    ExpiredToken,
+    /// STS or the network failed: an HTTP 5xx answer, a connection or I/O error.
+    Unavailable,
+    /// The request to STS timed out.
+    TimedOut,
+    /// STS answered 200 but the answer holds no usable credentials (missing, unparsable, or
+    /// already expired).
+    InvalidResponse,
+}
+
+impl ErrorKind {
+    /// Whether a later attempt may succeed without any change to the configuration.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::TimedOut
+        )
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::AccessDenied => "access denied",
+            ErrorKind::Throttled => "throttled by STS",
+            ErrorKind::InvalidConfiguration => "invalid configuration",
+            ErrorKind::BaseCredentials => "base credentials failed",
+            ErrorKind::ExpiredToken => "signing credentials expired",
+            ErrorKind::Unavailable => "STS unavailable",
+            ErrorKind::TimedOut => "timed out",
+            ErrorKind::InvalidResponse => "invalid response from STS",
+        }
+    }
+
+    fn advice(self) -> Option<&'static str> {
+        match self {
+            ErrorKind::AccessDenied => Some(
+                "check that the role's trust policy names the caller as Principal, that its \
+                 sts:ExternalId condition matches this hop's external_id, and that the caller \
+                 may call sts:AssumeRole on the role",
+            ),
+            ErrorKind::BaseCredentials => Some(
+                "check the base credentials (base_provider, or the credentials provider of the \
+                 SdkConfig given to configure)",
+            ),
+            ErrorKind::ExpiredToken => Some("check this machine's clock"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// A failure to fetch credentials through the role chain.
+///
+/// Cheap to clone, so that one failed chain run reaches every caller that waited for it. It names
+/// the hop (0-based position of the role in the chain) and the role ARN where it happened, and
+/// keeps the underlying error as its [`source`](StdError::source). Its text never contains a
+/// secret key, a session token or an ExternalId.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    hop: Option<usize>,
+    role_arn: Option<String>,
+    message: String,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                hop: None,
+                role_arn: None,
+                message: message.into(),
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn at_hop(mut self, hop: usize, role_arn: &str) -> Self {
+        let inner = Arc::get_mut(&mut self.inner).expect("set while the error is being built");
+        inner.hop = Some(hop);
+        inner.role_arn = Some(role_arn.to_owned());
+        self
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        let inner = Arc::get_mut(&mut self.inner).expect("set while the error is being built");
+        inner.source = Some(source.into());
+        self
+    }
+
+    /// The category of the failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The 0-based position in the chain of the role whose hop failed; `None` when the failure
+    /// did not belong to one hop.
+    pub fn hop(&self) -> Option<usize> {
+        self.inner.hop
+    }
+
+    /// The ARN of the role whose hop failed.
+    pub fn role_arn(&self) -> Option<&str> {
+        self.inner.role_arn.as_deref()
+    }
+
+    /// Whether a later attempt may succeed without a change to the configuration.
+    pub fn is_retryable(&self) -> bool {
+        self.inner.kind.is_retryable()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        match (inner.hop, &inner.role_arn) {
+            (Some(hop), Some(arn)) => write!(f, "hop {hop} ({arn}): ")?,
+            (Some(hop), None) => write!(f, "hop {hop}: ")?,
+            _ => {}
+        }
+        write!(f, "{}: {}", inner.kind, inner.message)?;
+        if let Some(advice) = inner.kind.advice() {
+            write!(f, "; {advice}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("Error")
+            .field("kind", &inner.kind)
+            .field("hop", &inner.hop)
+            .field("role_arn", &inner.role_arn)
+            .field("message", &inner.message)
+            .field("source", &inner.source)
+            .finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// A role chain that cannot be built: a missing piece or a value STS would refuse.
+///
+/// [`field`](BuildError::field) names the setting and [`hop`](BuildError::hop) the role it belongs
+/// to; the message states the rule and the offending value (an ExternalId only by its length).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BuildError {
+    hop: Option<usize>,
+    field: &'static str,
+    message: String,
+}
+
+impl BuildError {
+    pub(crate) fn new(hop: Option<usize>, field: &'static str, message: impl Into<String>) -> Self {
+        BuildError {
+            hop,
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The 0-based position of the offending role in the chain; `None` for a setting of the whole
+    /// chain (`roles`, `base_provider`, `endpoint_url`).
+    pub fn hop(&self) -> Option<usize> {
+        self.hop
+    }
+
+    /// The setting at fault: `role_arn`, `external_id`, `session_name`, `duration`, `policy`,
+    /// `policy_arns`, `tags`, `transitive_tag_keys` or `source_identity` for a role, and `roles`,
+    /// `base_provider` or `endpoint_url` for the chain.
+    pub fn field(&self) -> &str {
+        self.field
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.hop {
+            Some(hop) => write!(
+                f,
+                "role {hop} in the chain: {}: {}",
+                self.field, self.message
+            ),
+            None => write!(f, "{}: {}", self.field, self.message),
+        }
+    }
+}
+
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuildError")
+            .field("hop", &self.hop)
+            .field("field", &self.field)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl StdError for BuildError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_throttling_unavailability_and_timeouts_are_retryable() {
+        let retryable = [
+            (ErrorKind::AccessDenied, false),
+            (ErrorKind::Throttled, true),
+            (ErrorKind::InvalidConfiguration, false),
+            (ErrorKind::BaseCredentials, false),
+            (ErrorKind::ExpiredToken, false),
+            (ErrorKind::Unavailable, true),
+            (ErrorKind::TimedOut, true),
+            (ErrorKind::InvalidResponse, false),
+        ];
+        for (kind, expected) in retryable {
+            assert_eq!(kind.is_retryable(), expected, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn display_is_one_sentence_naming_hop_and_role() {
+        let err = Error::new(ErrorKind::AccessDenied, "STS said no")
+            .at_hop(1, "arn:aws:iam::111111111111:role/storage");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "hop 1 (arn:aws:iam::111111111111:role/storage): access denied: STS said no; check"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("sts:ExternalId"), "{text}");
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn clones_share_kind_hop_role_and_source() {
+        let err = Error::new(ErrorKind::Unavailable, "HTTP 503")
+            .at_hop(0, "arn:aws:iam::111111111111:role/a")
+            .with_source(std::io::Error::other("reset"));
+        let copy = err.clone();
+        assert_eq!(copy.kind(), ErrorKind::Unavailable);
+        assert_eq!(copy.hop(), Some(0));
+        assert_eq!(copy.role_arn(), Some("arn:aws:iam::111111111111:role/a"));
+        assert_eq!(copy.source().unwrap().to_string(), "reset");
+        assert!(copy.is_retryable());
+    }
+
+    #[test]
+    fn build_error_display_names_role_and_field() {
+        let err = BuildError::new(Some(2), "duration", "must be at most 3600 s; got 7200 s");
+        assert_eq!(
+            err.to_string(),
+            "role 2 in the chain: duration: must be at most 3600 s; got 7200 s"
+        );
+        assert_eq!(err.field(), "duration");
+        assert_eq!(err.hop(), Some(2));
+    }
+}

@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
+mod assume;
+mod cache;
+mod chain;
+mod error;
+mod provider;
+mod role;
+#[cfg(feature = "test-util")]
+pub mod test_util;
+
+pub use error::{BuildError, Error, ErrorKind};
+pub use provider::{Builder, RoleChainProvider};
+pub use role::Role;

@@ -1,0 +1,360 @@
+//! The public face: [`RoleChainProvider`] and its [`Builder`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+use aws_sdk_sts::config::{BehaviorVersion, IdentityCache};
+use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
+use aws_smithy_async::time::{SharedTimeSource, TimeSource};
+use aws_types::region::Region;
+use aws_types::SdkConfig;
+use tracing::{debug_span, field, Instrument};
+
+use crate::assume::Hop;
+use crate::cache::Cache;
+use crate::chain::Chain;
+use crate::error::{BuildError, Error, ErrorKind};
+use crate::role::Role;
+
+/// The region whose STS endpoint is called when neither [`Builder::region`] nor
+/// [`Builder::configure`] names one: STS's historical global endpoint lives there.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Credentials from a chain of STS `AssumeRole` calls, cached until shortly before they expire.
+///
+/// Hop 0 assumes the first role with the base credentials; every later hop assumes its role with
+/// the credentials of the hop before; callers get the last hop's credentials. Concurrent callers
+/// share one chain run, and while the credentials are fresh no call reaches STS.
+///
+/// Cloning is cheap and clones share the cache. Use it directly through
+/// [`credentials`](RoleChainProvider::credentials), or hand it to any AWS SDK client as its
+/// `credentials_provider`.
+///
+/// ```no_run
+/// use aws_role_chain::{RoleChainProvider, Role};
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let sdk_config = aws_config::load_from_env().await;
+/// let provider = RoleChainProvider::builder()
+///     .configure(&sdk_config)
+///     .assume(Role::new("arn:aws:iam::111111111111:role/storage-access").external_id("7f3a9c"))
+///     .build()?;
+/// let s3_config = aws_sdk_s3::config::Builder::from(&sdk_config)
+///     .credentials_provider(provider)
+///     .build();
+/// let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+/// # let _ = s3; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RoleChainProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    chain: Chain,
+    cache: Cache<Credentials, Error>,
+    time: SharedTimeSource,
+}
+
+impl RoleChainProvider {
+    /// A builder for a provider; see [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The credentials of the last hop: from the cache while they are fresh, else from a chain
+    /// run shared with every concurrent caller.
+    pub async fn credentials(&self) -> Result<Credentials, Error> {
+        if let Some(credentials) = self.inner.cache.get(self.inner.time.now()) {
+            return Ok(credentials);
+        }
+        Box::pin(self.inner.fetch()).await
+    }
+}
+
+impl Inner {
+    async fn fetch(&self) -> Result<Credentials, Error> {
+        let span = debug_span!(
+            "role_chain_credentials",
+            hops = self.chain.hops().len(),
+            outcome = field::Empty
+        );
+        let result = self
+            .cache
+            .get_or_fetch(
+                || self.time.now(),
+                || async {
+                    let credentials = self.chain.run().await?;
+                    let expiry = credentials.expiry().ok_or_else(|| {
+                        Error::new(ErrorKind::InvalidResponse, "STS credentials without expiry")
+                    })?;
+                    Ok((credentials, expiry))
+                },
+            )
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(_) => span.record("outcome", "success"),
+            Err(err) => span.record("outcome", field::display(err.kind())),
+        };
+        result
+    }
+}
+
+impl ProvideCredentials for RoleChainProvider {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.credentials().await.map_err(into_credentials_error)
+        })
+    }
+}
+
+/// Maps an [`Error`] onto the SDK's `CredentialsError`, keeping it as the source so that callers
+/// can downcast to it.
+fn into_credentials_error(err: Error) -> CredentialsError {
+    match err.kind() {
+        ErrorKind::InvalidConfiguration | ErrorKind::AccessDenied => {
+            CredentialsError::invalid_configuration(err)
+        }
+        _ => CredentialsError::provider_error(err),
+    }
+}
+
+impl fmt::Debug for RoleChainProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let roles: Vec<&str> = self
+            .inner
+            .chain
+            .hops()
+            .iter()
+            .map(|h| h.role.role_arn())
+            .collect();
+        f.debug_struct("RoleChainProvider")
+            .field("roles", &roles)
+            .field("expiry", &self.inner.cache.expiry())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RoleChainProvider`]. All validation happens in [`build`](Builder::build), before
+/// any request.
+///
+/// Settings given explicitly win over those brought by [`configure`](Builder::configure),
+/// whatever the order of the calls.
+#[derive(Default)]
+pub struct Builder {
+    sdk_config: Option<SdkConfig>,
+    base_provider: Option<SharedCredentialsProvider>,
+    region: Option<Region>,
+    endpoint_url: Option<String>,
+    roles: Vec<Role>,
+    time_source: Option<SharedTimeSource>,
+    sleep_impl: Option<SharedAsyncSleep>,
+}
+
+impl Builder {
+    /// Takes the base credentials provider, region, endpoint URL, HTTP client, retry and timeout
+    /// configuration, time source and sleep implementation from an `SdkConfig`, for instance the
+    /// one `aws_config::load_from_env()` returns. Its identity cache is not used: the provider
+    /// caches for itself.
+    pub fn configure(mut self, config: &SdkConfig) -> Self {
+        self.sdk_config = Some(config.clone());
+        self
+    }
+
+    /// The credentials that sign hop 0: any provider, such as an instance profile, an ECS task
+    /// role, SSO or static keys. Required unless [`configure`](Builder::configure) brings one.
+    pub fn base_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.base_provider = Some(SharedCredentialsProvider::new(provider));
+        self
+    }
+
+    /// The region whose STS endpoint is called. Default: the region of
+    /// [`configure`](Builder::configure), else `us-east-1`.
+    pub fn region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// A custom STS endpoint, such as `http://127.0.0.1:4566` for a local emulator or a VPC
+    /// endpoint. Must start with `http://` or `https://`. Default: the regional STS endpoint.
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Appends a role to the chain. The first role is assumed with the base credentials, each
+    /// later one with the credentials of the role before it. At least one is required.
+    pub fn assume(mut self, role: Role) -> Self {
+        self.roles.push(role);
+        self
+    }
+
+    /// The clock for expiry decisions and request signing. Default: the one from
+    /// [`configure`](Builder::configure), else the system clock.
+    pub fn time_source(mut self, ts: impl TimeSource + 'static) -> Self {
+        self.time_source = Some(SharedTimeSource::new(ts));
+        self
+    }
+
+    /// How to sleep (for the SDK's retries and timeouts). Default: the one from
+    /// [`configure`](Builder::configure), else tokio's.
+    pub fn sleep_impl(mut self, sleep: impl AsyncSleep + 'static) -> Self {
+        self.sleep_impl = Some(SharedAsyncSleep::new(sleep));
+        self
+    }
+
+    /// Checks every setting and builds the provider. Makes no request.
+    pub fn build(self) -> Result<RoleChainProvider, BuildError> {
+        if self.roles.is_empty() {
+            return Err(BuildError::new(
+                None,
+                "roles",
+                "the chain has no role; add one with Builder::assume(Role::new(\"arn:aws:iam::<account>:role/<name>\"))",
+            ));
+        }
+        for (hop, role) in self.roles.iter().enumerate() {
+            role.validate(hop)?;
+        }
+        let sdk = self.sdk_config.as_ref();
+        let base = self
+            .base_provider
+            .or_else(|| sdk.and_then(SdkConfig::credentials_provider))
+            .ok_or_else(|| {
+                BuildError::new(
+                    None,
+                    "base_provider",
+                    "no base credentials provider; set one with Builder::base_provider, or pass an \
+                     SdkConfig that has one to Builder::configure",
+                )
+            })?;
+        if let Some(url) = &self.endpoint_url {
+            check_endpoint_url(url)?;
+        }
+        let time = self
+            .time_source
+            .or_else(|| sdk.and_then(SdkConfig::time_source))
+            .unwrap_or_default();
+
+        let mut sts = match sdk {
+            Some(sdk) => aws_sdk_sts::config::Builder::from(sdk),
+            None => aws_sdk_sts::Config::builder(),
+        };
+        let behavior_version = sdk
+            .and_then(SdkConfig::behavior_version)
+            .unwrap_or_else(BehaviorVersion::latest);
+        let region = self
+            .region
+            .or_else(|| sdk.and_then(|c| c.region().cloned()))
+            .unwrap_or_else(|| Region::from_static(DEFAULT_REGION));
+        sts = sts
+            .behavior_version(behavior_version)
+            .identity_cache(IdentityCache::no_cache())
+            .region(region)
+            .time_source(time.clone());
+        if let Some(url) = self.endpoint_url {
+            sts = sts.endpoint_url(url);
+        }
+        if let Some(sleep) = self.sleep_impl {
+            sts = sts.sleep_impl(sleep);
+        }
+
+        let default_session_name = format!(
+            "aws-role-chain-{}",
+            time.now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+        );
+        let hops = self
+            .roles
+            .into_iter()
+            .enumerate()
+            .map(|(index, role)| Hop {
+                index,
+                session_name: role
+                    .session_name
+                    .clone()
+                    .unwrap_or_else(|| default_session_name.clone()),
+                role,
+            })
+            .collect();
+        let chain = Chain::new(
+            aws_sdk_sts::Client::from_conf(sts.build()),
+            base,
+            hops,
+            time.clone(),
+        );
+        Ok(RoleChainProvider {
+            inner: Arc::new(Inner {
+                chain,
+                cache: Cache::new(),
+                time,
+            }),
+        })
+    }
+}
+
+fn check_endpoint_url(url: &str) -> Result<(), BuildError> {
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(host) if !host.is_empty() && !url.contains(char::is_whitespace) => Ok(()),
+        _ => Err(BuildError::new(
+            None,
+            "endpoint_url",
+            format!("must be an http:// or https:// URL with a host, such as https://sts.eu-west-1.amazonaws.com; got {url:?}"),
+        )),
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("configured", &self.sdk_config.is_some())
+            .field("base_provider", &self.base_provider)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_need_a_scheme_and_a_host() {
+        for url in [
+            "http://127.0.0.1:4566",
+            "https://sts.eu-west-1.amazonaws.com/",
+            "http://localhost",
+        ] {
+            assert_eq!(check_endpoint_url(url), Ok(()), "{url}");
+        }
+        for url in [
+            "",
+            "127.0.0.1:4566",
+            "ftp://host",
+            "http://",
+            "http:///path",
+            "https://a b",
+        ] {
+            assert_eq!(
+                check_endpoint_url(url).unwrap_err().field(),
+                "endpoint_url",
+                "{url}"
+            );
+        }
+    }
+}

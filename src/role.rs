@@ -1,0 +1,589 @@
+//! The description of one hop of the chain, [`Role`], and the rules STS applies to it.
+//!
+//! Every rule is checked in [`Role::validate`], which [`Builder::build`](crate::Builder::build)
+//! runs for each hop, so that a mistake shows up as a [`BuildError`] before the first request
+//! instead of as an STS error at run time.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::BuildError;
+
+/// Longest session a role assumed with role-chained credentials may ask for.
+pub(crate) const CHAINED_MAX_DURATION: Duration = Duration::from_secs(3600);
+const MIN_DURATION: Duration = Duration::from_secs(900);
+const MAX_DURATION: Duration = Duration::from_secs(43_200);
+const MAX_POLICY_CHARS: usize = 2048;
+const MAX_POLICY_ARNS: usize = 10;
+const MAX_TAGS: usize = 50;
+
+/// An ExternalId: treated as a secret, so that it never shows in `Debug`, errors or logs.
+///
+/// AWS calls it an identifier, but whoever learns it can get past the confused-deputy check of
+/// the role's trust policy.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ExternalId(String);
+
+impl ExternalId {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("** redacted **")
+    }
+}
+
+/// One role of the chain and the parameters of its `AssumeRole` call.
+///
+/// Only the ARN is required. Everything set here is checked against STS's limits by
+/// [`Builder::build`](crate::Builder::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use aws_role_chain::Role;
+///
+/// let role = Role::new("arn:aws:iam::111111111111:role/storage-access")
+///     .external_id("storage-7f3a9c")
+///     .session_name("nightly-export")
+///     .duration(Duration::from_secs(3600))
+///     .tag("team", "analytics");
+/// // The ExternalId is sensitive and never printed.
+/// assert!(!format!("{role:?}").contains("storage-7f3a9c"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Role {
+    pub(crate) role_arn: String,
+    pub(crate) external_id: Option<ExternalId>,
+    pub(crate) session_name: Option<String>,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) policy: Option<String>,
+    pub(crate) policy_arns: Vec<String>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) transitive_tag_keys: Vec<String>,
+    pub(crate) source_identity: Option<String>,
+}
+
+impl Role {
+    /// The role to assume: `arn:<partition>:iam::<account id>:role/<optional path/>name`.
+    pub fn new(role_arn: impl Into<String>) -> Self {
+        Role {
+            role_arn: role_arn.into(),
+            external_id: None,
+            session_name: None,
+            duration: None,
+            policy: None,
+            policy_arns: Vec::new(),
+            tags: Vec::new(),
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+        }
+    }
+
+    /// The `ExternalId` the role's trust policy requires (`Condition: StringEquals
+    /// sts:ExternalId`). 2 to 1224 characters of letters, digits and `_+=,.@:/-`. Default: none.
+    /// It is handled as a secret: never logged, never shown in `Debug` or in errors.
+    pub fn external_id(mut self, id: impl Into<String>) -> Self {
+        self.external_id = Some(ExternalId(id.into()));
+        self
+    }
+
+    /// The `RoleSessionName`, visible in CloudTrail and in the assumed-role ARN. 2 to 64
+    /// characters of letters, digits and `_+=,.@-`. Default: one name per provider,
+    /// `aws-role-chain-<unix millis at build>`.
+    pub fn session_name(mut self, name: impl Into<String>) -> Self {
+        self.session_name = Some(name.into());
+        self
+    }
+
+    /// The `DurationSeconds` of the session: 900 s to 43 200 s (12 h) and no more than the role's
+    /// `MaxSessionDuration`; at most 3600 s on every hop after the first, AWS's limit for role
+    /// chaining. Default: the STS default, 3600 s. Whole seconds; a fraction is dropped.
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// An inline session `Policy` (JSON) that further restricts the role's permissions: 1 to 2048
+    /// characters. Default: none.
+    pub fn policy(mut self, json: impl Into<String>) -> Self {
+        self.policy = Some(json.into());
+        self
+    }
+
+    /// ARNs of managed policies used as session policies (`PolicyArns`): at most 10. Replaces
+    /// any given before. Default: none.
+    pub fn policy_arns(mut self, arns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.policy_arns = arns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a session tag (`Tags`): key 1 to 128 characters, value 0 to 256, at most 50 tags, no
+    /// key twice (keys are compared without regard to case). Letters, digits, white space and
+    /// `_.:/=+-@`.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// Keys of this role's session tags that pass on to the next hops of the chain
+    /// (`TransitiveTagKeys`). Each must be the key of a tag set with [`Role::tag`]. Replaces any
+    /// given before. Default: none.
+    pub fn transitive_tag_keys(
+        mut self,
+        keys: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.transitive_tag_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The `SourceIdentity` recorded in CloudTrail for this session and every session chained
+    /// from it: 2 to 64 characters of letters, digits and `_+=,.@-`, not starting with `aws:`.
+    /// Default: none.
+    pub fn source_identity(mut self, id: impl Into<String>) -> Self {
+        self.source_identity = Some(id.into());
+        self
+    }
+
+    /// The role's ARN.
+    pub fn role_arn(&self) -> &str {
+        &self.role_arn
+    }
+
+    /// Checks every setting of the role at position `hop` against STS's rules.
+    pub(crate) fn validate(&self, hop: usize) -> Result<(), BuildError> {
+        let fail = |field, message: String| Err(BuildError::new(Some(hop), field, message));
+
+        if let Err(rule) = check_role_arn(&self.role_arn) {
+            return fail("role_arn", format!("{rule}; got {:?}", self.role_arn));
+        }
+        if let Some(id) = &self.external_id {
+            let id = id.expose();
+            if let Err(rule) = check_chars(id, 2, 1224, is_external_id_char) {
+                return fail(
+                    "external_id",
+                    format!(
+                        "must be 2 to 1224 characters of letters, digits and _+=,.@:/-; {rule} \
+                         (value redacted, {} characters)",
+                        id.chars().count()
+                    ),
+                );
+            }
+        }
+        if let Some(name) = &self.session_name {
+            if let Err(rule) = check_chars(name, 2, 64, is_name_char) {
+                return fail(
+                    "session_name",
+                    format!("must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {name:?}"),
+                );
+            }
+        }
+        if let Some(duration) = self.duration {
+            let max = if hop == 0 {
+                MAX_DURATION
+            } else {
+                CHAINED_MAX_DURATION
+            };
+            if duration < MIN_DURATION || duration > max {
+                let why = if hop == 0 {
+                    ""
+                } else {
+                    " (AWS limits role chaining, a session assumed with role credentials, to 1 hour)"
+                };
+                return fail(
+                    "duration",
+                    format!(
+                        "must be between {} s and {} s{why}; got {} s",
+                        MIN_DURATION.as_secs(),
+                        max.as_secs(),
+                        duration.as_secs()
+                    ),
+                );
+            }
+        }
+        if let Some(policy) = &self.policy {
+            if let Err(rule) = check_chars(policy, 1, MAX_POLICY_CHARS, is_policy_char) {
+                return fail(
+                    "policy",
+                    format!("must be 1 to {MAX_POLICY_CHARS} characters of printable text; {rule}"),
+                );
+            }
+        }
+        if self.policy_arns.len() > MAX_POLICY_ARNS {
+            return fail(
+                "policy_arns",
+                format!(
+                    "at most {MAX_POLICY_ARNS} policy ARNs; got {}",
+                    self.policy_arns.len()
+                ),
+            );
+        }
+        for arn in &self.policy_arns {
+            if let Err(rule) = check_policy_arn(arn) {
+                return fail("policy_arns", format!("{rule}; got {arn:?}"));
+            }
+        }
+        self.validate_tags(hop)?;
+        if let Some(id) = &self.source_identity {
+            if id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+                return fail(
+                    "source_identity",
+                    format!("must not start with \"aws:\", a prefix AWS reserves; got {id:?}"),
+                );
+            }
+            if let Err(rule) = check_chars(id, 2, 64, is_name_char) {
+                return fail(
+                    "source_identity",
+                    format!("must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {id:?}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_tags(&self, hop: usize) -> Result<(), BuildError> {
+        let fail = |field, message: String| Err(BuildError::new(Some(hop), field, message));
+        if self.tags.len() > MAX_TAGS {
+            return fail(
+                "tags",
+                format!("at most {MAX_TAGS} tags; got {}", self.tags.len()),
+            );
+        }
+        for (i, (key, value)) in self.tags.iter().enumerate() {
+            if let Err(rule) = check_chars(key, 1, 128, is_tag_char) {
+                return fail(
+                    "tags",
+                    format!("a tag key must be 1 to 128 characters of letters, digits, spaces and _.:/=+-@; {rule}; got {key:?}"),
+                );
+            }
+            if let Err(rule) = check_chars(value, 0, 256, is_tag_char) {
+                return fail(
+                    "tags",
+                    format!("the value of tag {key:?} must be 0 to 256 characters of letters, digits, spaces and _.:/=+-@; {rule}"),
+                );
+            }
+            if self.tags[..i]
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(key))
+            {
+                return fail(
+                    "tags",
+                    format!(
+                        "tag key {key:?} is given twice (keys are compared without regard to case)"
+                    ),
+                );
+            }
+        }
+        if self.transitive_tag_keys.len() > MAX_TAGS {
+            return fail(
+                "transitive_tag_keys",
+                format!(
+                    "at most {MAX_TAGS} keys; got {}",
+                    self.transitive_tag_keys.len()
+                ),
+            );
+        }
+        for key in &self.transitive_tag_keys {
+            if !self.tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                return fail(
+                    "transitive_tag_keys",
+                    format!("{key:?} is not the key of a session tag of this role; add it with Role::tag"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a length in characters and a character set; on failure says what was wrong.
+fn check_chars(
+    value: &str,
+    min: usize,
+    max: usize,
+    allowed: fn(char) -> bool,
+) -> Result<(), String> {
+    let len = value.chars().count();
+    if len < min {
+        return Err(format!("{len} characters is too short"));
+    }
+    if len > max {
+        return Err(format!("{len} characters is too long"));
+    }
+    match value.chars().position(|c| !allowed(c)) {
+        Some(at) => Err(format!("character {} is not allowed", at + 1)),
+        None => Ok(()),
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+fn is_external_id_char(c: char) -> bool {
+    is_name_char(c) || c == ':' || c == '/'
+}
+
+fn is_policy_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{ff}')
+}
+
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
+}
+
+/// `arn:<partition>:iam::<12 digits>:role/<optional path/>name`
+fn check_role_arn(arn: &str) -> Result<(), &'static str> {
+    const RULE: &str =
+        "must be arn:<partition>:iam::<12-digit account id>:role/<optional path/>name";
+    let resource = iam_resource(arn, |account| is_account_id(account)).ok_or(RULE)?;
+    let path_and_name = resource.strip_prefix("role/").ok_or(RULE)?;
+    let (path, name) = match path_and_name.rfind('/') {
+        Some(i) => (&path_and_name[..=i], &path_and_name[i + 1..]),
+        None => ("", path_and_name),
+    };
+    let path_ok = path.len() <= 511 && path.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c));
+    let name_ok = (1..=64).contains(&name.len()) && name.chars().all(is_name_char);
+    if !path_ok || !name_ok || arn.len() > 2048 {
+        return Err(RULE);
+    }
+    Ok(())
+}
+
+/// `arn:<partition>:iam::<12 digits or "aws">:policy/<optional path/>name`
+fn check_policy_arn(arn: &str) -> Result<(), &'static str> {
+    const RULE: &str =
+        "a policy ARN must be arn:<partition>:iam::<account id or aws>:policy/<optional path/>name";
+    let resource =
+        iam_resource(arn, |account| account == "aws" || is_account_id(account)).ok_or(RULE)?;
+    let name = resource.strip_prefix("policy/").ok_or(RULE)?;
+    if name.is_empty() || name.ends_with('/') || arn.len() > 2048 {
+        return Err(RULE);
+    }
+    Ok(())
+}
+
+/// The resource part of an IAM ARN whose partition is well formed and whose account passes
+/// `account_ok`.
+fn iam_resource(arn: &str, account_ok: impl Fn(&str) -> bool) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (scheme, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let partition_ok = partition == "aws"
+        || partition.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty()
+                && !rest.ends_with('-')
+                && rest.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        });
+    (scheme == "arn"
+        && partition_ok
+        && service == "iam"
+        && region.is_empty()
+        && account_ok(account))
+    .then_some(resource)
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:iam::111111111111:role/storage";
+
+    fn field_of(role: Role, hop: usize) -> Option<String> {
+        role.validate(hop).err().map(|e| {
+            assert_eq!(e.hop(), Some(hop));
+            e.field().to_owned()
+        })
+    }
+
+    #[test]
+    fn role_arns_of_every_partition_and_with_paths_are_accepted() {
+        for arn in [
+            ARN,
+            "arn:aws-cn:iam::111111111111:role/a",
+            "arn:aws-us-gov:iam::111111111111:role/a",
+            "arn:aws-iso:iam::111111111111:role/a",
+            "arn:aws-iso-b:iam::111111111111:role/a",
+            "arn:aws-iso-f:iam::111111111111:role/a",
+            "arn:aws-eusc:iam::111111111111:role/a",
+            "arn:aws:iam::111111111111:role/service-role/team/x+=,.@_-1",
+        ] {
+            assert_eq!(check_role_arn(arn), Ok(()), "{arn}");
+        }
+    }
+
+    #[test]
+    fn malformed_role_arns_are_refused() {
+        for arn in [
+            "",
+            "storage",
+            "arn:aws:iam::11111111111:role/a",
+            "arn:aws:iam::1111111111111:role/a",
+            "arn:aws:iam::11111111111x:role/a",
+            "arn:aws:sts::111111111111:role/a",
+            "arn:aws:iam:us-east-1:111111111111:role/a",
+            "arn:azure:iam::111111111111:role/a",
+            "arn:aws-:iam::111111111111:role/a",
+            "arn:aws:iam::111111111111:user/a",
+            "arn:aws:iam::111111111111:role/",
+            "arn:aws:iam::111111111111:role/path/",
+            "arn:aws:iam::111111111111:role/has space",
+            &format!("arn:aws:iam::111111111111:role/{}", "n".repeat(65)),
+        ] {
+            assert!(check_role_arn(arn).is_err(), "{arn:?}");
+        }
+    }
+
+    #[test]
+    fn length_bounds_are_inclusive_on_both_sides() {
+        // (field, setter applied to a valid role, accepted?)
+        type Case = (&'static str, fn(Role) -> Role, bool);
+        let cases: &[Case] = &[
+            ("external_id", |r| r.external_id("ab"), true),
+            ("external_id", |r| r.external_id("a"), false),
+            ("external_id", |r| r.external_id("x".repeat(1224)), true),
+            ("external_id", |r| r.external_id("x".repeat(1225)), false),
+            (
+                "external_id",
+                |r| r.external_id("a:b/c=d,e.f@g-h_i+j"),
+                true,
+            ),
+            ("external_id", |r| r.external_id("with space"), false),
+            ("session_name", |r| r.session_name("ab"), true),
+            ("session_name", |r| r.session_name("a"), false),
+            ("session_name", |r| r.session_name("s".repeat(64)), true),
+            ("session_name", |r| r.session_name("s".repeat(65)), false),
+            ("session_name", |r| r.session_name("a:b"), false),
+            ("policy", |r| r.policy("{}"), true),
+            ("policy", |r| r.policy(""), false),
+            ("policy", |r| r.policy("p".repeat(2048)), true),
+            ("policy", |r| r.policy("p".repeat(2049)), false),
+            ("policy", |r| r.policy("\u{1}"), false),
+            ("source_identity", |r| r.source_identity("ab"), true),
+            ("source_identity", |r| r.source_identity("a"), false),
+            (
+                "source_identity",
+                |r| r.source_identity("s".repeat(64)),
+                true,
+            ),
+            (
+                "source_identity",
+                |r| r.source_identity("s".repeat(65)),
+                false,
+            ),
+            ("source_identity", |r| r.source_identity("aws:me"), false),
+            ("source_identity", |r| r.source_identity("AWS:me"), false),
+            ("source_identity", |r| r.source_identity("awsome"), true),
+            ("tags", |r| r.tag("k".repeat(128), "v".repeat(256)), true),
+            ("tags", |r| r.tag("k".repeat(129), "v"), false),
+            ("tags", |r| r.tag("", "v"), false),
+            ("tags", |r| r.tag("k", ""), true),
+            ("tags", |r| r.tag("k", "v".repeat(257)), false),
+            ("tags", |r| r.tag("Team Name", "ünïcode @ ok"), true),
+            ("tags", |r| r.tag("k", "no;semicolons"), false),
+            ("tags", |r| r.tag("Key", "1").tag("key", "2"), false),
+            (
+                "tags",
+                |r| (0..50).fold(r, |r, i| r.tag(format!("k{i}"), "v")),
+                true,
+            ),
+            (
+                "tags",
+                |r| (0..51).fold(r, |r, i| r.tag(format!("k{i}"), "v")),
+                false,
+            ),
+            (
+                "transitive_tag_keys",
+                |r| r.tag("team", "a").transitive_tag_keys(["team"]),
+                true,
+            ),
+            (
+                "transitive_tag_keys",
+                |r| r.transitive_tag_keys(["team"]),
+                false,
+            ),
+            (
+                "policy_arns",
+                |r| r.policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"]),
+                true,
+            ),
+            (
+                "policy_arns",
+                |r| r.policy_arns(["arn:aws:iam::111111111111:policy/team/p"]),
+                true,
+            ),
+            ("policy_arns", |r| r.policy_arns(["ReadOnlyAccess"]), false),
+            (
+                "policy_arns",
+                |r| r.policy_arns((0..10).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))),
+                true,
+            ),
+            (
+                "policy_arns",
+                |r| r.policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))),
+                false,
+            ),
+        ];
+        for (i, (field, set, accepted)) in cases.iter().enumerate() {
+            let got = field_of(set(Role::new(ARN)), 0);
+            let expected = (!accepted).then(|| field.to_string());
+            assert_eq!(got, expected, "case {i} ({field})");
+        }
+    }
+
+    #[test]
+    fn duration_limits_are_12_hours_on_the_first_hop_and_1_hour_after() {
+        let secs = |s| Role::new(ARN).duration(Duration::from_secs(s));
+        for (hop, seconds, accepted) in [
+            (0, 899, false),
+            (0, 900, true),
+            (0, 43_200, true),
+            (0, 43_201, false),
+            (1, 900, true),
+            (1, 3600, true),
+            (1, 3601, false),
+            (2, 899, false),
+        ] {
+            let expected = (!accepted).then(|| "duration".to_owned());
+            assert_eq!(
+                field_of(secs(seconds), hop),
+                expected,
+                "hop {hop}, {seconds} s"
+            );
+        }
+    }
+
+    #[test]
+    fn external_id_never_appears_in_debug_or_in_its_build_error() {
+        let secret = "confused-deputy-guard-42";
+        let role = Role::new(ARN).external_id(secret);
+        assert!(!format!("{role:?}").contains(secret));
+        let bad = Role::new(ARN).external_id(format!("{secret} with spaces"));
+        let err = bad.validate(0).unwrap_err();
+        assert_eq!(err.field(), "external_id");
+        assert!(!err.to_string().contains(secret), "{err}");
+        assert!(!format!("{err:?}").contains(secret), "{err:?}");
+    }
+
+    #[test]
+    fn error_names_the_rule_and_the_offending_value() {
+        let err = Role::new("arn:aws:iam::123:role/x")
+            .validate(3)
+            .unwrap_err();
+        assert_eq!((err.field(), err.hop()), ("role_arn", Some(3)));
+        let text = err.to_string();
+        assert!(text.contains("12-digit account id"), "{text}");
+        assert!(text.contains("arn:aws:iam::123:role/x"), "{text}");
+    }
+}

@@ -1,0 +1,298 @@
+//! Testing without AWS: [`LocalSts`], a real STS endpoint on 127.0.0.1.
+//!
+//! Enabled by the `test-util` feature, for this crate's tests and examples and for users' own
+//! test suites:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! aws-role-chain = { version = "0.1", features = ["test-util"] }
+//! ```
+//!
+//! `LocalSts` speaks STS's query protocol over HTTP/1.1 (hyper), answers `AssumeRole` and
+//! `GetCallerIdentity` in STS's XML and `ErrorResponse` shapes with STS's HTTP statuses, and
+//! authenticates every request as STS does: the access key must be known, the session token must
+//! match, the SigV4 signature is recomputed with the caller's secret key and compared, and the
+//! signing time must be within 15 minutes of its clock. Roles carry a trust rule (the callers
+//! they admit and the ExternalId they require), a maximum session duration, and STS's 1-hour
+//! limit for sessions assumed with role-session credentials.
+//!
+//! ```
+//! use aws_role_chain::test_util::{LocalRole, LocalSts};
+//! use aws_role_chain::{Role, RoleChainProvider};
+//! use aws_types::region::Region;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sts = LocalSts::start().await?;
+//! let compute = sts.add_user("222222222222", "compute");
+//! sts.add_role(
+//!     LocalRole::new("arn:aws:iam::111111111111:role/storage-access")
+//!         .trust("arn:aws:iam::222222222222:user/compute")
+//!         .external_id("storage-7f3a9c"),
+//! );
+//!
+//! let provider = RoleChainProvider::builder()
+//!     .base_provider(compute)
+//!     .endpoint_url(sts.endpoint_url())
+//!     .region(Region::new("us-east-1"))
+//!     .assume(Role::new("arn:aws:iam::111111111111:role/storage-access").external_id("storage-7f3a9c"))
+//!     .build()?;
+//! let credentials = provider.credentials().await?;
+//! assert_eq!(credentials.account_id().map(|a| a.as_str()), Some("111111111111"));
+//! assert_eq!(sts.requests().len(), 1);
+//! sts.stop().await;
+//! # Ok(()) }
+//! ```
+
+mod server;
+mod sigv4;
+mod sts;
+mod xml;
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_smithy_async::time::{SharedTimeSource, TimeSource};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use self::sts::State;
+
+/// A local STS endpoint for tests: `AssumeRole` and `GetCallerIdentity` on an ephemeral port of
+/// 127.0.0.1, with real SigV4 checks, trust rules and a log of every request.
+///
+/// Start it with [`LocalSts::start`] inside a tokio runtime, stop it with [`LocalSts::stop`] (or
+/// by dropping it). See the [module documentation](self) for an example.
+pub struct LocalSts {
+    endpoint_url: String,
+    state: Arc<State>,
+    server: JoinHandle<()>,
+}
+
+impl LocalSts {
+    /// Starts a server on an ephemeral port of 127.0.0.1 with the system clock.
+    pub async fn start() -> io::Result<LocalSts> {
+        LocalSts::builder().start().await
+    }
+
+    /// A builder to start a server with other settings, such as its clock.
+    pub fn builder() -> LocalStsBuilder {
+        LocalStsBuilder::default()
+    }
+
+    /// The URL to pass to [`Builder::endpoint_url`](crate::Builder::endpoint_url), such as
+    /// `http://127.0.0.1:41234`.
+    pub fn endpoint_url(&self) -> &str {
+        &self.endpoint_url
+    }
+
+    /// Registers an IAM user `arn:aws:iam::<account_id>:user/<user_name>` and returns its new
+    /// long-term keys, ready to use as a base provider.
+    pub fn add_user(&self, account_id: &str, user_name: &str) -> Credentials {
+        let (access_key_id, secret_access_key) = self.state.add_user(account_id, user_name);
+        Credentials::new(access_key_id, secret_access_key, None, None, "LocalSts")
+    }
+
+    /// Registers a role that callers can assume, replacing one with the same ARN.
+    pub fn add_role(&self, role: LocalRole) {
+        self.state.add_role(role);
+    }
+
+    /// Every request answered so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests()
+    }
+
+    /// Stops accepting connections and closes the open ones.
+    pub async fn stop(mut self) {
+        self.server.abort();
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for LocalSts {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl fmt::Debug for LocalSts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalSts")
+            .field("endpoint_url", &self.endpoint_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`LocalSts`] before it starts.
+#[derive(Debug, Default)]
+pub struct LocalStsBuilder {
+    time_source: Option<SharedTimeSource>,
+}
+
+impl LocalStsBuilder {
+    /// The server's clock, for session expiry and the signing-time check. Default: the system
+    /// clock. A clock apart from the client's simulates clock skew.
+    pub fn time_source(mut self, time_source: impl TimeSource + 'static) -> Self {
+        self.time_source = Some(SharedTimeSource::new(time_source));
+        self
+    }
+
+    /// Binds an ephemeral port of 127.0.0.1 and starts serving on the current tokio runtime.
+    pub async fn start(self) -> io::Result<LocalSts> {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let endpoint_url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(State::new(self.time_source.unwrap_or_default()));
+        let server = tokio::spawn(server::serve(listener, state.clone()));
+        Ok(LocalSts {
+            endpoint_url,
+            state,
+            server,
+        })
+    }
+}
+
+/// A role registered with [`LocalSts`], with the trust rule that decides who may assume it.
+///
+/// ```
+/// use aws_role_chain::test_util::LocalRole;
+///
+/// // Only the broker role's sessions may assume it, and only with this ExternalId.
+/// let role = LocalRole::new("arn:aws:iam::111111111111:role/storage")
+///     .trust("arn:aws:iam::333333333333:role/broker")
+///     .external_id("storage-7f3a9c");
+/// assert!(!format!("{role:?}").contains("storage-7f3a9c"));
+/// ```
+#[derive(Clone)]
+pub struct LocalRole {
+    arn: String,
+    role_id: String,
+    external_id: Option<String>,
+    trusted: Vec<String>,
+    max_session_duration: Duration,
+}
+
+impl LocalRole {
+    /// A role with this ARN that admits any caller, requires no ExternalId and allows sessions
+    /// of up to one hour (IAM's default `MaxSessionDuration`).
+    pub fn new(arn: impl Into<String>) -> Self {
+        LocalRole {
+            arn: arn.into(),
+            role_id: sts::random_id("AROA", 17),
+            external_id: None,
+            trusted: Vec::new(),
+            max_session_duration: Duration::from_secs(3600),
+        }
+    }
+
+    /// Admits a principal, like the trust policy's `Principal`: an IAM user ARN, a role ARN (its
+    /// sessions are admitted) or an account root `arn:aws:iam::<account>:root`. Repeatable; once
+    /// one is given, callers not listed get 403 `AccessDenied`.
+    pub fn trust(mut self, principal_arn: impl Into<String>) -> Self {
+        self.trusted.push(principal_arn.into());
+        self
+    }
+
+    /// Requires this ExternalId (`Condition: StringEquals sts:ExternalId`): a call with another
+    /// one or none gets 403 `AccessDenied`.
+    pub fn external_id(mut self, id: impl Into<String>) -> Self {
+        self.external_id = Some(id.into());
+        self
+    }
+
+    /// The role's `MaxSessionDuration`, between 1 and 12 hours in IAM. A longer
+    /// `DurationSeconds` gets 400 `ValidationError`.
+    pub fn max_session_duration(mut self, duration: Duration) -> Self {
+        self.max_session_duration = duration;
+        self
+    }
+}
+
+impl fmt::Debug for LocalRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalRole")
+            .field("arn", &self.arn)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "** redacted **"),
+            )
+            .field("trusted", &self.trusted)
+            .field("max_session_duration", &self.max_session_duration)
+            .finish()
+    }
+}
+
+/// One request [`LocalSts`] answered, for assertions.
+#[derive(Clone)]
+pub struct RecordedRequest {
+    action: Option<String>,
+    access_key_id: Option<String>,
+    caller_arn: Option<String>,
+    params: Vec<(String, String)>,
+    status: u16,
+    error_code: Option<String>,
+}
+
+impl RecordedRequest {
+    /// The `Action` parameter, such as `AssumeRole`.
+    pub fn action(&self) -> Option<&str> {
+        self.action.as_deref()
+    }
+
+    /// The access key id of the `Authorization` header.
+    pub fn access_key_id(&self) -> Option<&str> {
+        self.access_key_id.as_deref()
+    }
+
+    /// The ARN of the authenticated caller; `None` when authentication failed.
+    pub fn caller_arn(&self) -> Option<&str> {
+        self.caller_arn.as_deref()
+    }
+
+    /// A query parameter of the request, such as `RoleArn`, `ExternalId` or `DurationSeconds`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The error code of the answer, such as `AccessDenied`; `None` on success.
+    pub fn error_code(&self) -> Option<&str> {
+        self.error_code.as_deref()
+    }
+}
+
+impl fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if k == "ExternalId" {
+                        "** redacted **"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("RecordedRequest")
+            .field("caller_arn", &self.caller_arn)
+            .field("params", &params)
+            .field("status", &self.status)
+            .field("error_code", &self.error_code)
+            .finish()
+    }
+}

@@ -1,0 +1,270 @@
+//! Chains of one to three hops against LocalSts: signing, ExternalIds, caching, SDK drop-in use.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_role_chain::test_util::LocalRole;
+use aws_role_chain::{Role, RoleChainProvider};
+use aws_types::region::Region;
+use common::*;
+
+#[tokio::test]
+async fn one_hop_assumes_the_role_with_the_base_keys_and_its_external_id() {
+    let world = World::new().await;
+    let provider = world
+        .builder()
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .session_name("nightly-export")
+                .duration(Duration::from_secs(1800)),
+        )
+        .build()
+        .unwrap();
+
+    let creds = provider.credentials().await.unwrap();
+
+    let calls = world.assume_role_requests();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.status(), 200);
+    assert_eq!(call.access_key_id(), Some(world.compute.access_key_id()));
+    assert_eq!(call.caller_arn(), Some(COMPUTE_USER));
+    assert_eq!(call.param("RoleArn"), Some(BROKER));
+    assert_eq!(call.param("ExternalId"), Some(BROKER_EXTERNAL_ID));
+    assert_eq!(call.param("RoleSessionName"), Some("nightly-export"));
+    assert_eq!(call.param("DurationSeconds"), Some("1800"));
+    assert!(creds.access_key_id().starts_with("ASIA"));
+    assert!(creds.session_token().is_some());
+    assert_eq!(creds.account_id().map(|a| a.as_str()), Some("333333333333"));
+    assert!(format!("{creds:?}").contains("RoleChainProvider"));
+    let lifetime = creds
+        .expiry()
+        .unwrap()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        lifetime > Duration::from_secs(1700) && lifetime <= Duration::from_secs(1800),
+        "{lifetime:?}"
+    );
+}
+
+#[tokio::test]
+async fn each_hop_is_signed_by_the_previous_hops_credentials_with_its_own_external_id() {
+    let world = World::new().await;
+    let provider = world
+        .builder()
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .assume(Role::new(STORAGE).external_id(STORAGE_EXTERNAL_ID))
+        .assume(Role::new(AUDIT).external_id(AUDIT_EXTERNAL_ID))
+        .build()
+        .unwrap();
+
+    let creds = provider.credentials().await.unwrap();
+
+    let calls = world.assume_role_requests();
+    let expected = [
+        (BROKER, BROKER_EXTERNAL_ID, COMPUTE_USER.to_owned()),
+        (STORAGE, STORAGE_EXTERNAL_ID, assumed(BROKER, &calls[0])),
+        (AUDIT, AUDIT_EXTERNAL_ID, assumed(STORAGE, &calls[1])),
+    ];
+    assert_eq!(calls.len(), 3);
+    for (call, (role, external_id, caller)) in calls.iter().zip(expected) {
+        assert_eq!(call.status(), 200, "{call:?}");
+        assert_eq!(call.param("RoleArn"), Some(role));
+        assert_eq!(call.param("ExternalId"), Some(external_id));
+        assert_eq!(call.caller_arn(), Some(caller.as_str()));
+    }
+    assert_eq!(
+        calls[0].access_key_id(),
+        Some(world.compute.access_key_id())
+    );
+    assert_ne!(calls[1].access_key_id(), calls[2].access_key_id());
+    assert_eq!(creds.account_id().map(|a| a.as_str()), Some("444444444444"));
+}
+
+/// The assumed-role ARN LocalSts gives a session of `role` named as in `call`.
+fn assumed(role: &str, call: &aws_role_chain::test_util::RecordedRequest) -> String {
+    let (account, name) = {
+        let parts: Vec<&str> = role.split(':').collect();
+        (parts[4], parts[5].trim_start_matches("role/"))
+    };
+    format!(
+        "arn:aws:sts::{account}:assumed-role/{name}/{}",
+        call.param("RoleSessionName").unwrap()
+    )
+}
+
+#[tokio::test]
+async fn default_session_name_is_stable_and_recognisable() {
+    let world = World::new().await;
+    let provider = world.two_hops();
+    provider.credentials().await.unwrap();
+    let names: Vec<String> = world
+        .assume_role_requests()
+        .iter()
+        .map(|c| c.param("RoleSessionName").unwrap().to_owned())
+        .collect();
+    assert!(names[0].starts_with("aws-role-chain-"), "{names:?}");
+    assert!(
+        names[0]["aws-role-chain-".len()..].parse::<u64>().is_ok(),
+        "{names:?}"
+    );
+    assert_eq!(names[0], names[1]);
+}
+
+#[tokio::test]
+async fn optional_parameters_reach_sts() {
+    let world = World::new().await;
+    let provider = world
+        .builder()
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
+                .policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"])
+                .tag("team", "analytics")
+                .tag("cost-center", "42")
+                .transitive_tag_keys(["team"])
+                .source_identity("alice@example.com"),
+        )
+        .build()
+        .unwrap();
+    provider.credentials().await.unwrap();
+    let call = &world.assume_role_requests()[0];
+    assert_eq!(
+        call.param("Policy"),
+        Some(r#"{"Version":"2012-10-17","Statement":[]}"#)
+    );
+    assert_eq!(
+        call.param("PolicyArns.member.1.arn"),
+        Some("arn:aws:iam::aws:policy/ReadOnlyAccess")
+    );
+    assert_eq!(call.param("Tags.member.1.Key"), Some("team"));
+    assert_eq!(call.param("Tags.member.1.Value"), Some("analytics"));
+    assert_eq!(call.param("Tags.member.2.Key"), Some("cost-center"));
+    assert_eq!(call.param("TransitiveTagKeys.member.1"), Some("team"));
+    assert_eq!(call.param("SourceIdentity"), Some("alice@example.com"));
+}
+
+#[tokio::test]
+async fn cached_credentials_are_served_without_calling_sts() {
+    let world = World::new().await;
+    let provider = world.two_hops();
+    let first = provider.credentials().await.unwrap();
+    for _ in 0..100 {
+        let again = provider.credentials().await.unwrap();
+        assert_eq!(again.access_key_id(), first.access_key_id());
+    }
+    let via_trait = provider.provide_credentials().await.unwrap();
+    assert_eq!(via_trait.access_key_id(), first.access_key_id());
+    assert_eq!(world.assume_role_requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_cold_callers_cost_one_assume_role_per_hop() {
+    let world = World::new().await;
+    let provider = world.two_hops();
+    let barrier = Arc::new(tokio::sync::Barrier::new(10_000));
+    let callers: Vec<_> = (0..10_000)
+        .map(|_| {
+            let (provider, barrier) = (provider.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                provider
+                    .credentials()
+                    .await
+                    .map(|c| c.access_key_id().to_owned())
+            })
+        })
+        .collect();
+    let mut keys = std::collections::HashSet::new();
+    for caller in callers {
+        keys.insert(caller.await.unwrap().unwrap());
+    }
+    assert_eq!(keys.len(), 1, "every caller got the same credentials");
+    let calls = world.assume_role_requests();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.param("RoleArn") == Some(BROKER))
+            .count(),
+        1
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.param("RoleArn") == Some(STORAGE))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_sts_client_uses_the_provider_as_a_drop_in_credentials_provider() {
+    let world = World::new().await;
+    let provider = world.two_hops();
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(world.sts.endpoint_url())
+        .credentials_provider(provider)
+        .build();
+    let client = aws_sdk_sts::Client::from_conf(config);
+
+    let identity = client.get_caller_identity().send().await.unwrap();
+
+    assert_eq!(identity.account(), Some("111111111111"));
+    let arn = identity.arn().unwrap();
+    assert!(
+        arn.starts_with("arn:aws:sts::111111111111:assumed-role/storage-access/"),
+        "{arn}"
+    );
+}
+
+#[tokio::test]
+async fn first_hop_longer_than_an_hour_is_retried_at_one_hour_when_the_base_is_a_role_session() {
+    let world = World::new().await;
+    // The base credentials are themselves a role session, as on an EC2 instance profile.
+    world.sts.add_role(LocalRole::new(
+        "arn:aws:iam::222222222222:role/instance-profile",
+    ));
+    world.sts.add_role(
+        LocalRole::new(BROKER)
+            .external_id(BROKER_EXTERNAL_ID)
+            .max_session_duration(Duration::from_secs(12 * 3600)),
+    );
+    let instance = world
+        .builder()
+        .assume(Role::new("arn:aws:iam::222222222222:role/instance-profile"))
+        .build()
+        .unwrap();
+    let provider = RoleChainProvider::builder()
+        .base_provider(instance)
+        .endpoint_url(world.sts.endpoint_url())
+        .region(Region::new("us-east-1"))
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .duration(Duration::from_secs(7200)),
+        )
+        .build()
+        .unwrap();
+
+    let creds = provider.credentials().await.unwrap();
+
+    let broker_calls: Vec<_> = world
+        .assume_role_requests()
+        .into_iter()
+        .filter(|c| c.param("RoleArn") == Some(BROKER))
+        .collect();
+    assert_eq!(broker_calls.len(), 2);
+    assert_eq!(broker_calls[0].param("DurationSeconds"), Some("7200"));
+    assert_eq!(broker_calls[0].error_code(), Some("ValidationError"));
+    assert_eq!(broker_calls[1].param("DurationSeconds"), Some("3600"));
+    assert_eq!(broker_calls[1].status(), 200);
+    assert!(creds.expiry().unwrap() <= std::time::SystemTime::now() + Duration::from_secs(3600));
+}

@@ -1,0 +1,211 @@
+//! Failures come back with the right kind, hop and role ARN, and reach SDK callers intact.
+
+mod common;
+
+use std::error::Error as _;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_role_chain::{Error, ErrorKind, Role, RoleChainProvider};
+use aws_types::region::Region;
+use common::*;
+
+async fn fail(provider: &RoleChainProvider) -> Error {
+    provider
+        .credentials()
+        .await
+        .expect_err("the chain must fail")
+}
+
+#[tokio::test]
+async fn wrong_external_id_is_access_denied_at_that_hop() {
+    let world = World::new().await;
+    let provider = world
+        .builder()
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .assume(Role::new(STORAGE).external_id("not-the-right-one"))
+        .build()
+        .unwrap();
+    let err = fail(&provider).await;
+    assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    assert_eq!(err.hop(), Some(1));
+    assert_eq!(err.role_arn(), Some(STORAGE));
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("hop 1 ({STORAGE}): access denied")),
+        "{text}"
+    );
+    assert!(text.contains("sts:ExternalId"), "{text}");
+    assert!(err.source().is_some());
+}
+
+#[tokio::test]
+async fn missing_external_id_is_access_denied_at_that_hop() {
+    let world = World::new().await;
+    let provider = world.builder().assume(Role::new(BROKER)).build().unwrap();
+    let err = fail(&provider).await;
+    assert_eq!(
+        (err.kind(), err.hop(), err.role_arn()),
+        (ErrorKind::AccessDenied, Some(0), Some(BROKER))
+    );
+}
+
+#[tokio::test]
+async fn a_caller_the_trust_policy_does_not_name_is_access_denied() {
+    let world = World::new().await;
+    // The compute user may assume the broker, but not the storage role directly.
+    let provider = world
+        .builder()
+        .assume(Role::new(STORAGE).external_id(STORAGE_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let err = fail(&provider).await;
+    assert_eq!((err.kind(), err.hop()), (ErrorKind::AccessDenied, Some(0)));
+    assert!(err.to_string().contains(COMPUTE_USER), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_base_keys_are_a_base_credentials_error_at_hop_zero() {
+    let world = World::new().await;
+    let provider = RoleChainProvider::builder()
+        .base_provider(Credentials::new(
+            "AKIAUNKNOWNKEY000000",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(world.sts.endpoint_url())
+        .region(Region::new("us-east-1"))
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let err = fail(&provider).await;
+    assert_eq!(
+        (err.kind(), err.hop()),
+        (ErrorKind::BaseCredentials, Some(0))
+    );
+    assert!(err.to_string().contains("InvalidClientTokenId"), "{err}");
+}
+
+#[tokio::test]
+async fn a_wrong_base_secret_is_a_base_credentials_error() {
+    let world = World::new().await;
+    let wrong = Credentials::new(
+        world.compute.access_key_id(),
+        "not-the-secret",
+        None,
+        None,
+        "test",
+    );
+    let provider = world
+        .builder()
+        .base_provider(wrong)
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let err = fail(&provider).await;
+    assert_eq!(
+        (err.kind(), err.hop()),
+        (ErrorKind::BaseCredentials, Some(0))
+    );
+    assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_base_provider_is_a_base_credentials_error_with_its_source() {
+    let world = World::new().await;
+    #[derive(Debug)]
+    struct Failing;
+    impl ProvideCredentials for Failing {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                CredentialsError::not_loaded("no instance profile here"),
+            ))
+        }
+    }
+    let provider = world
+        .builder()
+        .base_provider(Failing)
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let err = fail(&provider).await;
+    assert_eq!(err.kind(), ErrorKind::BaseCredentials);
+    assert_eq!(err.hop(), None);
+    let source = err
+        .source()
+        .unwrap()
+        .downcast_ref::<CredentialsError>()
+        .unwrap();
+    assert!(matches!(source, CredentialsError::CredentialsNotLoaded(_)));
+}
+
+#[tokio::test]
+async fn unreachable_sts_is_unavailable_and_retryable() {
+    let world = World::new().await;
+    let url = world.sts.endpoint_url().to_owned();
+    world.sts.stop().await;
+    let provider = RoleChainProvider::builder()
+        .base_provider(world.compute.clone())
+        .endpoint_url(url)
+        .configure(&no_retries())
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let err = fail(&provider).await;
+    assert_eq!((err.kind(), err.hop()), (ErrorKind::Unavailable, Some(0)));
+    assert!(err.is_retryable());
+}
+
+fn no_retries() -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .build()
+}
+
+#[tokio::test]
+async fn sdk_callers_can_downcast_to_the_chain_error() {
+    let world = World::new().await;
+    let provider = world
+        .builder()
+        .assume(Role::new(BROKER).external_id("wrong-id"))
+        .build()
+        .unwrap();
+    let err = provider.provide_credentials().await.unwrap_err();
+    assert!(
+        matches!(err, CredentialsError::InvalidConfiguration(_)),
+        "{err:?}"
+    );
+    let ours = err.source().unwrap().downcast_ref::<Error>().unwrap();
+    assert_eq!(
+        (ours.kind(), ours.hop()),
+        (ErrorKind::AccessDenied, Some(0))
+    );
+}
+
+#[tokio::test]
+async fn one_failed_run_is_shared_by_concurrent_callers_and_the_next_call_tries_again() {
+    let world = World::new().await;
+    let provider = world.builder().assume(Role::new(BROKER)).build().unwrap();
+    let callers: Vec<_> = (0..20)
+        .map(|_| {
+            let provider = provider.clone();
+            tokio::spawn(async move { provider.credentials().await.unwrap_err().kind() })
+        })
+        .collect();
+    for caller in callers {
+        assert_eq!(caller.await.unwrap(), ErrorKind::AccessDenied);
+    }
+    assert_eq!(world.assume_role_requests().len(), 1);
+    fail(&provider).await;
+    assert_eq!(world.assume_role_requests().len(), 2);
+}

@@ -1,0 +1,118 @@
+//! No secret key, session token or ExternalId in any Debug, Display or log line.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use aws_role_chain::{Role, RoleChainProvider};
+use common::*;
+use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+fn assert_free_of_secrets(text: &str, secrets: &[&str], what: &str) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret),
+            "{what} contains a secret ({} chars)",
+            secret.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::FULL)
+        .with_writer(capture.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let world = World::new().await;
+    let good = world.two_hops();
+    let creds = good.credentials().await.unwrap();
+    good.credentials().await.unwrap();
+    let wrong_id = "wrong-external-id-31337";
+    let bad = world
+        .builder()
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .assume(Role::new(STORAGE).external_id(wrong_id))
+        .build()
+        .unwrap();
+    let err = bad.credentials().await.unwrap_err();
+    let build_err = RoleChainProvider::builder()
+        .base_provider(world.compute.clone())
+        .assume(Role::new(BROKER).external_id(format!("{BROKER_EXTERNAL_ID} !")))
+        .build()
+        .unwrap_err();
+
+    let secrets = [
+        world.compute.secret_access_key(),
+        creds.secret_access_key(),
+        creds.session_token().unwrap(),
+        BROKER_EXTERNAL_ID,
+        STORAGE_EXTERNAL_ID,
+        wrong_id,
+    ];
+    let role = Role::new(BROKER).external_id(BROKER_EXTERNAL_ID);
+    let printed = [
+        ("provider Debug", format!("{good:?}")),
+        (
+            "builder Debug",
+            format!("{:?}", world.builder().assume(role.clone())),
+        ),
+        ("role Debug", format!("{role:?}")),
+        ("error Display", err.to_string()),
+        ("error Debug", format!("{err:?}")),
+        ("error source chain", source_chain(&err)),
+        ("build error Display", build_err.to_string()),
+        ("build error Debug", format!("{build_err:?}")),
+        (
+            "recorded requests Debug",
+            format!("{:?}", world.sts.requests()),
+        ),
+    ];
+    for (what, text) in &printed {
+        assert_free_of_secrets(text, &secrets, what);
+    }
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("assume_role"),
+        "the capture saw the hop spans"
+    );
+    assert!(logs.contains(STORAGE), "the capture saw role ARNs");
+    assert_free_of_secrets(&logs, &secrets, "TRACE logs");
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut text = String::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        text.push_str(&format!("{e} / {e:?}\n"));
+        next = e.source();
+    }
+    text
+}
