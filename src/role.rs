@@ -337,7 +337,7 @@ fn is_tag_char(c: char) -> bool {
 fn check_role_arn(arn: &str) -> Result<(), &'static str> {
     const RULE: &str =
         "must be arn:<partition>:iam::<12-digit account id>:role/<optional path/>name";
-    let resource = iam_resource(arn, |account| is_account_id(account)).ok_or(RULE)?;
+    let resource = iam_resource(arn, is_account_id).ok_or(RULE)?;
     let path_and_name = resource.strip_prefix("role/").ok_or(RULE)?;
     let (path, name) = match path_and_name.rfind('/') {
         Some(i) => (&path_and_name[..=i], &path_and_name[i + 1..]),
