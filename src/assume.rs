@@ -9,6 +9,7 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_xml::decode::{try_data, Document};
 use tracing::{debug_span, field, warn, Instrument};
 
 use crate::error::{Error, ErrorKind};
@@ -163,10 +164,21 @@ impl Hop {
         let status = err.raw_response().map(|r| r.status().as_u16());
         let error = match err {
             SdkError::ServiceError(context) => {
+                // Some STS emulators answer in a shape the SDK does not parse; read it ourselves.
+                let from_body = context
+                    .err()
+                    .code()
+                    .is_none()
+                    .then(|| context.raw().body().bytes().and_then(code_and_message))
+                    .flatten();
                 let service_error = context.into_err();
-                let kind = kind_for(service_error.code(), status, self.index);
-                let code = service_error.code().unwrap_or("no error code");
-                let message = match (status, service_error.message()) {
+                let (code, message) = match &from_body {
+                    Some((code, message)) => (Some(code.as_str()), message.as_deref()),
+                    None => (service_error.code(), service_error.message()),
+                };
+                let kind = kind_for(code, status, self.index);
+                let code = code.unwrap_or("no error code");
+                let message = match (status, message) {
                     (Some(status), Some(msg)) => {
                         format!("STS answered HTTP {status} {code}: {msg}")
                     }
@@ -249,6 +261,23 @@ fn kind_for(code: Option<&str>, status: Option<u16>, hop: usize) -> ErrorKind {
     }
 }
 
+/// The first `Code` and `Message` elements of an XML error body, wherever they are nested.
+fn code_and_message(body: &[u8]) -> Option<(String, Option<String>)> {
+    let mut doc = Document::new(std::str::from_utf8(body).ok()?);
+    let (mut code, mut message) = (None, None);
+    while let Some(start) = doc.next_start_element() {
+        let slot = match start.local() {
+            "Code" if code.is_none() => &mut code,
+            "Message" if message.is_none() => &mut message,
+            _ => continue,
+        };
+        *slot = try_data(&mut doc.scoped_to(start))
+            .ok()
+            .map(|text| text.trim().to_owned());
+    }
+    Some((code?, message))
+}
+
 /// STS's answer when a session assumed with role credentials asks for more than an hour.
 fn is_chaining_limit(err: &SdkError<AssumeRoleError, HttpResponse>) -> bool {
     err.as_service_error().is_some_and(|e| {
@@ -314,6 +343,27 @@ mod tests {
                 "{code:?} {status:?} at hop {hop}"
             );
         }
+    }
+
+    #[test]
+    fn error_code_and_message_are_found_in_either_error_body_shape() {
+        let sts = b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                    <Message>not authorized</Message></Error></ErrorResponse>";
+        let nested = b"<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code>\
+                       <Message>The security token is invalid</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(
+            code_and_message(sts),
+            Some(("AccessDenied".to_owned(), Some("not authorized".to_owned())))
+        );
+        assert_eq!(
+            code_and_message(nested),
+            Some((
+                "InvalidClientTokenId".to_owned(),
+                Some("The security token is invalid".to_owned())
+            ))
+        );
+        assert_eq!(code_and_message(b"<html>503</html>"), None);
+        assert_eq!(code_and_message(&[0xff, 0xfe]), None);
     }
 
     #[test]

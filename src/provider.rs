@@ -12,7 +12,7 @@ use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
 use aws_smithy_async::time::{SharedTimeSource, TimeSource};
 use aws_types::region::Region;
 use aws_types::SdkConfig;
-use tracing::{debug_span, field, Instrument};
+use tracing::{debug_span, field, trace, Instrument};
 
 use crate::assume::Hop;
 use crate::cache::Cache;
@@ -70,6 +70,7 @@ impl RoleChainProvider {
     /// run shared with every concurrent caller.
     pub async fn credentials(&self) -> Result<Credentials, Error> {
         if let Some(credentials) = self.inner.cache.get(self.inner.time.now()) {
+            trace!("served cached credentials");
             return Ok(credentials);
         }
         Box::pin(self.inner.fetch()).await
