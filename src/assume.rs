@@ -1,19 +1,25 @@
 //! One hop: a single STS `AssumeRole` call signed with the previous hop's credentials, and the
 //! classification of its failures.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::Credentials;
+use aws_sdk_sts::config::IdentityCache;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::ServiceError;
 use aws_smithy_xml::decode::{try_data, Document};
 use tracing::{debug_span, field, warn, Instrument};
 
 use crate::error::{Error, ErrorKind};
 use crate::role::{Role, CHAINED_MAX_DURATION};
+
+/// The longest session STS grants.
+const MAX_SESSION: Duration = Duration::from_secs(12 * 3600);
 
 /// The name under which this crate's credentials appear in `Credentials::provider_name`.
 pub(crate) const PROVIDER_NAME: &str = "RoleChainProvider";
@@ -24,6 +30,9 @@ pub(crate) struct Hop {
     pub(crate) index: usize,
     pub(crate) role: Role,
     pub(crate) session_name: String,
+    /// Set once STS refused this hop's duration for role-chained base credentials, so that later
+    /// refreshes ask for one hour at once.
+    pub(crate) chained: AtomicBool,
 }
 
 impl Hop {
@@ -31,7 +40,7 @@ impl Hop {
     ///
     /// If the first hop asks for more than an hour and STS answers that the base credentials are
     /// themselves a role session (AWS's role-chaining limit), the call is made once more with one
-    /// hour.
+    /// hour, and later calls ask for one hour from the start.
     pub(crate) async fn assume(
         &self,
         sts: &aws_sdk_sts::Client,
@@ -47,12 +56,16 @@ impl Hop {
             outcome = field::Empty,
         );
         let result = async {
-            let mut duration = self.role.duration;
+            let mut duration = match self.chained.load(Ordering::Relaxed) {
+                true => Some(CHAINED_MAX_DURATION),
+                false => self.role.duration,
+            };
             loop {
                 match self.call(sts, signer.clone(), duration).await {
                     Err(err)
                         if is_chaining_limit(&err) && duration > Some(CHAINED_MAX_DURATION) =>
                     {
+                        self.chained.store(true, Ordering::Relaxed);
                         warn!(
                             requested_seconds = duration.map(|d| d.as_secs()),
                             "STS refused a session longer than 1 hour because the base credentials \
@@ -115,7 +128,12 @@ impl Hop {
             )
             .set_source_identity(role.source_identity.clone())
             .customize()
-            .config_override(aws_sdk_sts::Config::builder().credentials_provider(signer))
+            .config_override(
+                aws_sdk_sts::Config::builder()
+                    .credentials_provider(signer)
+                    // A cache per override would keep one partition per refresh forever.
+                    .identity_cache(IdentityCache::no_cache()),
+            )
             .send()
             .await
     }
@@ -142,6 +160,19 @@ impl Hop {
                 aws_smithy_types::DateTime::from(now),
             )));
         }
+        // No STS session outlives 12 hours; a later expiry would keep stale credentials cached
+        // (here and in every SDK client's identity cache) for as long as it claims.
+        let longest = now + MAX_SESSION;
+        let expiry = if expiry > longest {
+            warn!(
+                expiration = %sts.expiration,
+                "STS answered with an expiration beyond the 12-hour session maximum; \
+                 the credentials are treated as expiring 12 hours from now"
+            );
+            longest
+        } else {
+            expiry
+        };
         let account_id = output
             .assumed_role_user
             .as_ref()
@@ -164,20 +195,10 @@ impl Hop {
         let status = err.raw_response().map(|r| r.status().as_u16());
         let error = match err {
             SdkError::ServiceError(context) => {
-                // Some STS emulators answer in a shape the SDK does not parse; read it ourselves.
-                let from_body = context
-                    .err()
-                    .code()
-                    .is_none()
-                    .then(|| context.raw().body().bytes().and_then(code_and_message))
-                    .flatten();
+                let (code, message) = code_and_message(&context);
                 let service_error = context.into_err();
-                let (code, message) = match &from_body {
-                    Some((code, message)) => (Some(code.as_str()), message.as_deref()),
-                    None => (service_error.code(), service_error.message()),
-                };
-                let kind = kind_for(code, status, self.index);
-                let code = code.unwrap_or("no error code");
+                let kind = kind_for(code.as_deref(), status, self.index);
+                let code = code.as_deref().unwrap_or("no error code");
                 let message = match (status, message) {
                     (Some(status), Some(msg)) => {
                         format!("STS answered HTTP {status} {code}: {msg}")
@@ -261,8 +282,25 @@ fn kind_for(code: Option<&str>, status: Option<u16>, hop: usize) -> ErrorKind {
     }
 }
 
+/// The error code and message of an STS error answer.
+fn code_and_message(
+    context: &ServiceError<AssumeRoleError, HttpResponse>,
+) -> (Option<String>, Option<String>) {
+    let parsed = context.err();
+    match parsed.code() {
+        Some(code) => (Some(code.to_owned()), parsed.message().map(str::to_owned)),
+        // Some STS emulators answer in a shape the SDK does not parse; read it ourselves.
+        None => context
+            .raw()
+            .body()
+            .bytes()
+            .and_then(code_and_message_in)
+            .map_or((None, None), |(code, message)| (Some(code), message)),
+    }
+}
+
 /// The first `Code` and `Message` elements of an XML error body, wherever they are nested.
-fn code_and_message(body: &[u8]) -> Option<(String, Option<String>)> {
+fn code_and_message_in(body: &[u8]) -> Option<(String, Option<String>)> {
     let mut doc = Document::new(std::str::from_utf8(body).ok()?);
     let (mut code, mut message) = (None, None);
     while let Some(start) = doc.next_start_element() {
@@ -280,10 +318,12 @@ fn code_and_message(body: &[u8]) -> Option<(String, Option<String>)> {
 
 /// STS's answer when a session assumed with role credentials asks for more than an hour.
 fn is_chaining_limit(err: &SdkError<AssumeRoleError, HttpResponse>) -> bool {
-    err.as_service_error().is_some_and(|e| {
-        e.code() == Some("ValidationError")
-            && e.message().is_some_and(|m| m.contains("role chaining"))
-    })
+    let SdkError::ServiceError(context) = err else {
+        return false;
+    };
+    let (code, message) = code_and_message(context);
+    code.as_deref() == Some("ValidationError")
+        && message.is_some_and(|m| m.contains("role chaining"))
 }
 
 /// The account id of `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`.
@@ -352,18 +392,18 @@ mod tests {
         let nested = b"<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code>\
                        <Message>The security token is invalid</Message></Error></Errors></ErrorResponse>";
         assert_eq!(
-            code_and_message(sts),
+            code_and_message_in(sts),
             Some(("AccessDenied".to_owned(), Some("not authorized".to_owned())))
         );
         assert_eq!(
-            code_and_message(nested),
+            code_and_message_in(nested),
             Some((
                 "InvalidClientTokenId".to_owned(),
                 Some("The security token is invalid".to_owned())
             ))
         );
-        assert_eq!(code_and_message(b"<html>503</html>"), None);
-        assert_eq!(code_and_message(&[0xff, 0xfe]), None);
+        assert_eq!(code_and_message_in(b"<html>503</html>"), None);
+        assert_eq!(code_and_message_in(&[0xff, 0xfe]), None);
     }
 
     #[test]

@@ -1,220 +1,846 @@
-//! A single-flight cache of one expiring value.
+//! The refresh-ahead cache: one expiring value, refreshed in the background before it expires.
 //!
-//! It knows nothing of STS: it holds a value with its expiry and asks a fetch function for a new
-//! one. Reads are lock-free (`arc-swap`); fetches are serialized by an async mutex so that
-//! concurrent callers share one fetch, and a failed fetch is shared the same way: callers that
-//! queued behind a fetch get its error instead of starting one each.
+//! It knows nothing of STS; it holds a value with its expiry and calls a fetch function.
+//!
+//! # Design
+//!
+//! - **State** is one immutable [`Snapshot`] behind an `ArcSwap`. A cached call loads it, reads
+//!   the clock once and clones the value: no lock, no allocation, nothing shared with a refresh
+//!   but an atomic load. Everything else lives out of line, behind a boxed future, so that the
+//!   cached call's future stays small.
+//! - **One worker task** per cache does every fetch, so fetches are single-flight by
+//!   construction and a caller that drops its future cancels nothing. It sleeps (through the
+//!   injected [`AsyncSleep`]) until the next attempt the [`RefreshPolicy`] schedules: the
+//!   jittered refresh point after a success, a backoff after a failure. It holds no reference to
+//!   the cache's owner, which aborts it on drop.
+//! - **Callers** are served from the snapshot while the value is outside its mandatory window.
+//!   Past that point they wait for an attempt in flight (a `watch` channel counts completed
+//!   attempts) and, between attempts, get the still-valid value or, once it has expired, the
+//!   last error at once. An expired value is never returned.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
-use std::future::Future;
+use arc_swap::ArcSwap;
+use aws_smithy_async::future::timeout::Timeout;
+use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
+use aws_smithy_async::time::SharedTimeSource;
+use tokio::sync::{watch, Notify};
+use tracing::{debug, info, warn};
 
-/// How long before expiry a value stops being served: one minute, or a quarter of its lifetime
-/// when that is shorter, so that short-lived values are still used for most of their life.
-const MAX_BUFFER: Duration = Duration::from_secs(60);
+use crate::policy::RefreshPolicy;
 
-/// Whether a value fetched at `fetched_at` and expiring at `expiry` may still be served at `now`.
-pub(crate) fn is_fresh(fetched_at: SystemTime, expiry: SystemTime, now: SystemTime) -> bool {
-    let lifetime = expiry.duration_since(fetched_at).unwrap_or_default();
-    let buffer = MAX_BUFFER.min(lifetime / 4);
-    expiry
-        .duration_since(now)
-        .is_ok_and(|remaining| remaining > buffer)
+/// What the cache needs to know of a fetch failure.
+pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
+    /// Whether a later attempt may succeed as it is.
+    fn is_retryable(&self) -> bool;
+    /// The failure of a fetch that took longer than `after`.
+    fn timed_out(after: Duration) -> Self;
+    /// The failure of a cache that cannot run its worker: no runtime, or the worker stopped.
+    fn no_worker(reason: &str) -> Self;
 }
 
+type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
+
+/// Fetches a new value and its expiry.
+pub(crate) type Fetch<T, E> = Arc<dyn Fn() -> BoxFuture<Result<(T, SystemTime), E>> + Send + Sync>;
+
+/// A value and when to stop serving it without waiting.
 #[derive(Debug)]
-struct Entry<T> {
-    value: T,
-    fetched_at: SystemTime,
-    expiry: SystemTime,
+pub(crate) struct Current<T> {
+    pub(crate) value: T,
+    pub(crate) expiry: SystemTime,
+    serve_until: SystemTime,
 }
 
-/// The outcome of the last fetch, kept so that callers who waited for it can share it.
+/// Everything callers and `status` read, replaced whole after each attempt.
 #[derive(Debug)]
-struct LastFetch<E> {
-    generation: u64,
-    error: Option<E>,
+pub(crate) struct Snapshot<T, E> {
+    pub(crate) current: Option<Current<T>>,
+    pub(crate) last_error: Option<E>,
+    pub(crate) next_attempt: Option<SystemTime>,
+    pub(crate) refreshes: u64,
+    pub(crate) consecutive_failures: u32,
+    /// Failures since the value entered its mandatory window, expired, or was missing.
+    urgent_failures: u32,
 }
 
-#[derive(Debug)]
-pub(crate) struct Cache<T, E> {
-    current: ArcSwapOption<Entry<T>>,
-    generation: AtomicU64,
-    fetch_lock: tokio::sync::Mutex<LastFetch<E>>,
-}
-
-impl<T: Clone, E: Clone> Cache<T, E> {
-    pub(crate) fn new() -> Self {
-        Cache {
-            current: ArcSwapOption::empty(),
-            generation: AtomicU64::new(0),
-            fetch_lock: tokio::sync::Mutex::new(LastFetch {
-                generation: 0,
-                error: None,
-            }),
+impl<T, E> Default for Snapshot<T, E> {
+    fn default() -> Self {
+        Snapshot {
+            current: None,
+            last_error: None,
+            next_attempt: None,
+            refreshes: 0,
+            consecutive_failures: 0,
+            urgent_failures: 0,
         }
     }
+}
 
-    /// The cached value, if it is still fresh at `now`.
-    pub(crate) fn get(&self, now: SystemTime) -> Option<T> {
-        let guard = self.current.load();
-        let entry = guard.as_deref()?;
-        is_fresh(entry.fetched_at, entry.expiry, now).then(|| entry.value.clone())
-    }
-
-    /// The expiry of the cached value, fresh or not.
-    pub(crate) fn expiry(&self) -> Option<SystemTime> {
-        self.current.load().as_deref().map(|e| e.expiry)
-    }
-
-    /// The cached value if fresh, else the result of one fetch shared with every concurrent
-    /// caller. `fetch` returns the value and its expiry.
-    ///
-    /// A caller that is dropped while fetching releases the lock, and the next waiter fetches.
-    pub(crate) async fn get_or_fetch<F, Fut>(
+impl<T: Clone, E: Failure> Snapshot<T, E> {
+    /// The snapshot after an attempt that started at `started` and ended at `now`; `unit` is a
+    /// random number in `[0, 1)` for the jitter.
+    fn after(
         &self,
-        now: impl Fn() -> SystemTime,
-        fetch: F,
-    ) -> Result<T, E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(T, SystemTime), E>>,
-    {
-        let seen = self.generation.load(Ordering::Acquire);
-        let mut last = self.fetch_lock.lock().await;
-        if let Some(value) = self.get(now()) {
-            return Ok(value);
-        }
-        if last.generation != seen {
-            if let Some(error) = &last.error {
-                return Err(error.clone());
-            }
-        }
-        let fetched_at = now();
-        let result = fetch().await;
-        last.generation += 1;
-        self.generation.store(last.generation, Ordering::Release);
+        result: Result<(T, SystemTime), E>,
+        started: SystemTime,
+        now: SystemTime,
+        policy: &RefreshPolicy,
+        unit: f64,
+    ) -> Self {
         match result {
             Ok((value, expiry)) => {
-                last.error = None;
-                self.current.store(Some(Arc::new(Entry {
-                    value: value.clone(),
-                    fetched_at,
-                    expiry,
-                })));
-                Ok(value)
+                let lifetime = expiry.duration_since(started).unwrap_or_default();
+                Snapshot {
+                    current: Some(Current {
+                        value,
+                        expiry,
+                        serve_until: expiry - policy.mandatory(lifetime),
+                    }),
+                    last_error: None,
+                    next_attempt: Some(policy.refresh_point(started, expiry, unit)),
+                    refreshes: self.refreshes + 1,
+                    consecutive_failures: 0,
+                    urgent_failures: 0,
+                }
             }
             Err(error) => {
-                last.error = Some(error.clone());
-                Err(error)
+                let consecutive_failures = self.consecutive_failures.saturating_add(1);
+                let current = self
+                    .current
+                    .as_ref()
+                    .filter(|c| now < c.expiry)
+                    .map(|c| Current {
+                        value: c.value.clone(),
+                        expiry: c.expiry,
+                        serve_until: c.serve_until,
+                    });
+                let (urgent_failures, next_attempt) = match &current {
+                    Some(c) if now < c.serve_until => {
+                        let delay =
+                            policy.retry_delay(consecutive_failures, error.is_retryable(), unit);
+                        (0, (now + delay).min(c.serve_until))
+                    }
+                    _ => {
+                        let urgent = self.urgent_failures.saturating_add(1);
+                        (urgent, now + policy.urgent_retry_delay(urgent))
+                    }
+                };
+                Snapshot {
+                    current,
+                    last_error: Some(error),
+                    next_attempt: Some(next_attempt),
+                    refreshes: self.refreshes,
+                    consecutive_failures,
+                    urgent_failures,
+                }
             }
         }
+    }
+}
+
+/// What the cache and its worker share.
+struct Engine<T, E> {
+    state: ArcSwap<Snapshot<T, E>>,
+    /// True from the moment an attempt is due until its outcome is in `state`.
+    in_flight: AtomicBool,
+    /// Set with `wake` by callers that need an attempt now.
+    demanded: AtomicBool,
+    wake: Notify,
+    /// Counts completed attempts; its sender belongs to the worker.
+    completed: Mutex<watch::Receiver<u64>>,
+    time: SharedTimeSource,
+    policy: RefreshPolicy,
+}
+
+pub(crate) struct Cache<T, E> {
+    engine: Arc<Engine<T, E>>,
+    fetch: Fetch<T, E>,
+    sleep: SharedAsyncSleep,
+    worker: Mutex<Option<AbortOnDrop>>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T, E> Cache<T, E>
+where
+    T: Clone + Send + Sync + 'static,
+    E: Failure,
+{
+    pub(crate) fn new(
+        fetch: Fetch<T, E>,
+        policy: RefreshPolicy,
+        time: SharedTimeSource,
+        sleep: SharedAsyncSleep,
+    ) -> Self {
+        let (_, completed) = watch::channel(0);
+        Cache {
+            engine: Arc::new(Engine {
+                state: ArcSwap::from_pointee(Snapshot::default()),
+                // The first attempt is due as soon as the worker starts.
+                in_flight: AtomicBool::new(true),
+                demanded: AtomicBool::new(false),
+                wake: Notify::new(),
+                completed: Mutex::new(completed),
+                time,
+                policy,
+            }),
+            fetch,
+            sleep,
+            worker: Mutex::new(None),
+        }
+    }
+
+    /// The cached value if it is outside its mandatory window: the hot path.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<T> {
+        let state = self.engine.state.load();
+        let current = state.current.as_ref()?;
+        (self.engine.time.now() < current.serve_until).then(|| current.value.clone())
+    }
+
+    /// The value for a caller the hot path could not serve: waits for an attempt in flight,
+    /// else answers at once from the last outcome.
+    pub(crate) async fn get_or_wait(&self) -> Result<T, E> {
+        let mut completed = self.ensure_worker()?;
+        let mut waited = false;
+        loop {
+            completed.borrow_and_update();
+            let in_flight = self.engine.in_flight.load(Ordering::Acquire);
+            let state = self.engine.state.load_full();
+            let now = self.engine.time.now();
+            if let Some(current) = &state.current {
+                let usable = if waited || !in_flight {
+                    current.expiry
+                } else {
+                    current.serve_until
+                };
+                if now < usable {
+                    return Ok(current.value.clone());
+                }
+            }
+            if !in_flight || waited {
+                match &state.last_error {
+                    Some(error) => return Err(error.clone()),
+                    // Nothing to serve and nothing coming, as after an invalidation racing with
+                    // an attempt: ask for one.
+                    None => self.request_attempt(),
+                }
+            }
+            if completed.changed().await.is_err() {
+                return Err(E::no_worker("the refresh task stopped"));
+            }
+            waited = true;
+        }
+    }
+
+    /// The value while it has not expired, whatever its windows.
+    pub(crate) fn get_unexpired(&self) -> Option<T> {
+        let state = self.engine.state.load();
+        let current = state.current.as_ref()?;
+        (self.engine.time.now() < current.expiry).then(|| current.value.clone())
+    }
+
+    /// Drops the cached value and has the worker fetch a new one now.
+    pub(crate) fn invalidate(&self) {
+        self.engine.in_flight.store(true, Ordering::Release);
+        self.engine.state.rcu(|state| Snapshot {
+            current: None,
+            last_error: None,
+            next_attempt: state.next_attempt,
+            refreshes: state.refreshes,
+            consecutive_failures: state.consecutive_failures,
+            urgent_failures: state.urgent_failures,
+        });
+        self.request_attempt();
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot<T, E>> {
+        self.engine.state.load_full()
+    }
+
+    fn request_attempt(&self) {
+        self.engine.in_flight.store(true, Ordering::Release);
+        self.engine.demanded.store(true, Ordering::Release);
+        self.engine.wake.notify_one();
+    }
+
+    /// Starts the worker on the current tokio runtime if it is not running, and returns a
+    /// receiver of completed attempts.
+    fn ensure_worker(&self) -> Result<watch::Receiver<u64>, E> {
+        let mut worker = self.worker.lock().unwrap_or_else(|e| e.into_inner());
+        let mut completed = self
+            .engine
+            .completed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if worker.as_ref().is_none_or(|w| w.0.is_finished()) {
+            let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                E::no_worker("credentials must be requested from within a tokio runtime")
+            })?;
+            let (sender, receiver) = watch::channel(0);
+            *completed = receiver;
+            self.engine.in_flight.store(true, Ordering::Release);
+            let task = work(
+                self.engine.clone(),
+                self.fetch.clone(),
+                self.sleep.clone(),
+                sender,
+            );
+            *worker = Some(AbortOnDrop(runtime.spawn(task)));
+        }
+        Ok(completed.clone())
+    }
+}
+
+/// The worker: an attempt, then a sleep until the next one is due or demanded, forever.
+async fn work<T, E>(
+    engine: Arc<Engine<T, E>>,
+    fetch: Fetch<T, E>,
+    sleep: SharedAsyncSleep,
+    completed: watch::Sender<u64>,
+) where
+    T: Clone + Send + Sync + 'static,
+    E: Failure,
+{
+    let time = &engine.time;
+    let policy = &engine.policy;
+    loop {
+        engine.demanded.store(false, Ordering::Release);
+        engine.in_flight.store(true, Ordering::Release);
+        let started = time.now();
+        debug!("refreshing credentials");
+        let timeout = policy.fetch_timeout_duration();
+        let result = match Timeout::new(fetch(), sleep.sleep(timeout)).await {
+            Ok(result) => result,
+            Err(_) => Err(E::timed_out(timeout)),
+        };
+        let now = time.now();
+        let previous = engine.state.load();
+        let next = previous.after(result, started, now, policy, fastrand::f64());
+        log_outcome(&previous, &next, now);
+        let next_attempt = next.next_attempt.unwrap_or(now);
+        engine.state.store(Arc::new(next));
+        engine.in_flight.store(false, Ordering::Release);
+        completed.send_modify(|n| *n += 1);
+
+        loop {
+            let wait = next_attempt.duration_since(time.now()).unwrap_or_default();
+            match Timeout::new(engine.wake.notified(), sleep.sleep(wait)).await {
+                Err(_) => break,
+                Ok(()) if engine.demanded.swap(false, Ordering::AcqRel) => break,
+                // A wake-up left over from a demand that an attempt already served.
+                Ok(()) => continue,
+            }
+        }
+    }
+}
+
+fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, now: SystemTime) {
+    let at = |t: Option<SystemTime>| {
+        t.map(aws_smithy_types::DateTime::from)
+            .map(|t| t.to_string())
+    };
+    match &next.last_error {
+        None => {
+            let expiry = at(next.current.as_ref().map(|c| c.expiry));
+            let next_refresh = at(next.next_attempt);
+            if previous.consecutive_failures > 0 {
+                info!(
+                    ?expiry,
+                    ?next_refresh,
+                    failures = previous.consecutive_failures,
+                    "credentials refreshed after failures"
+                );
+            } else {
+                debug!(?expiry, ?next_refresh, "credentials refreshed");
+            }
+        }
+        Some(error) => {
+            let next_attempt = at(next.next_attempt);
+            let valid_until = at(next.current.as_ref().map(|c| c.expiry));
+            let retry_in = next.next_attempt.and_then(|t| t.duration_since(now).ok());
+            if next.consecutive_failures == 1 {
+                warn!(%error, ?valid_until, ?next_attempt, ?retry_in, "refreshing credentials failed; retrying with backoff");
+            } else {
+                debug!(%error, failures = next.consecutive_failures, ?valid_until, ?next_attempt, "refreshing credentials failed again");
+            }
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Cache<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.engine.state.load();
+        f.debug_struct("Cache")
+            .field("expiry", &state.current.as_ref().map(|c| c.expiry))
+            .field("next_attempt", &state.next_attempt)
+            .field("consecutive_failures", &state.consecutive_failures)
+            .finish_non_exhaustive()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use aws_smithy_async::test_util::tick_advance_sleep::{
+        tick_advance_time_and_sleep, TickAdvanceSleep, TickAdvanceTime,
+    };
+    use aws_smithy_async::time::TimeSource;
+    use std::collections::VecDeque;
     use std::time::UNIX_EPOCH;
+    use tokio::sync::Semaphore;
 
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
+    const SEC: Duration = Duration::from_secs(1);
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Fail {
+        retryable: bool,
+        what: String,
     }
 
-    #[test]
-    fn freshness_keeps_a_buffer_of_a_minute_or_a_quarter_of_the_lifetime() {
-        // (fetched, expiry, now, fresh)
-        let cases = [
-            (0, 3600, 0, true),
-            (0, 3600, 3539, true),
-            (0, 3600, 3540, false),
-            (0, 3600, 3600, false),
-            (0, 3600, 4000, false),
-            (0, 40, 29, true),
-            (0, 40, 30, false),
-            (100, 100, 100, false),
-        ];
-        for (fetched, expiry, now, fresh) in cases {
-            assert_eq!(
-                is_fresh(at(fetched), at(expiry), at(now)),
-                fresh,
-                "{fetched} {expiry} {now}"
-            );
+    impl fmt::Display for Fail {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.what)
         }
     }
 
-    #[tokio::test]
-    async fn concurrent_callers_share_one_fetch() {
-        let cache = Arc::new(Cache::<u32, String>::new());
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..100)
-            .map(|_| {
-                let (cache, fetches) = (cache.clone(), fetches.clone());
-                tokio::spawn(async move {
-                    cache
-                        .get_or_fetch(
-                            || at(0),
-                            || async {
-                                fetches.fetch_add(1, Ordering::SeqCst);
-                                tokio::task::yield_now().await;
-                                Ok((7, at(3600)))
-                            },
-                        )
-                        .await
+    impl Failure for Fail {
+        fn is_retryable(&self) -> bool {
+            self.retryable
+        }
+        fn timed_out(_: Duration) -> Self {
+            Fail {
+                retryable: true,
+                what: "timed out".into(),
+            }
+        }
+        fn no_worker(reason: &str) -> Self {
+            Fail {
+                retryable: false,
+                what: reason.into(),
+            }
+        }
+    }
+
+    fn throttled() -> Fail {
+        Fail {
+            retryable: true,
+            what: "throttled".into(),
+        }
+    }
+
+    fn denied() -> Fail {
+        Fail {
+            retryable: false,
+            what: "denied".into(),
+        }
+    }
+
+    /// What the fake fetch answers: a value with this lifetime, or a failure.
+    #[derive(Clone)]
+    enum Answer {
+        Lifetime(Duration),
+        Fails(Fail),
+    }
+
+    /// A scripted fetch: records when it was called, answers from the script (the last answer
+    /// repeats), and can be held in flight until the test releases it.
+    #[derive(Clone)]
+    struct Script {
+        time: TickAdvanceTime,
+        answers: Arc<Mutex<VecDeque<Answer>>>,
+        calls: Arc<Mutex<Vec<SystemTime>>>,
+        gate: Arc<Semaphore>,
+    }
+
+    impl Script {
+        fn new(time: &TickAdvanceTime, answers: impl IntoIterator<Item = Answer>) -> Self {
+            Script {
+                time: time.clone(),
+                answers: Arc::new(Mutex::new(answers.into_iter().collect())),
+                calls: Arc::new(Mutex::new(Vec::new())),
+                gate: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            }
+        }
+
+        fn then(&self, answer: Answer) {
+            let mut answers = self.answers.lock().unwrap();
+            answers.clear();
+            answers.push_back(answer);
+        }
+
+        fn hold(&self) {
+            self.gate.forget_permits(Semaphore::MAX_PERMITS);
+        }
+
+        fn release(&self) {
+            self.gate
+                .add_permits(Semaphore::MAX_PERMITS - self.gate.available_permits());
+        }
+
+        fn calls(&self) -> Vec<u64> {
+            let calls = self.calls.lock().unwrap();
+            calls.iter().map(|t| secs(*t)).collect()
+        }
+
+        fn fetch(&self) -> Fetch<u64, Fail> {
+            let script = self.clone();
+            Arc::new(move || {
+                let script = script.clone();
+                Box::pin(async move {
+                    let now = script.time.now();
+                    script.calls.lock().unwrap().push(now);
+                    let number = script.calls.lock().unwrap().len() as u64;
+                    let _permit = script.gate.acquire().await.unwrap();
+                    let answer = {
+                        let mut answers = script.answers.lock().unwrap();
+                        if answers.len() > 1 {
+                            answers.pop_front().unwrap()
+                        } else {
+                            answers.front().cloned().expect("a scripted answer")
+                        }
+                    };
+                    match answer {
+                        Answer::Lifetime(lifetime) => Ok((number, now + lifetime)),
+                        Answer::Fails(fail) => Err(fail),
+                    }
                 })
             })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap(), Ok(7));
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
     }
 
-    #[tokio::test]
-    async fn waiters_share_a_failed_fetch_and_the_next_call_tries_again() {
-        let cache = Arc::new(Cache::<u32, String>::new());
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let call = |cache: Arc<Cache<u32, String>>, fetches: Arc<AtomicUsize>| async move {
-            cache
-                .get_or_fetch(
-                    || at(0),
-                    || async {
-                        let n = fetches.fetch_add(1, Ordering::SeqCst);
-                        tokio::task::yield_now().await;
-                        Err(format!("failure {n}"))
-                    },
-                )
-                .await
-        };
-        let tasks: Vec<_> = (0..50)
-            .map(|_| tokio::spawn(call(cache.clone(), fetches.clone())))
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap(), Err("failure 0".to_owned()));
+    fn secs(t: SystemTime) -> u64 {
+        t.duration_since(UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    fn cache(
+        script: &Script,
+        policy: RefreshPolicy,
+        time: &TickAdvanceTime,
+        sleep: &TickAdvanceSleep,
+    ) -> Arc<Cache<u64, Fail>> {
+        Arc::new(Cache::new(
+            script.fetch(),
+            policy,
+            SharedTimeSource::new(time.clone()),
+            SharedAsyncSleep::new(sleep.clone()),
+        ))
+    }
+
+    /// Lets spawned tasks run until they block.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
         }
+    }
+
+    fn no_jitter() -> RefreshPolicy {
+        RefreshPolicy::default().jitter(0.0)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrent_first_callers_share_one_fetch_even_when_some_give_up() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        script.hold();
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        let callers: Vec<_> = (0..100)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.get_or_wait().await })
+            })
+            .collect();
+        settle().await;
+        // Half the callers give up mid-fetch; the fetch goes on for the others.
+        for caller in callers.iter().step_by(2) {
+            caller.abort();
+        }
+        settle().await;
+        script.release();
+        for caller in callers.into_iter().skip(1).step_by(2) {
+            assert_eq!(caller.await.unwrap(), Ok(1));
+        }
+        assert_eq!(script.calls(), [0]);
+        assert_eq!(cache.get(), Some(1));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_idle_cache_refreshes_at_the_refresh_point_by_itself() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        assert_eq!(cache.get_or_wait().await, Ok(1));
+        // One hour: the advisory window is 15 minutes.
+        time.tick(45 * MINUTE - SEC).await;
+        settle().await;
+        assert_eq!(script.calls(), [0]);
+        time.tick(SEC).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 2700]);
+        assert_eq!(cache.get(), Some(2));
+        time.tick(45 * MINUTE).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 2700, 5400]);
+        assert_eq!(cache.snapshot().refreshes, 3);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn refresh_points_of_a_fleet_spread_over_the_jitter_range() {
+        let policy = RefreshPolicy::default();
+        let mut points = Vec::new();
+        for _ in 0..200 {
+            let (time, sleep) = tick_advance_time_and_sleep();
+            let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+            let cache = cache(&script, policy.clone(), &time, &sleep);
+            cache.get_or_wait().await.unwrap();
+            points.push(secs(cache.snapshot().next_attempt.unwrap()));
+        }
+        // Fifteen minutes before expiry, moved earlier by up to 20 % of that: 2520 s to 2700 s.
+        assert!(
+            points.iter().all(|p| (2520..=2700).contains(p)),
+            "{points:?}"
+        );
+        let (low, high) = (points.iter().min().unwrap(), points.iter().max().unwrap());
+        assert!(high - low > 90, "spread {low}..{high}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn callers_get_the_cached_value_at_once_while_a_refresh_is_in_flight() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        let cache = cache(
+            &script,
+            no_jitter().fetch_timeout(60 * MINUTE),
+            &time,
+            &sleep,
+        );
+        cache.get_or_wait().await.unwrap();
+        script.hold();
+        time.tick(45 * MINUTE).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 2700], "the refresh is in flight");
+        for _ in 0..100 {
+            assert_eq!(cache.get(), Some(1));
+        }
+        // Even one second before the mandatory window.
+        time.tick(14 * MINUTE - SEC).await;
+        assert_eq!(cache.get(), Some(1));
+        script.release();
+        settle().await;
+        assert_eq!(cache.get(), Some(2));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn inside_the_mandatory_window_callers_wait_for_the_attempt_and_keep_valid_credentials_on_failure(
+    ) {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(
+            &time,
+            [Answer::Lifetime(60 * MINUTE), Answer::Fails(denied())],
+        );
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        cache.get_or_wait().await.unwrap();
+        time.tick(45 * MINUTE).await;
+        settle().await;
+        // Denied: the next attempt is 5 minutes later, at most until the mandatory window.
+        assert_eq!(script.calls(), [0, 2700]);
+        assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3000);
+        time.tick(5 * MINUTE).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 2700, 3000]);
+        assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3300);
+        time.tick(5 * MINUTE).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 2700, 3000, 3300]);
+        // The mandatory window starts at 3540 s; the next attempt is due then.
+        assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3540);
+        script.hold();
+        time.tick(4 * MINUTE).await;
+        settle().await;
+        assert_eq!(cache.get(), None, "inside the mandatory window");
+        let waiting = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get_or_wait().await })
+        };
+        settle().await;
+        assert!(!waiting.is_finished(), "waits for the attempt in flight");
+        script.release();
         assert_eq!(
-            call(cache.clone(), fetches.clone()).await,
-            Err("failure 1".to_owned())
+            waiting.await.unwrap(),
+            Ok(1),
+            "the still-valid value after the failure"
+        );
+        // Between attempts, the still-valid value at once.
+        assert_eq!(cache.get_or_wait().await, Ok(1));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn expired_values_are_never_returned_and_errors_come_at_once_between_attempts() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(
+            &time,
+            [Answer::Lifetime(10 * MINUTE), Answer::Fails(throttled())],
+        );
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        cache.get_or_wait().await.unwrap();
+        time.tick(10 * MINUTE).await;
+        settle().await;
+        assert_eq!(cache.get(), None);
+        assert_eq!(cache.get_unexpired(), None);
+        let calls = script.calls().len();
+        assert_eq!(cache.get_or_wait().await, Err(throttled()));
+        assert_eq!(cache.get_or_wait().await, Err(throttled()));
+        assert_eq!(script.calls().len(), calls, "no attempt per caller");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn retries_back_off_from_5_seconds_while_valid_then_from_1_second_once_urgent() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(
+            &time,
+            [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
+        );
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        cache.get_or_wait().await.unwrap();
+        for _ in 0..(70 * 60) {
+            time.tick(SEC).await;
+        }
+        settle().await;
+        let calls = script.calls();
+        let gaps: Vec<u64> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+        // Refresh at 2700 s; then jittered backoff under 5, 10, 20, … 300 s until 3540 s (the
+        // mandatory window); then 1, 2, 4, 8, 16, 30, 30 … s.
+        assert_eq!(calls[1], 2700);
+        let urgent_from = calls.iter().position(|&t| t >= 3540).unwrap();
+        assert_eq!(
+            calls[urgent_from], 3540,
+            "an attempt as the mandatory window starts"
+        );
+        for (n, gap) in gaps[1..urgent_from - 1].iter().enumerate() {
+            let ceiling = (5u64 << n).min(300);
+            assert!(
+                *gap <= ceiling,
+                "gap {n} is {gap} s, above {ceiling} s: {calls:?}"
+            );
+        }
+        let urgent_gaps = &gaps[urgent_from..];
+        assert_eq!(
+            &urgent_gaps[..8],
+            &[1, 2, 4, 8, 16, 30, 30, 30],
+            "{calls:?}"
+        );
+        assert_eq!(
+            cache.snapshot().consecutive_failures as usize,
+            calls.len() - 1
         );
     }
 
-    #[tokio::test]
-    async fn a_stale_value_is_fetched_again() {
-        let cache = Cache::<u32, String>::new();
-        let first = cache
-            .get_or_fetch(|| at(0), || async { Ok((1, at(100))) })
-            .await;
-        assert_eq!(first, Ok(1));
-        assert_eq!(cache.get(at(70)), Some(1));
-        assert_eq!(cache.get(at(80)), None);
-        let second = cache
-            .get_or_fetch(|| at(80), || async { Ok((2, at(200))) })
-            .await;
-        assert_eq!(second, Ok(2));
-        assert_eq!(cache.expiry(), Some(at(200)));
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_first_fetch_that_fails_is_retried_with_urgent_backoff_and_recovers() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Fails(throttled())]);
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        assert_eq!(cache.get_or_wait().await, Err(throttled()));
+        time.tick(7 * SEC).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 1, 3, 7]);
+        script.then(Answer::Lifetime(60 * MINUTE));
+        time.tick(8 * SEC).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 1, 3, 7, 15]);
+        assert_eq!(cache.get_or_wait().await, Ok(5));
+        assert_eq!(cache.snapshot().consecutive_failures, 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn invalidate_makes_the_next_callers_share_one_fresh_fetch() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        assert_eq!(cache.get_or_wait().await, Ok(1));
+        script.hold();
+        cache.invalidate();
+        assert_eq!(cache.get(), None);
+        assert_eq!(cache.get_unexpired(), None);
+        let callers: Vec<_> = (0..10)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.get_or_wait().await })
+            })
+            .collect();
+        settle().await;
+        script.release();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap(), Ok(2));
+        }
+        assert_eq!(script.calls(), [0, 0]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_fetch_that_hangs_times_out() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        script.hold();
+        let cache = cache(&script, no_jitter().fetch_timeout(10 * SEC), &time, &sleep);
+        let caller = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get_or_wait().await })
+        };
+        settle().await;
+        time.tick(10 * SEC).await;
+        assert_eq!(caller.await.unwrap(), Err(Fail::timed_out(10 * SEC)));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn dropping_the_cache_stops_its_worker() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        cache.get_or_wait().await.unwrap();
+        let mut completed = cache.engine.completed.lock().unwrap().clone();
+        completed.borrow_and_update();
+        drop(cache);
+        settle().await;
+        assert!(
+            completed.changed().await.is_err(),
+            "the worker and its sender are gone"
+        );
+        time.tick(2 * 60 * MINUTE).await;
+        settle().await;
+        assert_eq!(script.calls(), [0]);
+    }
+
+    #[test]
+    fn without_a_runtime_callers_get_a_clear_error() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        let err = futures_lite_block_on(cache.get_or_wait()).unwrap_err();
+        assert!(err.what.contains("tokio runtime"), "{err}");
+    }
+
+    /// Polls a future to completion on this thread, outside any tokio runtime.
+    fn futures_lite_block_on<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let waker = std::task::Waker::noop();
+        let mut context = std::task::Context::from_waker(waker);
+        loop {
+            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+                return output;
+            }
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! A run of the whole chain: base credentials, then one `AssumeRole` per hop, each signed with the
 //! credentials of the hop before.
 //!
-//! Each hop's credentials are kept, so that a run starts at the first hop whose signer is no
-//! longer fresh: refreshing the last hop of a chain whose earlier hops are still valid costs one
-//! STS call.
+//! Each hop's credentials are kept, so that a run starts after the last hop whose credentials
+//! stay valid past their mandatory window: refreshing a chain whose earlier hops are still valid
+//! costs one STS call.
 
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -11,11 +11,12 @@ use std::time::SystemTime;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_smithy_async::time::SharedTimeSource;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use tracing::debug;
 
 use crate::assume::Hop;
-use crate::cache::is_fresh;
 use crate::error::{Error, ErrorKind};
+use crate::policy::RefreshPolicy;
 
 #[derive(Clone)]
 struct Held {
@@ -29,6 +30,7 @@ pub(crate) struct Chain {
     hops: Vec<Hop>,
     held: Mutex<Vec<Option<Held>>>,
     time: SharedTimeSource,
+    policy: RefreshPolicy,
 }
 
 impl Chain {
@@ -37,6 +39,7 @@ impl Chain {
         base: SharedCredentialsProvider,
         hops: Vec<Hop>,
         time: SharedTimeSource,
+        policy: RefreshPolicy,
     ) -> Self {
         let held = Mutex::new(vec![None; hops.len()]);
         Chain {
@@ -45,7 +48,30 @@ impl Chain {
             hops,
             held,
             time,
+            policy,
         }
+    }
+
+    /// The expiry of each hop's held credentials.
+    pub(crate) fn hop_expiries(&self) -> Vec<Option<SystemTime>> {
+        self.held()
+            .iter()
+            .map(|h| h.as_ref().and_then(|h| h.credentials.expiry()))
+            .collect()
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<Option<Held>>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether held credentials can still sign the next hop at `now`.
+    fn reusable(&self, held: &Held, now: SystemTime) -> bool {
+        held.credentials.expiry().is_some_and(|expiry| {
+            let lifetime = expiry.duration_since(held.fetched_at).unwrap_or_default();
+            expiry
+                .duration_since(now)
+                .is_ok_and(|left| left > self.policy.mandatory(lifetime))
+        })
     }
 
     pub(crate) fn hops(&self) -> &[Hop] {
@@ -56,16 +82,12 @@ impl Chain {
     /// they are fresh.
     pub(crate) async fn run(&self) -> Result<Credentials, Error> {
         let now = self.time.now();
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let held = self.held().clone();
         let last = self.hops.len() - 1;
         let reusable = (0..last).rev().find_map(|i| {
             held[i]
                 .as_ref()
-                .filter(|h| {
-                    h.credentials
-                        .expiry()
-                        .is_some_and(|exp| is_fresh(h.fetched_at, exp, now))
-                })
+                .filter(|h| self.reusable(h, now))
                 .map(|h| (i + 1, h.credentials.clone()))
         });
         let (start, mut signer) = match reusable {
@@ -80,8 +102,17 @@ impl Chain {
         };
         for hop in &self.hops[start..] {
             let fetched_at = self.time.now();
-            let credentials = hop.assume(&self.sts, signer, fetched_at).await?;
-            self.held.lock().unwrap_or_else(|e| e.into_inner())[hop.index] = Some(Held {
+            let credentials = match hop.assume(&self.sts, signer, fetched_at).await {
+                Ok(credentials) => credentials,
+                Err(err) => {
+                    // The signer may have been revoked or rejected: the next run derives it anew.
+                    if hop.index > 0 && !err.is_retryable() {
+                        self.held()[hop.index - 1] = None;
+                    }
+                    return Err(err);
+                }
+            };
+            self.held()[hop.index] = Some(Held {
                 credentials: credentials.clone(),
                 fetched_at,
             });
@@ -90,12 +121,17 @@ impl Chain {
         Ok(signer)
     }
 
+    /// The base credentials, which sign hop 0: their failure is reported at hop 0.
     async fn base_credentials(&self) -> Result<Credentials, Error> {
         self.base.provide_credentials().await.map_err(|err| {
             Error::new(
                 ErrorKind::BaseCredentials,
-                "the base credentials provider failed",
+                format!(
+                    "the base credentials provider failed: {}",
+                    DisplayErrorContext(&err)
+                ),
             )
+            .at_hop(0, self.hops[0].role.role_arn())
             .with_source(err)
         })
     }

@@ -178,6 +178,23 @@ impl fmt::Debug for Error {
     }
 }
 
+impl crate::cache::Failure for Error {
+    fn is_retryable(&self) -> bool {
+        Error::is_retryable(self)
+    }
+
+    fn timed_out(after: std::time::Duration) -> Self {
+        Error::new(
+            ErrorKind::TimedOut,
+            format!("the chain run did not finish within {after:?} (RefreshPolicy::fetch_timeout)"),
+        )
+    }
+
+    fn no_worker(reason: &str) -> Self {
+        Error::new(ErrorKind::InvalidConfiguration, reason)
+    }
+}
+
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.inner

@@ -10,11 +10,15 @@ mod assume;
 mod cache;
 mod chain;
 mod error;
+mod policy;
 mod provider;
 mod role;
+mod status;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
 pub use error::{BuildError, Error, ErrorKind};
+pub use policy::RefreshPolicy;
 pub use provider::{Builder, RoleChainProvider};
 pub use role::Role;
+pub use status::{HopStatus, Status};

@@ -8,17 +8,19 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::{BehaviorVersion, IdentityCache};
-use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
+use aws_smithy_async::rt::sleep::{default_async_sleep, AsyncSleep, SharedAsyncSleep};
 use aws_smithy_async::time::{SharedTimeSource, TimeSource};
 use aws_types::region::Region;
 use aws_types::SdkConfig;
-use tracing::{debug_span, field, trace, Instrument};
+use tracing::{debug, debug_span, field, trace, Instrument};
 
 use crate::assume::Hop;
-use crate::cache::Cache;
+use crate::cache::{Cache, Fetch};
 use crate::chain::Chain;
 use crate::error::{BuildError, Error, ErrorKind};
+use crate::policy::RefreshPolicy;
 use crate::role::Role;
+use crate::status::{HopStatus, Status};
 
 /// The region whose STS endpoint is called when neither [`Builder::region`] nor
 /// [`Builder::configure`] names one: STS's historical global endpoint lives there.
@@ -55,9 +57,8 @@ pub struct RoleChainProvider {
 }
 
 struct Inner {
-    chain: Chain,
+    chain: Arc<Chain>,
     cache: Cache<Credentials, Error>,
-    time: SharedTimeSource,
 }
 
 impl RoleChainProvider {
@@ -66,38 +67,66 @@ impl RoleChainProvider {
         Builder::default()
     }
 
-    /// The credentials of the last hop: from the cache while they are fresh, else from a chain
-    /// run shared with every concurrent caller.
+    /// The credentials of the last hop.
+    ///
+    /// Served from the cache at once while they are outside their mandatory window (by default
+    /// more than 60 s from expiry); a background task refreshes them before that. The first call
+    /// waits for the first chain run, shared by all concurrent callers.
     pub async fn credentials(&self) -> Result<Credentials, Error> {
-        if let Some(credentials) = self.inner.cache.get(self.inner.time.now()) {
+        if let Some(credentials) = self.inner.cache.get() {
             trace!("served cached credentials");
             return Ok(credentials);
         }
-        Box::pin(self.inner.fetch()).await
+        // Out of line, so that the cached path's future stays small.
+        Box::pin(self.inner.wait()).await
+    }
+
+    /// Drops the cached credentials, so that the next call waits for fresh ones (one chain run,
+    /// shared by all callers). For use after a service rejected them, with
+    /// `InvalidClientTokenId` or `ExpiredToken`.
+    pub fn invalidate(&self) {
+        debug!("cached credentials invalidated");
+        self.inner.cache.invalidate();
+    }
+
+    /// A snapshot of the provider's state for health checks: expiry, next refresh, successes,
+    /// failures, last error, and each hop's expiry. Never contains a secret.
+    pub fn status(&self) -> Status {
+        let snapshot = self.inner.cache.snapshot();
+        let hops = self
+            .inner
+            .chain
+            .hops()
+            .iter()
+            .zip(self.inner.chain.hop_expiries())
+            .map(|(hop, expiry)| HopStatus {
+                hop: hop.index,
+                role_arn: hop.role.role_arn.clone(),
+                expiry,
+            })
+            .collect();
+        Status {
+            expiry: snapshot.current.as_ref().map(|c| c.expiry),
+            next_refresh: snapshot.next_attempt,
+            successful_refreshes: snapshot.refreshes,
+            consecutive_failures: snapshot.consecutive_failures,
+            last_error: snapshot
+                .last_error
+                .as_ref()
+                .map(|e| (e.kind(), e.to_string())),
+            hops,
+        }
     }
 }
 
 impl Inner {
-    async fn fetch(&self) -> Result<Credentials, Error> {
+    async fn wait(&self) -> Result<Credentials, Error> {
         let span = debug_span!(
             "role_chain_credentials",
             hops = self.chain.hops().len(),
             outcome = field::Empty
         );
-        let result = self
-            .cache
-            .get_or_fetch(
-                || self.time.now(),
-                || async {
-                    let credentials = self.chain.run().await?;
-                    let expiry = credentials.expiry().ok_or_else(|| {
-                        Error::new(ErrorKind::InvalidResponse, "STS credentials without expiry")
-                    })?;
-                    Ok((credentials, expiry))
-                },
-            )
-            .instrument(span.clone())
-            .await;
+        let result = self.cache.get_or_wait().instrument(span.clone()).await;
         match &result {
             Ok(_) => span.record("outcome", "success"),
             Err(err) => span.record("outcome", field::display(err.kind())),
@@ -114,6 +143,11 @@ impl ProvideCredentials for RoleChainProvider {
         future::ProvideCredentials::new(async move {
             self.credentials().await.map_err(into_credentials_error)
         })
+    }
+
+    /// The cached credentials while they have not expired, for when the SDK gives up waiting.
+    fn fallback_on_interrupt(&self) -> Option<Credentials> {
+        self.inner.cache.get_unexpired()
     }
 }
 
@@ -139,7 +173,7 @@ impl fmt::Debug for RoleChainProvider {
             .collect();
         f.debug_struct("RoleChainProvider")
             .field("roles", &roles)
-            .field("expiry", &self.inner.cache.expiry())
+            .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +192,7 @@ pub struct Builder {
     roles: Vec<Role>,
     time_source: Option<SharedTimeSource>,
     sleep_impl: Option<SharedAsyncSleep>,
+    refresh_policy: RefreshPolicy,
 }
 
 impl Builder {
@@ -212,7 +247,15 @@ impl Builder {
         self
     }
 
-    /// Checks every setting and builds the provider. Makes no request.
+    /// When to refresh ahead of expiry and how to back off after failures. Default:
+    /// [`RefreshPolicy::default()`].
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh_policy = policy;
+        self
+    }
+
+    /// Checks every setting and builds the provider. Makes no request and starts no task: the
+    /// background refresh starts with the first call, on that caller's tokio runtime.
     pub fn build(self) -> Result<RoleChainProvider, BuildError> {
         if self.roles.is_empty() {
             return Err(BuildError::new(
@@ -239,6 +282,7 @@ impl Builder {
         if let Some(url) = &self.endpoint_url {
             check_endpoint_url(url)?;
         }
+        self.refresh_policy.validate()?;
         let time = self
             .time_source
             .or_else(|| sdk.and_then(SdkConfig::time_source))
@@ -263,9 +307,18 @@ impl Builder {
         if let Some(url) = self.endpoint_url {
             sts = sts.endpoint_url(url);
         }
-        if let Some(sleep) = self.sleep_impl {
-            sts = sts.sleep_impl(sleep);
-        }
+        let sleep = self
+            .sleep_impl
+            .or_else(|| sdk.and_then(SdkConfig::sleep_impl))
+            .or_else(default_async_sleep)
+            .ok_or_else(|| {
+                BuildError::new(
+                    None,
+                    "sleep_impl",
+                    "no sleep implementation; set one with Builder::sleep_impl",
+                )
+            })?;
+        sts = sts.sleep_impl(sleep.clone());
 
         let default_session_name = format!(
             "aws-role-chain-{}",
@@ -285,20 +338,32 @@ impl Builder {
                     .clone()
                     .unwrap_or_else(|| default_session_name.clone()),
                 role,
+                chained: Default::default(),
             })
             .collect();
-        let chain = Chain::new(
+        let chain = Arc::new(Chain::new(
             aws_sdk_sts::Client::from_conf(sts.build()),
             base,
             hops,
             time.clone(),
-        );
+            self.refresh_policy.clone(),
+        ));
+        let fetch: Fetch<Credentials, Error> = {
+            let chain = chain.clone();
+            Arc::new(move || {
+                let chain = chain.clone();
+                Box::pin(async move {
+                    let credentials = chain.run().await?;
+                    let expiry = credentials.expiry().ok_or_else(|| {
+                        Error::new(ErrorKind::InvalidResponse, "STS credentials without expiry")
+                    })?;
+                    Ok((credentials, expiry))
+                })
+            })
+        };
+        let cache = Cache::new(fetch, self.refresh_policy, time, sleep);
         Ok(RoleChainProvider {
-            inner: Arc::new(Inner {
-                chain,
-                cache: Cache::new(),
-                time,
-            }),
+            inner: Arc::new(Inner { chain, cache }),
         })
     }
 }
@@ -326,6 +391,7 @@ impl fmt::Debug for Builder {
             .field("region", &self.region)
             .field("endpoint_url", &self.endpoint_url)
             .field("roles", &self.roles)
+            .field("refresh_policy", &self.refresh_policy)
             .finish_non_exhaustive()
     }
 }

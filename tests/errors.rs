@@ -7,7 +7,9 @@ use std::error::Error as _;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_role_chain::{Error, ErrorKind, Role, RoleChainProvider};
+use std::time::Duration;
+
+use aws_role_chain::{Error, ErrorKind, RefreshPolicy, Role, RoleChainProvider};
 use aws_types::region::Region;
 use common::*;
 
@@ -138,8 +140,14 @@ async fn a_failing_base_provider_is_a_base_credentials_error_with_its_source() {
         .build()
         .unwrap();
     let err = fail(&provider).await;
-    assert_eq!(err.kind(), ErrorKind::BaseCredentials);
-    assert_eq!(err.hop(), None);
+    assert_eq!(
+        (err.kind(), err.hop(), err.role_arn()),
+        (ErrorKind::BaseCredentials, Some(0), Some(BROKER))
+    );
+    assert!(
+        err.to_string().contains("no instance profile here"),
+        "{err}"
+    );
     let source = err
         .source()
         .unwrap()
@@ -193,9 +201,16 @@ async fn sdk_callers_can_downcast_to_the_chain_error() {
 }
 
 #[tokio::test]
-async fn one_failed_run_is_shared_by_concurrent_callers_and_the_next_call_tries_again() {
+async fn one_failed_run_is_shared_by_concurrent_callers_and_later_callers_get_its_error_until_the_backoff_ends(
+) {
     let world = World::new().await;
-    let provider = world.builder().assume(Role::new(BROKER)).build().unwrap();
+    let backoff = Duration::from_millis(200);
+    let provider = world
+        .builder()
+        .refresh_policy(RefreshPolicy::default().urgent_retry_backoff(backoff, backoff))
+        .assume(Role::new(BROKER))
+        .build()
+        .unwrap();
     let callers: Vec<_> = (0..20)
         .map(|_| {
             let provider = provider.clone();
@@ -206,6 +221,19 @@ async fn one_failed_run_is_shared_by_concurrent_callers_and_the_next_call_tries_
         assert_eq!(caller.await.unwrap(), ErrorKind::AccessDenied);
     }
     assert_eq!(world.assume_role_requests().len(), 1);
-    fail(&provider).await;
-    assert_eq!(world.assume_role_requests().len(), 2);
+    assert_eq!(fail(&provider).await.kind(), ErrorKind::AccessDenied);
+    assert_eq!(
+        world.assume_role_requests().len(),
+        1,
+        "the error comes at once, with no new call"
+    );
+    tokio::time::sleep(backoff * 3).await;
+    assert!(
+        world.assume_role_requests().len() >= 2,
+        "the background task retried after the backoff"
+    );
+    let status = provider.status();
+    assert_eq!(status.last_error_kind(), Some(ErrorKind::AccessDenied));
+    assert!(status.consecutive_failures() >= 2);
+    assert_eq!(status.successful_refreshes(), 0);
 }

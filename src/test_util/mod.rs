@@ -56,6 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_async::time::{SharedTimeSource, TimeSource};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -107,6 +108,34 @@ impl LocalSts {
         self.state.requests()
     }
 
+    /// Every temporary credential issued so far, oldest first, for tests that look for leaks.
+    pub fn issued(&self) -> Vec<Credentials> {
+        self.state.issued()
+    }
+
+    /// Scripts the answers to the next `AssumeRole` requests: one fault per request, in order.
+    /// Faults are applied to authenticated requests only.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.push_faults(faults);
+    }
+
+    /// Applies `fault` to every `AssumeRole` request with no scripted fault, until set back to
+    /// `None`: an outage.
+    pub fn set_outage(&self, fault: Option<Fault>) {
+        self.state.set_outage(fault);
+    }
+
+    /// Delays every answer by `latency`. Default: none.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.set_latency(latency);
+    }
+
+    /// Makes every session last `lifetime`, whatever its `DurationSeconds`: short-lived
+    /// credentials for tests of refreshing. `None` restores `DurationSeconds`.
+    pub fn set_session_lifetime(&self, lifetime: Option<Duration>) {
+        self.state.set_session_lifetime(lifetime);
+    }
+
     /// Stops accepting connections and closes the open ones.
     pub async fn stop(mut self) {
         self.server.abort();
@@ -147,13 +176,42 @@ impl LocalStsBuilder {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         let endpoint_url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(State::new(self.time_source.unwrap_or_default()));
-        let server = tokio::spawn(server::serve(listener, state.clone()));
+        let sleep = SharedAsyncSleep::new(TokioSleep::new());
+        let server = tokio::spawn(server::serve(listener, state.clone(), sleep));
         Ok(LocalSts {
             endpoint_url,
             state,
             server,
         })
     }
+}
+
+/// A scripted failure of an `AssumeRole` request, for [`LocalSts::push_faults`] and
+/// [`LocalSts::set_outage`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 400 `Throttling`: "Rate exceeded".
+    Throttling,
+    /// HTTP 500 `InternalFailure`.
+    InternalError,
+    /// HTTP 503 `ServiceUnavailable`.
+    ServiceUnavailable,
+    /// The connection is closed without an answer.
+    ConnectionReset,
+    /// The answer comes this much later than the normal latency.
+    Delay(Duration),
+    /// HTTP 200 with the first half of a valid answer.
+    TruncatedBody,
+    /// HTTP 200 with a body that is not XML.
+    GarbageBody,
+    /// HTTP 200 with an `AssumeRoleResponse` that holds no `Credentials`.
+    MissingCredentials,
+    /// HTTP 200 with credentials whose `Expiration` is an hour in the past.
+    ExpiredCredentials,
+    /// HTTP 200 with credentials that expire this long after the server's time, whatever the
+    /// requested duration: far in the future, say.
+    ExpiresIn(Duration),
 }
 
 /// A role registered with [`LocalSts`], with the trust rule that decides who may assume it.

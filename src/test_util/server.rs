@@ -1,7 +1,9 @@
 //! The HTTP side of [`LocalSts`](super::LocalSts): a hyper 1 server on a loopback listener.
 
-use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -16,17 +18,23 @@ use tokio::task::JoinSet;
 use super::sts::{Answer, State, StsRequest};
 
 /// Accepts connections until the task is aborted; aborting it drops the connection tasks too.
-pub(crate) async fn serve(listener: TcpListener, state: Arc<State>) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, sleep: SharedAsyncSleep) {
     let mut connections = JoinSet::new();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors, say: wait for connections to close instead of spinning.
+            Err(_) => {
+                sleep.sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
-        let state = state.clone();
+        let (state, sleep) = (state.clone(), sleep.clone());
         connections.spawn(async move {
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(respond(&state, request).await) }
+                let sleep = sleep.clone();
+                async move { respond(&state, &sleep, request).await }
             });
             // A client that hangs up mid-request is not an error of the server.
             let _ = http1::Builder::new()
@@ -37,7 +45,12 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-async fn respond(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// The answer to one request; an error makes hyper close the connection without answering.
+async fn respond(
+    state: &State,
+    sleep: &SharedAsyncSleep,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ConnectionReset> {
     let (parts, body) = request.into_parts();
     let reply = match body.collect().await {
         Ok(body) => {
@@ -56,10 +69,30 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Full<Byt
         }
         Err(_) => Answer::error(400, "MalformedInput", "the request body could not be read"),
     };
-    Response::builder()
+    if !reply.delay.is_zero() {
+        sleep.sleep(reply.delay).await;
+    }
+    if reply.reset {
+        return Err(ConnectionReset);
+    }
+    Ok(Response::builder()
         .status(reply.status)
+        // The server's own clock, which a test may set apart from the client's.
+        .header("date", &reply.date)
         .header("content-type", "text/xml")
         .header("x-amzn-requestid", &reply.request_id)
         .body(Full::new(Bytes::from(reply.body)))
-        .expect("status and headers are valid")
+        .expect("status and headers are valid"))
 }
+
+/// The scripted failure [`Fault::ConnectionReset`](super::Fault::ConnectionReset).
+#[derive(Debug)]
+struct ConnectionReset;
+
+impl std::fmt::Display for ConnectionReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by a scripted fault")
+    }
+}
+
+impl std::error::Error for ConnectionReset {}

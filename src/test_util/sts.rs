@@ -1,17 +1,18 @@
 //! What [`LocalSts`](super::LocalSts) knows and how it answers: principals, roles and their trust
 //! rules, and the `AssumeRole` and `GetCallerIdentity` actions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use aws_credential_types::Credentials;
 use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
 use super::sigv4::{parse_amz_date, signature_matches, Authorization, SignedRequest};
 use super::xml;
-use super::{LocalRole, RecordedRequest};
+use super::{Fault, LocalRole, RecordedRequest};
 
 const ROLE_CHAINING_LIMIT: Duration = Duration::from_secs(3600);
 const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
@@ -40,6 +41,12 @@ pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) body: String,
     pub(crate) request_id: String,
+    /// Close the connection instead of answering.
+    pub(crate) reset: bool,
+    /// Wait this long before answering.
+    pub(crate) delay: Duration,
+    /// The `Date` header: the server's time as an HTTP date.
+    pub(crate) date: String,
 }
 
 impl Answer {
@@ -53,6 +60,7 @@ impl Answer {
 struct Reply {
     status: u16,
     result: Result<String, (&'static str, String)>,
+    reset: bool,
 }
 
 impl Reply {
@@ -60,6 +68,7 @@ impl Reply {
         Reply {
             status: 200,
             result: Ok(body),
+            reset: false,
         }
     }
 
@@ -67,6 +76,16 @@ impl Reply {
         Reply {
             status,
             result: Err((code, message.to_owned())),
+            reset: false,
+        }
+    }
+
+    /// No answer at all: the connection is closed. Logged with status 0.
+    fn reset() -> Self {
+        Reply {
+            status: 0,
+            result: Ok(String::new()),
+            reset: true,
         }
     }
 
@@ -95,12 +114,15 @@ impl Reply {
             status: self.status,
             body,
             request_id,
+            reset: self.reset,
+            delay: Duration::ZERO,
+            date: String::new(),
         }
     }
 }
 
 /// Someone who can sign requests: an IAM user with long-term keys, or a role session.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Principal {
     secret_access_key: String,
     session_token: Option<String>,
@@ -111,15 +133,19 @@ struct Principal {
     session: Option<(String, SystemTime)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Registry {
     principals: HashMap<String, Principal>,
     roles: HashMap<String, LocalRole>,
     log: Vec<RecordedRequest>,
+    issued: Vec<Credentials>,
     next_request: u64,
+    faults: VecDeque<Fault>,
+    outage: Option<Fault>,
+    latency: Duration,
+    session_lifetime: Option<Duration>,
 }
 
-#[derive(Debug)]
 pub(crate) struct State {
     time: SharedTimeSource,
     registry: Mutex<Registry>,
@@ -131,6 +157,26 @@ impl State {
             time,
             registry: Mutex::default(),
         }
+    }
+
+    pub(crate) fn issued(&self) -> Vec<Credentials> {
+        self.registry().issued.clone()
+    }
+
+    pub(crate) fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.registry().faults.extend(faults);
+    }
+
+    pub(crate) fn set_outage(&self, fault: Option<Fault>) {
+        self.registry().outage = fault;
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.registry().latency = latency;
+    }
+
+    pub(crate) fn set_session_lifetime(&self, lifetime: Option<Duration>) {
+        self.registry().session_lifetime = lifetime;
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
@@ -183,9 +229,53 @@ impl State {
         let mut registry = self.registry();
         registry.next_request += 1;
         let request_id = format!("00000000-0000-4000-8000-{:012x}", registry.next_request);
+        let fault = match param("Action") {
+            Some("AssumeRole") => registry
+                .faults
+                .pop_front()
+                .or_else(|| registry.outage.clone()),
+            _ => None,
+        };
+        let mut delay = registry.latency;
         let reply = match registry.authenticate(&request, now) {
             Err(refusal) => Err(refusal),
-            Ok(caller) => Ok((registry.act(&caller, &param, now, &request_id), caller.arn)),
+            Ok(caller) => {
+                let reply = match &fault {
+                    Some(Fault::Throttling) => Reply::error(400, "Throttling", "Rate exceeded"),
+                    Some(Fault::InternalError) => Reply::error(
+                        500,
+                        "InternalFailure",
+                        "The request processing has failed because of an unknown error, exception or failure.",
+                    ),
+                    Some(Fault::ServiceUnavailable) => Reply::error(503, "ServiceUnavailable", "Service is unavailable."),
+                    Some(Fault::ConnectionReset) => Reply::reset(),
+                    Some(Fault::GarbageBody) => Reply::ok("this is not XML <<<".to_owned()),
+                    _ => {
+                        let expiry = match &fault {
+                            Some(Fault::ExpiredCredentials) => Some(now - Duration::from_secs(3600)),
+                            Some(Fault::ExpiresIn(lifetime)) => Some(now + *lifetime),
+                            _ => None,
+                        };
+                        let mut reply = registry.act(&caller, &param, now, expiry, &request_id);
+                        if let Ok(body) = &mut reply.result {
+                            match &fault {
+                                Some(Fault::TruncatedBody) => body.truncate(body.len() / 2),
+                                Some(Fault::MissingCredentials) => {
+                                    if let (Some(start), Some(end)) = (body.find("<Credentials>"), body.find("</Credentials>")) {
+                                        body.replace_range(start..end + "</Credentials>".len(), "");
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                        reply
+                    }
+                };
+                if let Some(Fault::Delay(extra)) = fault {
+                    delay += extra;
+                }
+                Ok((reply, caller.arn))
+            }
         };
         let (reply, caller_arn) = match reply {
             Ok((reply, caller)) => (reply, Some(caller)),
@@ -202,20 +292,25 @@ impl State {
             status: reply.status,
             error_code: reply.error_code().map(str::to_owned),
         });
-        reply.render(request_id)
+        let mut answer = reply.render(request_id);
+        answer.delay = delay;
+        answer.date = http_date(now);
+        answer
     }
 }
 
 impl Registry {
+    /// Answers the action; `expiry` replaces the normal expiry of issued credentials.
     fn act<'p>(
         &mut self,
         caller: &Principal,
         param: &impl Fn(&str) -> Option<&'p str>,
         now: SystemTime,
+        expiry: Option<SystemTime>,
         request_id: &str,
     ) -> Reply {
         match param("Action") {
-            Some("AssumeRole") => self.assume_role(caller, param, now, request_id),
+            Some("AssumeRole") => self.assume_role(caller, param, now, expiry, request_id),
             Some("GetCallerIdentity") => Reply::ok(xml::get_caller_identity(
                 &caller.arn,
                 &caller.user_id,
@@ -345,6 +440,7 @@ impl Registry {
         caller: &Principal,
         param: &impl Fn(&str) -> Option<&'p str>,
         now: SystemTime,
+        expiry: Option<SystemTime>,
         request_id: &str,
     ) -> Reply {
         let Some(role_arn) = param("RoleArn") else {
@@ -411,7 +507,7 @@ impl Registry {
         let access_key_id = random_id("ASIA", 16);
         let secret_access_key = random_secret(40);
         let session_token = random_secret(356);
-        let expiry = now + duration;
+        let expiry = expiry.unwrap_or_else(|| now + self.session_lifetime.unwrap_or(duration));
         let expiration = fmt_time(expiry);
         let body = xml::assume_role(
             &xml::AssumedRole {
@@ -428,6 +524,13 @@ impl Registry {
             },
             request_id,
         );
+        self.issued.push(Credentials::new(
+            &access_key_id,
+            &secret_access_key,
+            Some(session_token.clone()),
+            Some(expiry),
+            "LocalSts",
+        ));
         self.principals.insert(
             access_key_id,
             Principal {
@@ -455,6 +558,10 @@ impl LocalRole {
                     || caller.session.as_ref().is_some_and(|(role, _)| p == role)
             })
     }
+}
+
+fn http_date(t: SystemTime) -> String {
+    DateTime::from(t).fmt(Format::HttpDate).unwrap_or_default()
 }
 
 fn fmt_time(t: SystemTime) -> String {

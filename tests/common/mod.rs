@@ -68,3 +68,20 @@ impl World {
             .collect()
     }
 }
+
+/// Waits, in real time and for at most five seconds, until `done` holds.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Wall-clock time, for tests that check that callers did not wait on STS.
+#[allow(clippy::disallowed_methods)]
+pub fn stopwatch() -> std::time::Instant {
+    std::time::Instant::now()
+}

@@ -1,0 +1,314 @@
+//! The refresh engine against LocalSts: background refresh, callers that never wait, outages,
+//! per-hop reuse, invalidation, status.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use aws_role_chain::test_util::{Fault, LocalRole, LocalSts};
+use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
+use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
+use aws_smithy_async::time::TimeSource;
+use aws_smithy_types::retry::RetryConfig;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
+use common::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn no_retries() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .build()
+}
+
+fn now() -> SystemTime {
+    aws_smithy_async::time::SystemTimeSource::new().now()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_during_a_refresh_get_the_old_credentials_without_waiting() {
+    let world = World::new().await;
+    world.sts.set_session_lifetime(Some(Duration::from_secs(4)));
+    let provider = world.two_hops();
+    let old = provider.credentials().await.unwrap();
+    world.sts.set_latency(Duration::from_millis(500));
+    // The refresh starts 2 s (the advisory window of 4-s credentials) before expiry, at most 20 % earlier.
+    eventually("the refresh is in flight", || {
+        world.assume_role_requests().len() > 2
+    })
+    .await;
+
+    let callers: Vec<_> = (0..100)
+        .map(|_| {
+            let provider = provider.clone();
+            tokio::spawn(async move {
+                let started = stopwatch();
+                let creds = provider.credentials().await.unwrap();
+                (creds, started.elapsed())
+            })
+        })
+        .collect();
+    for caller in callers {
+        let (creds, took) = caller.await.unwrap();
+        assert_eq!(
+            creds.access_key_id(),
+            old.access_key_id(),
+            "served the old credentials"
+        );
+        assert!(
+            took < Duration::from_millis(250),
+            "a caller waited {took:?} on a 500 ms STS"
+        );
+    }
+    assert_eq!(
+        provider.status().successful_refreshes(),
+        1,
+        "the refresh was still in flight"
+    );
+    eventually("the refresh lands", || {
+        provider.status().successful_refreshes() == 2
+    })
+    .await;
+    assert_ne!(
+        provider.credentials().await.unwrap().access_key_id(),
+        old.access_key_id()
+    );
+}
+
+#[tokio::test]
+async fn an_idle_provider_refreshes_by_itself() {
+    let world = World::new().await;
+    world.sts.set_session_lifetime(Some(Duration::from_secs(4)));
+    let provider = world.two_hops();
+    let first = provider.credentials().await.unwrap();
+    // 4-s credentials are refreshed 2 s (half their lifetime) before expiry, jitter aside.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let status = provider.status();
+    assert!(status.successful_refreshes() >= 2, "{status:?}");
+    assert!(status.expiry().unwrap() > first.expiry().unwrap());
+    let again = provider.credentials().await.unwrap();
+    assert_ne!(again.access_key_id(), first.access_key_id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sdk_client_never_waits_on_sts_after_its_first_call_across_three_refreshes() {
+    let world = World::new().await;
+    world.sts.set_session_lifetime(Some(Duration::from_secs(6)));
+    world
+        .sts
+        .set_outage(Some(Fault::Delay(Duration::from_millis(500))));
+    let provider = world.two_hops();
+    let client = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(world.sts.endpoint_url())
+            .credentials_provider(provider.clone())
+            .build(),
+    );
+    client.get_caller_identity().send().await.unwrap();
+    let mut keys = HashSet::new();
+    let mut slowest = Duration::ZERO;
+    while provider.status().successful_refreshes() < 4 {
+        let started = stopwatch();
+        client.get_caller_identity().send().await.unwrap();
+        slowest = slowest.max(started.elapsed());
+        keys.insert(
+            world
+                .sts
+                .requests()
+                .last()
+                .unwrap()
+                .access_key_id()
+                .unwrap()
+                .to_owned(),
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        slowest < Duration::from_millis(250),
+        "a call waited {slowest:?}; STS takes 500 ms"
+    );
+    assert!(
+        keys.len() >= 3,
+        "the client used the refreshed credentials: {keys:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_ridden_out_until_expiry_then_fails_fast_then_recovers() {
+    let world = World::new().await;
+    world.sts.set_session_lifetime(Some(Duration::from_secs(3)));
+    let backoff = Duration::from_millis(200);
+    let provider = world
+        .builder()
+        .configure(&no_retries())
+        .refresh_policy(RefreshPolicy::default().urgent_retry_backoff(backoff, backoff * 2))
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let creds = provider.credentials().await.unwrap();
+    let expiry = creds.expiry().unwrap();
+    world.sts.set_outage(Some(Fault::ServiceUnavailable));
+
+    // Until expiry: the valid credentials.
+    while now() + Duration::from_millis(100) < expiry {
+        let served = provider.credentials().await.unwrap();
+        assert_eq!(served.access_key_id(), creds.access_key_id());
+        assert!(served.expiry().unwrap() > now());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // After expiry: the error, at once.
+    for _ in 0..5 {
+        let started = stopwatch();
+        let err = provider.credentials().await.unwrap_err();
+        assert_eq!((err.kind(), err.hop()), (ErrorKind::Unavailable, Some(0)));
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+    let status = provider.status();
+    assert_eq!(status.last_error_kind(), Some(ErrorKind::Unavailable));
+    assert!(status.consecutive_failures() >= 2, "{status:?}");
+
+    world.sts.set_outage(None);
+    let recovered = stopwatch();
+    eventually("the provider recovers", || {
+        provider.status().consecutive_failures() == 0
+    })
+    .await;
+    assert!(
+        recovered.elapsed() < Duration::from_secs(2),
+        "recovery took {:?}",
+        recovered.elapsed()
+    );
+    assert!(provider.credentials().await.unwrap().expiry().unwrap() > now());
+}
+
+#[tokio::test]
+async fn invalidate_makes_the_next_call_fetch_fresh_credentials_once() {
+    let world = World::new().await;
+    let provider = world.two_hops();
+    let first = provider.credentials().await.unwrap();
+    provider.invalidate();
+    let callers: Vec<_> = (0..20)
+        .map(|_| {
+            let provider = provider.clone();
+            tokio::spawn(async move {
+                provider
+                    .credentials()
+                    .await
+                    .unwrap()
+                    .access_key_id()
+                    .to_owned()
+            })
+        })
+        .collect();
+    let mut keys = HashSet::new();
+    for caller in callers {
+        keys.insert(caller.await.unwrap());
+    }
+    assert_eq!(keys.len(), 1);
+    assert!(!keys.contains(first.access_key_id()));
+    // One more AssumeRole: the last hop, signed by the broker's credentials that are still valid.
+    let calls = world.assume_role_requests();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[2].param("RoleArn"), Some(STORAGE));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_that_drop_their_futures_mid_fetch_neither_cancel_it_nor_strand_others() {
+    let world = World::new().await;
+    world.sts.set_latency(Duration::from_millis(300));
+    let provider = world.two_hops();
+    let callers: Vec<_> = (0..50)
+        .map(|_| {
+            let provider = provider.clone();
+            tokio::spawn(async move { provider.credentials().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for caller in callers.iter().step_by(2) {
+        caller.abort();
+    }
+    let mut served = 0;
+    for caller in callers.into_iter().skip(1).step_by(2) {
+        caller.await.unwrap().unwrap();
+        served += 1;
+    }
+    assert_eq!(served, 25);
+    assert_eq!(world.assume_role_requests().len(), 2, "one chain run");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn refreshing_a_three_hop_chain_reuses_the_hops_that_are_still_valid() {
+    let (time, sleep) = tick_advance_time_and_sleep();
+    let sts = LocalSts::builder()
+        .time_source(time.clone())
+        .start()
+        .await
+        .unwrap();
+    let compute = sts.add_user("222222222222", "compute");
+    let twelve_hours = Duration::from_secs(12 * 3600);
+    sts.add_role(LocalRole::new(BROKER).max_session_duration(twelve_hours));
+    sts.add_role(LocalRole::new(STORAGE));
+    sts.add_role(LocalRole::new(AUDIT));
+    let provider = RoleChainProvider::builder()
+        .base_provider(compute)
+        .endpoint_url(sts.endpoint_url())
+        .region(Region::new("us-east-1"))
+        .time_source(time.clone())
+        .sleep_impl(sleep)
+        .refresh_policy(RefreshPolicy::default().jitter(0.0))
+        .assume(Role::new(BROKER).duration(twelve_hours))
+        .assume(Role::new(STORAGE).duration(60 * MINUTE))
+        .assume(Role::new(AUDIT).duration(15 * MINUTE))
+        .build()
+        .unwrap();
+    let roles_called = || -> Vec<String> {
+        sts.requests()
+            .iter()
+            .filter_map(|r| r.param("RoleArn").map(str::to_owned))
+            .collect()
+    };
+    provider.credentials().await.unwrap();
+    assert_eq!(roles_called(), [BROKER, STORAGE, AUDIT]);
+
+    // 15-minute credentials: refreshed 5 minutes before expiry, by one call for the last hop.
+    time.tick(10 * MINUTE).await;
+    eventually("the last hop is refreshed", || roles_called().len() == 4).await;
+    let requests = sts.requests();
+    let issued = sts.issued();
+    assert_eq!(roles_called()[3], AUDIT);
+    assert_eq!(
+        requests[3].access_key_id(),
+        Some(issued[1].access_key_id()),
+        "signed by hop 1"
+    );
+
+    for (minutes, calls) in [(20, 5), (30, 6), (40, 7), (50, 8)] {
+        time.tick(10 * MINUTE).await;
+        eventually(&format!("the refresh at {minutes} min"), || {
+            roles_called().len() == calls
+        })
+        .await;
+    }
+    // At 60 minutes hop 1's credentials expire too: two calls, the first signed by hop 0.
+    time.tick(10 * MINUTE).await;
+    eventually("the refresh at 60 min", || roles_called().len() == 10).await;
+    assert_eq!(roles_called()[8..], [STORAGE, AUDIT]);
+    assert_eq!(
+        sts.requests()[8].access_key_id(),
+        Some(issued[0].access_key_id()),
+        "signed by hop 0"
+    );
+    assert_eq!(provider.status().successful_refreshes(), 7);
+    let hops = provider.status().hops().to_vec();
+    assert_eq!(
+        hops.iter().map(|h| h.role_arn()).collect::<Vec<_>>(),
+        [BROKER, STORAGE, AUDIT]
+    );
+    assert!(hops.iter().all(|h| h.expiry().is_some()));
+}

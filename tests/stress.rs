@@ -1,0 +1,100 @@
+//! Many callers while STS fails at random: no panic, never an expired credential, and STS calls
+//! bounded by the backoff, not by the number of callers.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_role_chain::test_util::Fault;
+use aws_role_chain::{RefreshPolicy, Role};
+use aws_smithy_async::time::TimeSource;
+use aws_smithy_types::retry::RetryConfig;
+use aws_types::SdkConfig;
+use common::*;
+
+const TASKS: usize = 500;
+const RUN: Duration = Duration::from_secs(4);
+
+fn random_fault(n: usize) -> Fault {
+    // A fixed, varied sequence: half the answers succeed.
+    match (n * 7 + n / 3) % 16 {
+        0 => Fault::Throttling,
+        1 => Fault::InternalError,
+        2 => Fault::ServiceUnavailable,
+        3 => Fault::ConnectionReset,
+        4 => Fault::GarbageBody,
+        5 => Fault::TruncatedBody,
+        6 => Fault::MissingCredentials,
+        7 => Fault::ExpiredCredentials,
+        _ => Fault::Delay(Duration::from_millis(20)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_calls_under_random_faults_never_see_expired_credentials() {
+    let world = World::new().await;
+    world.sts.set_session_lifetime(Some(Duration::from_secs(2)));
+    world.sts.push_faults((0..10_000).map(random_fault));
+    let urgent = Duration::from_millis(100);
+    let provider = world
+        .builder()
+        .configure(
+            &SdkConfig::builder()
+                .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        )
+        .refresh_policy(RefreshPolicy::default().urgent_retry_backoff(urgent, urgent * 4))
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let started = stopwatch();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (provider, served, failed) = (provider.clone(), served.clone(), failed.clone());
+            tokio::spawn(async move {
+                let clock = aws_smithy_async::time::SystemTimeSource::new();
+                while started.elapsed() < RUN {
+                    match provider.credentials().await {
+                        Ok(creds) => {
+                            let now: SystemTime = clock.now();
+                            assert!(
+                                creds.expiry().unwrap() > now,
+                                "expired credentials were returned"
+                            );
+                            served.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("no caller panicked");
+    }
+
+    let calls = world.assume_role_requests().len() as u64;
+    let (served, failed) = (
+        served.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    );
+    let status = provider.status();
+    println!("{calls} AssumeRole calls; {served} calls served, {failed} failed; {status:?}");
+    assert!(served > 10_000, "served {served}, failed {failed}");
+    // At most one attempt per urgent backoff step (100 ms) plus one refresh per second of
+    // 2-s credentials: far fewer than the calls made.
+    assert!(
+        calls <= 4 * 10 + 4 * 2 + 5,
+        "{calls} STS calls for {} callers' calls",
+        served + failed
+    );
+    assert!(status.successful_refreshes() >= 2, "{status:?}");
+}
