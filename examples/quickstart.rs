@@ -9,7 +9,8 @@
 //!
 //! With `ROLE_ARN` (and `EXTERNAL_ID` if the role's trust policy requires one) it assumes that
 //! role in real AWS, with base credentials from the default chain (environment, profile, SSO,
-//! container or instance role):
+//! container or instance role); with `BROKER_ROLE_ARN` (and `BROKER_EXTERNAL_ID`) too, it goes
+//! through that role first:
 //!
 //! ```text
 //! ROLE_ARN=arn:aws:iam::111111111111:role/storage-access EXTERNAL_ID=... cargo run --example quickstart
@@ -107,17 +108,30 @@ async fn local() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn real_aws(role_arn: String) -> Result<(), Box<dyn std::error::Error>> {
     let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let mut role = Role::new(&role_arn);
-    if let Ok(external_id) = std::env::var("EXTERNAL_ID") {
-        role = role.external_id(external_id);
+    let role = |arn: String, external_id: &str| {
+        let role = Role::new(arn);
+        match std::env::var(external_id) {
+            Ok(id) => role.external_id(id),
+            Err(_) => role,
+        }
+    };
+    let mut builder = RoleChainProvider::builder().configure(&config);
+    if let Ok(broker) = std::env::var("BROKER_ROLE_ARN") {
+        builder = builder.assume(role(broker, "BROKER_EXTERNAL_ID"));
     }
-    let provider = RoleChainProvider::builder()
-        .configure(&config)
-        .assume(role)
-        .build()?;
+    let provider = builder.assume(role(role_arn, "EXTERNAL_ID")).build()?;
 
-    println!("Assuming {role_arn} with the default credentials chain");
+    println!("First call: the chain runs with the default credentials chain as base");
     let credentials = provider.credentials().await?;
+    for hop in provider.status().hops() {
+        let expiry = hop.expiry().map(aws_smithy_types::DateTime::from);
+        println!(
+            "  hop {}: assumed {}, expires {}",
+            hop.hop(),
+            hop.role_arn(),
+            expiry.map_or("?".into(), |e| e.to_string())
+        );
+    }
     print_credentials(&credentials);
 
     let client = aws_sdk_sts::Client::from_conf(
@@ -129,7 +143,14 @@ async fn real_aws(role_arn: String) -> Result<(), Box<dyn std::error::Error>> {
     println!("  GetCallerIdentity: {}", identity.arn().unwrap_or("?"));
     let again = provider.credentials().await?;
     if again.access_key_id() == credentials.access_key_id() {
-        println!("  second call: served from cache");
+        println!(
+            "\nSecond call: served from cache; next refresh at {:?}",
+            provider
+                .status()
+                .next_refresh()
+                .map(aws_smithy_types::DateTime::from)
+                .map(|t| t.to_string())
+        );
     }
     Ok(())
 }

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::IdentityCache;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -184,11 +183,9 @@ impl Hop {
             .expiry(expiry)
             .provider_name(PROVIDER_NAME);
         builder.set_account_id(account_id.map(Into::into));
-        let mut creds = builder.build();
-        creds
-            .get_property_mut_or_default::<Vec<AwsCredentialFeature>>()
-            .push(AwsCredentialFeature::CredentialsStsAssumeRole);
-        Ok(creds)
+        // No `AwsCredentialFeature` property: properties make every clone allocate, and a clone
+        // is all a cached call costs.
+        Ok(builder.build())
     }
 
     fn classify(&self, err: SdkError<AssumeRoleError, HttpResponse>) -> Error {

@@ -30,7 +30,7 @@ use aws_smithy_async::future::timeout::Timeout;
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
 use aws_smithy_async::time::SharedTimeSource;
 use tokio::sync::{watch, Notify};
-use tracing::{debug, info, warn};
+use tracing::{debug, debug_span, info, warn, Instrument};
 
 use crate::policy::RefreshPolicy;
 
@@ -322,7 +322,9 @@ async fn work<T, E>(
         let started = time.now();
         debug!("refreshing credentials");
         let timeout = policy.fetch_timeout_duration();
-        let result = match Timeout::new(fetch(), sleep.sleep(timeout)).await {
+        let attempt =
+            Timeout::new(fetch(), sleep.sleep(timeout)).instrument(debug_span!("refresh"));
+        let result = match attempt.await {
             Ok(result) => result,
             Err(_) => Err(E::timed_out(timeout)),
         };

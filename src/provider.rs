@@ -140,9 +140,13 @@ impl ProvideCredentials for RoleChainProvider {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::new(async move {
-            self.credentials().await.map_err(into_credentials_error)
-        })
+        // A cached call needs no future at all: no box, no state machine.
+        match self.inner.cache.get() {
+            Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
+            None => future::ProvideCredentials::new(async move {
+                self.inner.wait().await.map_err(into_credentials_error)
+            }),
+        }
     }
 
     /// The cached credentials while they have not expired, for when the SDK gives up waiting.
@@ -399,6 +403,20 @@ impl fmt::Debug for Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_credentials_future_is_small_because_the_slow_path_is_boxed() {
+        let provider = RoleChainProvider::builder()
+            .base_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .assume(Role::new("arn:aws:iam::111111111111:role/r"))
+            .build()
+            .unwrap();
+        let future = provider.credentials();
+        let size = std::mem::size_of_val(&future);
+        println!("credentials() future: {size} bytes");
+        // The provider reference, the boxed slow path and the state tag.
+        assert!(size <= 24, "{size} bytes");
+    }
 
     #[test]
     fn endpoint_urls_need_a_scheme_and_a_host() {

@@ -68,7 +68,14 @@ async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret
         .build()
         .unwrap_err();
 
-    let secrets = [
+    good.invalidate();
+    good.credentials().await.unwrap();
+    let status = format!("{:?}", good.status());
+
+    // Every session LocalSts issued: the middle hop's sign the last hop's requests.
+    let issued = world.sts.issued();
+    assert!(issued.len() >= 4);
+    let mut secrets = vec![
         world.compute.secret_access_key(),
         creds.secret_access_key(),
         creds.session_token().unwrap(),
@@ -76,6 +83,10 @@ async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret
         STORAGE_EXTERNAL_ID,
         wrong_id,
     ];
+    for session in &issued {
+        secrets.push(session.secret_access_key());
+        secrets.push(session.session_token().unwrap());
+    }
     let role = Role::new(BROKER).external_id(BROKER_EXTERNAL_ID);
     let printed = [
         ("provider Debug", format!("{good:?}")),
@@ -93,6 +104,8 @@ async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret
             "recorded requests Debug",
             format!("{:?}", world.sts.requests()),
         ),
+        ("status Debug", status),
+        ("failing provider status Debug", format!("{:?}", bad.status())),
     ];
     for (what, text) in &printed {
         assert_free_of_secrets(text, &secrets, what);

@@ -62,10 +62,133 @@ fn every_role_field_is_checked_and_named_with_its_hop() {
 }
 
 #[test]
-fn the_first_hop_may_ask_for_up_to_twelve_hours() {
-    assert!(build_with(vec![Role::new(OK).duration(Duration::from_secs(43_200))]).is_ok());
-    let err = build_with(vec![Role::new(OK).duration(Duration::from_secs(43_201))]).unwrap_err();
-    assert_eq!((err.field(), err.hop()), ("duration", Some(0)));
+fn every_bound_is_checked_on_both_sides() {
+    // (field, setter applied to a valid role, accepted?)
+    type Case = (&'static str, fn(Role) -> Role, bool);
+    let cases: &[Case] = &[
+        ("external_id", |r| r.external_id("ab"), true),
+        ("external_id", |r| r.external_id("a"), false),
+        ("external_id", |r| r.external_id("x".repeat(1224)), true),
+        ("external_id", |r| r.external_id("x".repeat(1225)), false),
+        (
+            "external_id",
+            |r| r.external_id("a:b/c=d,e.f@g-h_i+j"),
+            true,
+        ),
+        ("external_id", |r| r.external_id("with space"), false),
+        ("session_name", |r| r.session_name("ab"), true),
+        ("session_name", |r| r.session_name("a"), false),
+        ("session_name", |r| r.session_name("s".repeat(64)), true),
+        ("session_name", |r| r.session_name("s".repeat(65)), false),
+        ("session_name", |r| r.session_name("a:b"), false),
+        ("policy", |r| r.policy("{}"), true),
+        ("policy", |r| r.policy(""), false),
+        ("policy", |r| r.policy("p".repeat(2048)), true),
+        ("policy", |r| r.policy("p".repeat(2049)), false),
+        ("policy", |r| r.policy("\u{1}"), false),
+        ("source_identity", |r| r.source_identity("ab"), true),
+        ("source_identity", |r| r.source_identity("a"), false),
+        (
+            "source_identity",
+            |r| r.source_identity("s".repeat(64)),
+            true,
+        ),
+        (
+            "source_identity",
+            |r| r.source_identity("s".repeat(65)),
+            false,
+        ),
+        ("source_identity", |r| r.source_identity("aws:me"), false),
+        ("source_identity", |r| r.source_identity("AWS:me"), false),
+        ("source_identity", |r| r.source_identity("awsome"), true),
+        ("tags", |r| r.tag("k".repeat(128), "v".repeat(256)), true),
+        ("tags", |r| r.tag("k".repeat(129), "v"), false),
+        ("tags", |r| r.tag("", "v"), false),
+        ("tags", |r| r.tag("k", ""), true),
+        ("tags", |r| r.tag("k", "v".repeat(257)), false),
+        ("tags", |r| r.tag("Team Name", "ünïcode @ ok"), true),
+        ("tags", |r| r.tag("k", "no;semicolons"), false),
+        ("tags", |r| r.tag("Key", "1").tag("key", "2"), false),
+        (
+            "tags",
+            |r| (0..50).fold(r, |r, i| r.tag(format!("k{i}"), "v")),
+            true,
+        ),
+        (
+            "tags",
+            |r| (0..51).fold(r, |r, i| r.tag(format!("k{i}"), "v")),
+            false,
+        ),
+        (
+            "transitive_tag_keys",
+            |r| r.tag("team", "a").transitive_tag_keys(["team"]),
+            true,
+        ),
+        (
+            "transitive_tag_keys",
+            |r| r.transitive_tag_keys(["team"]),
+            false,
+        ),
+        (
+            "policy_arns",
+            |r| r.policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"]),
+            true,
+        ),
+        (
+            "policy_arns",
+            |r| r.policy_arns(["arn:aws:iam::111111111111:policy/team/p"]),
+            true,
+        ),
+        ("policy_arns", |r| r.policy_arns(["ReadOnlyAccess"]), false),
+        (
+            "policy_arns",
+            |r| r.policy_arns((0..10).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))),
+            true,
+        ),
+        (
+            "policy_arns",
+            |r| r.policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))),
+            false,
+        ),
+    ];
+    for (i, (field, set, accepted)) in cases.iter().enumerate() {
+        let got = build_with(vec![set(Role::new(OK))]).err().map(|e| {
+            assert_eq!(e.hop(), Some(0));
+            e.field().to_owned()
+        });
+        let expected = (!accepted).then(|| field.to_string());
+        assert_eq!(got, expected, "case {i} ({field})");
+    }
+}
+
+#[test]
+fn duration_limits_are_12_hours_on_the_first_hop_and_1_hour_after() {
+    let secs = |s| Role::new(OK).duration(Duration::from_secs(s));
+    for (hop, seconds, accepted) in [
+        (0, 899, false),
+        (0, 900, true),
+        (0, 43_200, true),
+        (0, 43_201, false),
+        (1, 900, true),
+        (1, 3600, true),
+        (1, 3601, false),
+        (2, 899, false),
+    ] {
+        let expected = (!accepted).then(|| "duration".to_owned());
+        let chain = (0..hop)
+            .map(|_| Role::new(OK))
+            .chain([secs(seconds)])
+            .collect();
+        let got = build_with(chain).err().map(|e| {
+            assert_eq!(e.hop(), Some(hop));
+            e.field().to_owned()
+        });
+        assert_eq!(got, expected, "hop {hop}, {seconds} s");
+    }
+}
+
+#[test]
+fn a_chained_hop_over_an_hour_is_refused_naming_role_chaining() {
     let err = build_with(vec![
         Role::new(OK),
         Role::new(OK).duration(Duration::from_secs(3601)),

@@ -402,7 +402,11 @@ impl Registry {
         let mut headers = Vec::with_capacity(auth.signed_headers.len());
         for name in &auth.signed_headers {
             let value = request.header(name).ok_or_else(mismatch)?;
-            headers.push((*name, value));
+            // The signer adds the session token from the identity; passed as a header it would
+            // also be in the signer's trace log.
+            if !name.eq_ignore_ascii_case("x-amz-security-token") {
+                headers.push((*name, value));
+            }
         }
         let host = request.header("host").unwrap_or("localhost");
         let uri = format!("http://{host}{}", request.path_and_query);
