@@ -105,7 +105,10 @@ async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret
             format!("{:?}", world.sts.requests()),
         ),
         ("status Debug", status),
-        ("failing provider status Debug", format!("{:?}", bad.status())),
+        (
+            "failing provider status Debug",
+            format!("{:?}", bad.status()),
+        ),
     ];
     for (what, text) in &printed {
         assert_free_of_secrets(text, &secrets, what);
