@@ -121,12 +121,20 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
                         serve_until: c.serve_until,
                     });
                 let (urgent_failures, next_attempt) = match &current {
-                    Some(c) if now < c.serve_until => {
-                        let delay =
-                            policy.retry_delay(consecutive_failures, error.is_retryable(), unit);
-                        (0, (now + delay).min(c.serve_until))
+                    // Valid credentials remain: back off, but try again as the mandatory window
+                    // starts (after a retryable failure) and at expiry at the latest.
+                    Some(c) => {
+                        let retryable = error.is_retryable();
+                        let delay = policy.retry_delay(consecutive_failures, retryable, unit);
+                        let latest = if retryable && now < c.serve_until {
+                            c.serve_until
+                        } else {
+                            c.expiry
+                        };
+                        (0, (now + delay).min(latest))
                     }
-                    _ => {
+                    // Expired or never fetched: one attempt at a time, 1 s to 30 s apart.
+                    None => {
                         let urgent = self.urgent_failures.saturating_add(1);
                         (urgent, now + policy.urgent_retry_delay(urgent))
                     }
@@ -147,10 +155,9 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
 /// What the cache and its worker share.
 struct Engine<T, E> {
     state: ArcSwap<Snapshot<T, E>>,
-    /// True from the moment an attempt is due until its outcome is in `state`.
+    /// True while the worker runs an attempt, until its outcome is in `state`.
     in_flight: AtomicBool,
-    /// Set with `wake` by callers that need an attempt now.
-    demanded: AtomicBool,
+    /// Wakes the worker to look at `state.next_attempt` again.
     wake: Notify,
     /// Counts completed attempts; its sender belongs to the worker.
     completed: Mutex<watch::Receiver<u64>>,
@@ -188,9 +195,8 @@ where
         Cache {
             engine: Arc::new(Engine {
                 state: ArcSwap::from_pointee(Snapshot::default()),
-                // The first attempt is due as soon as the worker starts.
+                // The first attempt starts as soon as the worker does.
                 in_flight: AtomicBool::new(true),
-                demanded: AtomicBool::new(false),
                 wake: Notify::new(),
                 completed: Mutex::new(completed),
                 time,
@@ -210,8 +216,12 @@ where
         (self.engine.time.now() < current.serve_until).then(|| current.value.clone())
     }
 
-    /// The value for a caller the hot path could not serve: waits for an attempt in flight,
-    /// else answers at once from the last outcome.
+    /// The value for a caller the hot path could not serve.
+    ///
+    /// Waits for an attempt in flight only while there is something to wait for: a first value
+    /// (none yet, no error yet), or a fresher one for a value inside its mandatory window (and
+    /// then no longer than that value stays valid). Otherwise answers at once: the still-valid
+    /// value, or the last error.
     pub(crate) async fn get_or_wait(&self) -> Result<T, E> {
         let mut completed = self.ensure_worker()?;
         let mut waited = false;
@@ -220,26 +230,30 @@ where
             let in_flight = self.engine.in_flight.load(Ordering::Acquire);
             let state = self.engine.state.load_full();
             let now = self.engine.time.now();
-            if let Some(current) = &state.current {
-                let usable = if waited || !in_flight {
-                    current.expiry
-                } else {
-                    current.serve_until
-                };
-                if now < usable {
-                    return Ok(current.value.clone());
-                }
+            if !in_flight && state.next_attempt.is_some_and(|due| now >= due) {
+                // The worker overslept (a suspended machine, a clock jump): wake it.
+                self.engine.wake.notify_one();
             }
-            if !in_flight || waited {
-                match &state.last_error {
-                    Some(error) => return Err(error.clone()),
-                    // Nothing to serve and nothing coming, as after an invalidation racing with
-                    // an attempt: ask for one.
-                    None => self.request_attempt(),
+            let valid = state.current.as_ref().filter(|c| now < c.expiry);
+            let wait_until = match (valid, &state.last_error) {
+                (Some(current), _) if now < current.serve_until || waited || !in_flight => {
+                    return Ok(current.value.clone())
                 }
-            }
-            if completed.changed().await.is_err() {
-                return Err(E::no_worker("the refresh task stopped"));
+                (Some(current), _) => Some(current.expiry),
+                (None, Some(error)) => return Err(error.clone()),
+                (None, None) => None,
+            };
+            let completion = completed.changed();
+            let outcome = match wait_until.and_then(|t| t.duration_since(now).ok()) {
+                Some(left) => Timeout::new(completion, self.sleep.sleep(left))
+                    .await
+                    .unwrap_or(Ok(())),
+                None => completion.await,
+            };
+            if outcome.is_err() {
+                // The worker stopped with the runtime it ran on: start another on this one.
+                completed = self.ensure_worker()?;
+                continue;
             }
             waited = true;
         }
@@ -252,28 +266,26 @@ where
         (self.engine.time.now() < current.expiry).then(|| current.value.clone())
     }
 
-    /// Drops the cached value and has the worker fetch a new one now.
+    /// Drops the cached value. The worker fetches a new one at once, unless attempts are
+    /// failing: then the backoff stands and callers get the last error until an attempt succeeds.
     pub(crate) fn invalidate(&self) {
-        self.engine.in_flight.store(true, Ordering::Release);
+        let now = self.engine.time.now();
         self.engine.state.rcu(|state| Snapshot {
             current: None,
-            last_error: None,
-            next_attempt: state.next_attempt,
+            last_error: state.last_error.clone(),
+            next_attempt: match state.last_error {
+                None => Some(now),
+                Some(_) => state.next_attempt,
+            },
             refreshes: state.refreshes,
             consecutive_failures: state.consecutive_failures,
             urgent_failures: state.urgent_failures,
         });
-        self.request_attempt();
+        self.engine.wake.notify_one();
     }
 
     pub(crate) fn snapshot(&self) -> Arc<Snapshot<T, E>> {
         self.engine.state.load_full()
-    }
-
-    fn request_attempt(&self) {
-        self.engine.in_flight.store(true, Ordering::Release);
-        self.engine.demanded.store(true, Ordering::Release);
-        self.engine.wake.notify_one();
     }
 
     /// Starts the worker on the current tokio runtime if it is not running, and returns a
@@ -317,7 +329,6 @@ async fn work<T, E>(
     let time = &engine.time;
     let policy = &engine.policy;
     loop {
-        engine.demanded.store(false, Ordering::Release);
         engine.in_flight.store(true, Ordering::Release);
         let started = time.now();
         debug!("refreshing credentials");
@@ -329,22 +340,26 @@ async fn work<T, E>(
             Err(_) => Err(E::timed_out(timeout)),
         };
         let now = time.now();
-        let previous = engine.state.load();
-        let next = previous.after(result, started, now, policy, fastrand::f64());
-        log_outcome(&previous, &next, now);
-        let next_attempt = next.next_attempt.unwrap_or(now);
-        engine.state.store(Arc::new(next));
+        let unit = fastrand::f64();
+        // `rcu`, so that an invalidation during the attempt is not undone.
+        let previous = engine
+            .state
+            .rcu(|state| state.after(result.clone(), started, now, policy, unit));
+        log_outcome(&previous, &engine.state.load(), now);
         engine.in_flight.store(false, Ordering::Release);
         completed.send_modify(|n| *n += 1);
 
+        // Sleep until the next attempt is due; invalidations and callers who find it overdue
+        // wake the worker to look again.
         loop {
-            let wait = next_attempt.duration_since(time.now()).unwrap_or_default();
-            match Timeout::new(engine.wake.notified(), sleep.sleep(wait)).await {
-                Err(_) => break,
-                Ok(()) if engine.demanded.swap(false, Ordering::AcqRel) => break,
-                // A wake-up left over from a demand that an attempt already served.
-                Ok(()) => continue,
+            let due = engine.state.load().next_attempt.unwrap_or(time.now());
+            let Ok(wait) = due.duration_since(time.now()) else {
+                break;
+            };
+            if wait.is_zero() {
+                break;
             }
+            let _ = Timeout::new(engine.wake.notified(), sleep.sleep(wait)).await;
         }
     }
 }
@@ -646,8 +661,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn inside_the_mandatory_window_callers_wait_for_the_attempt_and_keep_valid_credentials_on_failure(
-    ) {
+    async fn non_retryable_failures_retry_every_5_minutes_and_keep_serving_until_expiry() {
         let (time, sleep) = tick_advance_time_and_sleep();
         let script = Script::new(
             &time,
@@ -655,24 +669,44 @@ mod tests {
         );
         let cache = cache(&script, no_jitter(), &time, &sleep);
         cache.get_or_wait().await.unwrap();
-        time.tick(45 * MINUTE).await;
+        for _ in 0..(59 * 60 + 10) {
+            time.tick(SEC).await;
+        }
         settle().await;
-        // Denied: the next attempt is 5 minutes later, at most until the mandatory window.
-        assert_eq!(script.calls(), [0, 2700]);
-        assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3000);
-        time.tick(5 * MINUTE).await;
-        settle().await;
-        assert_eq!(script.calls(), [0, 2700, 3000]);
-        assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3300);
-        time.tick(5 * MINUTE).await;
-        settle().await;
+        // Refresh at 2700 s; then every 5 minutes, and once more at expiry.
         assert_eq!(script.calls(), [0, 2700, 3000, 3300]);
-        // The mandatory window starts at 3540 s; the next attempt is due then.
-        assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3540);
-        script.hold();
-        time.tick(4 * MINUTE).await;
-        settle().await;
+        assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3600);
         assert_eq!(cache.get(), None, "inside the mandatory window");
+        assert_eq!(
+            cache.get_or_wait().await,
+            Ok(1),
+            "the still-valid value, at once"
+        );
+        time.tick(50 * SEC).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 2700, 3000, 3300, 3600]);
+        assert_eq!(cache.get_or_wait().await, Err(denied()));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn inside_the_mandatory_window_callers_wait_for_the_attempt_in_flight() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(
+            &time,
+            [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
+        );
+        let policy = no_jitter().retry_backoff(SEC, SEC);
+        let cache = cache(&script, policy, &time, &sleep);
+        cache.get_or_wait().await.unwrap();
+        for _ in 0..(59 * 60 + 5) {
+            time.tick(SEC).await;
+        }
+        settle().await;
+        script.hold();
+        let calls = script.calls().len();
+        time.tick(2 * SEC).await;
+        settle().await;
+        assert_eq!(script.calls().len(), calls + 1, "an attempt is in flight");
         let waiting = {
             let cache = cache.clone();
             tokio::spawn(async move { cache.get_or_wait().await })
@@ -685,8 +719,6 @@ mod tests {
             Ok(1),
             "the still-valid value after the failure"
         );
-        // Between attempts, the still-valid value at once.
-        assert_eq!(cache.get_or_wait().await, Ok(1));
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -709,7 +741,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn retries_back_off_from_5_seconds_while_valid_then_from_1_second_once_urgent() {
+    async fn retries_back_off_from_5_seconds_while_valid_then_from_1_second_once_expired() {
         let (time, sleep) = tick_advance_time_and_sleep();
         let script = Script::new(
             &time,
@@ -723,24 +755,25 @@ mod tests {
         settle().await;
         let calls = script.calls();
         let gaps: Vec<u64> = calls.windows(2).map(|w| w[1] - w[0]).collect();
-        // Refresh at 2700 s; then jittered backoff under 5, 10, 20, … 300 s until 3540 s (the
-        // mandatory window); then 1, 2, 4, 8, 16, 30, 30 … s.
+        // Refresh at 2700 s; then jittered backoff under 5, 10, 20, … 300 s, with an attempt as
+        // the mandatory window starts (3540 s) and one at expiry (3600 s); then 1, 2, 4, 8, 16,
+        // 30, 30 … s.
         assert_eq!(calls[1], 2700);
-        let urgent_from = calls.iter().position(|&t| t >= 3540).unwrap();
-        assert_eq!(
-            calls[urgent_from], 3540,
-            "an attempt as the mandatory window starts"
-        );
-        for (n, gap) in gaps[1..urgent_from - 1].iter().enumerate() {
+        let window_start = calls
+            .iter()
+            .position(|&t| t == 3540)
+            .expect("an attempt at 3540 s");
+        let at_expiry = calls.iter().position(|&t| t >= 3600).unwrap();
+        assert_eq!(calls[at_expiry], 3600, "{calls:?}");
+        for (n, gap) in gaps[1..window_start - 1].iter().enumerate() {
             let ceiling = (5u64 << n).min(300);
             assert!(
                 *gap <= ceiling,
                 "gap {n} is {gap} s, above {ceiling} s: {calls:?}"
             );
         }
-        let urgent_gaps = &gaps[urgent_from..];
         assert_eq!(
-            &urgent_gaps[..8],
+            &gaps[at_expiry..at_expiry + 8],
             &[1, 2, 4, 8, 16, 30, 30, 30],
             "{calls:?}"
         );
@@ -792,6 +825,100 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn an_invalidation_during_a_failing_attempt_is_not_undone() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(
+            &time,
+            [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
+        );
+        let cache = cache(
+            &script,
+            no_jitter().fetch_timeout(60 * MINUTE),
+            &time,
+            &sleep,
+        );
+        assert_eq!(cache.get_or_wait().await, Ok(1));
+        script.hold();
+        time.tick(45 * MINUTE).await;
+        settle().await;
+        assert_eq!(script.calls(), [0, 2700], "the refresh is in flight");
+        cache.invalidate();
+        script.release();
+        settle().await;
+        assert_eq!(cache.get(), None);
+        assert_eq!(
+            cache.get_unexpired(),
+            None,
+            "the rejected value stays dropped"
+        );
+        assert_eq!(cache.get_or_wait().await, Err(throttled()));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn invalidating_while_attempts_fail_keeps_their_backoff() {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Fails(throttled())]);
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        assert_eq!(cache.get_or_wait().await, Err(throttled()));
+        for _ in 0..100 {
+            cache.invalidate();
+            settle().await;
+        }
+        assert_eq!(script.calls(), [0], "no attempt before the backoff ends");
+    }
+
+    /// Captured log lines, for checking what a failure streak logs.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Logs {
+        fn count(&self, level: &str) -> usize {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            text.lines().filter(|l| l.contains(level)).count()
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failure_streak_logs_one_warning_and_its_recovery_one_info() {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, [Answer::Fails(throttled())]);
+        let cache = cache(&script, no_jitter(), &time, &sleep);
+        assert_eq!(cache.get_or_wait().await, Err(throttled()));
+        time.tick(15 * SEC).await;
+        settle().await;
+        assert_eq!(script.calls().len(), 5, "a streak of five failures");
+        assert_eq!((logs.count(" WARN "), logs.count(" INFO ")), (1, 0));
+        script.then(Answer::Lifetime(60 * MINUTE));
+        time.tick(16 * SEC).await;
+        settle().await;
+        assert_eq!(cache.get(), Some(6));
+        assert_eq!((logs.count(" WARN "), logs.count(" INFO ")), (1, 1));
+        script.then(Answer::Fails(throttled()));
+        cache.invalidate();
+        time.tick(10 * SEC).await;
+        settle().await;
+        assert!(script.calls().len() > 7);
+        assert_eq!(logs.count(" WARN "), 2, "a second streak, a second warning");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn a_fetch_that_hangs_times_out() {
         let (time, sleep) = tick_advance_time_and_sleep();
         let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
@@ -816,8 +943,9 @@ mod tests {
         completed.borrow_and_update();
         drop(cache);
         settle().await;
+        let changed = tokio::time::timeout(Duration::from_secs(5), completed.changed()).await;
         assert!(
-            completed.changed().await.is_err(),
+            matches!(changed, Ok(Err(_))),
             "the worker and its sender are gone"
         );
         time.tick(2 * 60 * MINUTE).await;

@@ -18,12 +18,13 @@ const MINUTE: Duration = Duration::from_secs(60);
 ///   lifetime. The refresh point moves earlier by a random jitter of up to 20 % of the window,
 ///   so that a fleet started together does not refresh in lockstep.
 /// - **Mandatory window**: 60 s, never more than a quarter of the lifetime. Outside it callers
-///   never wait; inside it they wait for a refresh in flight, and get the still-valid
-///   credentials between attempts.
+///   never wait; inside it they wait for a refresh in flight (no longer than the credentials stay
+///   valid), and get the still-valid credentials between attempts.
 /// - **Backoff** while valid credentials remain: 5 s doubling up to 5 min, with full jitter,
-///   after a retryable failure; the 5 min cap after any other failure.
-/// - **Backoff** once the credentials are in the mandatory window, have expired or were never
-///   fetched: 1 s doubling up to 30 s.
+///   after a retryable failure (with an attempt as the mandatory window starts); the 5 min cap
+///   after any other failure; an attempt at expiry at the latest.
+/// - **Backoff** once the credentials have expired or were never fetched: 1 s doubling up to
+///   30 s.
 ///
 /// ```
 /// use std::time::Duration;
@@ -66,7 +67,8 @@ impl RefreshPolicy {
     }
 
     /// How long before expiry callers start to wait for a refresh in flight (capped at a quarter
-    /// of the lifetime). Must not exceed the advisory window. Default: 60 s.
+    /// of the lifetime). Must not exceed the advisory window (5 min, the smallest default one,
+    /// unless set). Default: 60 s.
     pub fn mandatory_window(mut self, window: Duration) -> Self {
         self.mandatory_window = window;
         self
@@ -86,8 +88,8 @@ impl RefreshPolicy {
         self
     }
 
-    /// First and largest delay between attempts once the credentials are in the mandatory
-    /// window, have expired, or were never fetched. Default: 1 s and 30 s.
+    /// First and largest delay between attempts once the credentials have expired or were never
+    /// fetched. Default: 1 s and 30 s.
     pub fn urgent_retry_backoff(mut self, first: Duration, max: Duration) -> Self {
         self.urgent_retry_backoff = (first, max);
         self
@@ -112,13 +114,13 @@ impl RefreshPolicy {
                 self.jitter
             ));
         }
-        if let Some(advisory) = self.advisory_window {
-            if self.mandatory_window > advisory {
-                return fail(format!(
-                    "the mandatory window ({:?}) must not exceed the advisory window ({advisory:?})",
-                    self.mandatory_window
-                ));
-            }
+        // The default advisory window is 5 minutes at the least.
+        let advisory = self.advisory_window.unwrap_or(5 * MINUTE);
+        if self.mandatory_window > advisory {
+            return fail(format!(
+                "the mandatory window ({:?}) must not exceed the advisory window ({advisory:?})",
+                self.mandatory_window
+            ));
         }
         for (name, (first, max)) in [
             ("retry_backoff", self.retry_backoff),
@@ -170,7 +172,7 @@ impl RefreshPolicy {
     }
 
     /// The delay before the next attempt after `failures` consecutive failures (1 after the
-    /// first), while valid credentials remain outside the mandatory window.
+    /// first), while valid credentials remain.
     pub(crate) fn retry_delay(&self, failures: u32, retryable: bool, unit: f64) -> Duration {
         let (first, max) = self.retry_backoff;
         if !retryable {
@@ -181,7 +183,7 @@ impl RefreshPolicy {
     }
 
     /// The delay before the next attempt after `failures` consecutive failures (1 after the
-    /// first) once the credentials are in the mandatory window, expired, or missing.
+    /// first) once the credentials have expired or are missing.
     pub(crate) fn urgent_retry_delay(&self, failures: u32) -> Duration {
         let (first, max) = self.urgent_retry_backoff;
         exponential(first, max, failures)

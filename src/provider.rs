@@ -59,6 +59,7 @@ pub struct RoleChainProvider {
 struct Inner {
     chain: Arc<Chain>,
     cache: Cache<Credentials, Error>,
+    time: SharedTimeSource,
 }
 
 impl RoleChainProvider {
@@ -105,8 +106,13 @@ impl RoleChainProvider {
                 expiry,
             })
             .collect();
+        let now = self.inner.time.now();
         Status {
-            expiry: snapshot.current.as_ref().map(|c| c.expiry),
+            expiry: snapshot
+                .current
+                .as_ref()
+                .map(|c| c.expiry)
+                .filter(|e| now < *e),
             next_refresh: snapshot.next_attempt,
             successful_refreshes: snapshot.refreshes,
             consecutive_failures: snapshot.consecutive_failures,
@@ -365,9 +371,9 @@ impl Builder {
                 })
             })
         };
-        let cache = Cache::new(fetch, self.refresh_policy, time, sleep);
+        let cache = Cache::new(fetch, self.refresh_policy, time.clone(), sleep);
         Ok(RoleChainProvider {
-            inner: Arc::new(Inner { chain, cache }),
+            inner: Arc::new(Inner { chain, cache, time }),
         })
     }
 }

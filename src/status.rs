@@ -31,8 +31,8 @@ pub struct Status {
 }
 
 impl Status {
-    /// When the cached credentials expire; `None` before the first success or after they expired
-    /// or were invalidated.
+    /// When the cached credentials expire; `None` before the first success, once they have
+    /// expired, and after an invalidation.
     pub fn expiry(&self) -> Option<SystemTime> {
         self.expiry
     }
