@@ -5,6 +5,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use aws_role_chain::test_util::Fault;
 use aws_role_chain::{Role, RoleChainProvider};
 use common::*;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -70,6 +71,24 @@ async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret
 
     good.invalidate();
     good.credentials().await.unwrap();
+
+    // Answers that fail to parse may hold secrets: their errors must not show them.
+    let mut fault_errors = String::new();
+    for fault in [
+        Fault::TruncatedBody,
+        Fault::GarbageBody,
+        Fault::MissingCredentials,
+        Fault::ExpiredCredentials,
+    ] {
+        world.sts.push_faults([fault]);
+        let provider = world
+            .builder()
+            .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+            .build()
+            .unwrap();
+        let err = provider.credentials().await.unwrap_err();
+        fault_errors.push_str(&format!("{err} {err:?} {}\n", source_chain(&err)));
+    }
     let status = format!("{:?}", good.status());
 
     // Every session LocalSts issued: the middle hop's sign the last hop's requests.
@@ -98,6 +117,7 @@ async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret
         ("error Display", err.to_string()),
         ("error Debug", format!("{err:?}")),
         ("error source chain", source_chain(&err)),
+        ("errors of unparsable answers", fault_errors),
         ("build error Display", build_err.to_string()),
         ("build error Debug", format!("{build_err:?}")),
         (

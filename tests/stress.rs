@@ -17,6 +17,13 @@ use common::*;
 const TASKS: usize = 500;
 const RUN: Duration = Duration::from_secs(4);
 
+/// This process's resident memory, from /proc.
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
 fn random_fault(n: usize) -> Fault {
     // A fixed, varied sequence: half the answers succeed.
     match (n * 7 + n / 3) % 16 {
@@ -77,9 +84,16 @@ async fn thousands_of_calls_under_random_faults_never_see_expired_credentials() 
             })
         })
         .collect();
+    tokio::time::sleep(RUN / 4).await;
+    let early = resident_bytes();
     for task in tasks {
         task.await.expect("no caller panicked");
     }
+    let late = resident_bytes();
+    assert!(
+        late < early + 32 * 1024 * 1024,
+        "resident memory grew from {early} to {late} bytes"
+    );
 
     let calls = world.assume_role_requests().len() as u64;
     let (served, failed) = (

@@ -1,0 +1,170 @@
+//! Every scripted STS failure: the error kind it gives, the SDK's retries as configured, no
+//! expired credentials, and valid cached credentials kept while a refresh fails.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use aws_role_chain::test_util::{Fault, LocalSts};
+use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
+use aws_smithy_async::time::{SystemTimeSource, TimeSource};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
+use common::*;
+
+/// Two attempts per call, 300 ms per attempt.
+fn sdk_config() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(10)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(300))
+                .build(),
+        )
+        .build()
+}
+
+fn provider(world: &World) -> RoleChainProvider {
+    world
+        .builder()
+        .configure(&sdk_config())
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap()
+}
+
+fn now() -> SystemTime {
+    SystemTimeSource::new().now()
+}
+
+/// (fault, kind of the error, whether the SDK retries it)
+fn failing_faults() -> Vec<(Fault, ErrorKind, bool)> {
+    vec![
+        (Fault::Throttling, ErrorKind::Throttled, true),
+        (Fault::InternalError, ErrorKind::Unavailable, true),
+        (Fault::ServiceUnavailable, ErrorKind::Unavailable, true),
+        (Fault::ConnectionReset, ErrorKind::Unavailable, true),
+        (
+            Fault::Delay(Duration::from_secs(2)),
+            ErrorKind::TimedOut,
+            true,
+        ),
+        (Fault::TruncatedBody, ErrorKind::InvalidResponse, false),
+        (Fault::GarbageBody, ErrorKind::InvalidResponse, false),
+        (Fault::MissingCredentials, ErrorKind::InvalidResponse, false),
+        (Fault::ExpiredCredentials, ErrorKind::InvalidResponse, false),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_on_the_first_fetch_gives_its_error_kind_after_the_configured_retries() {
+    for (fault, kind, retried) in failing_faults() {
+        let world = World::new().await;
+        world.sts.set_outage(Some(fault.clone()));
+        let err = provider(&world).credentials().await.unwrap_err();
+        assert_eq!((err.kind(), err.hop()), (kind, Some(0)), "{fault:?}: {err}");
+        assert_eq!(err.is_retryable(), kind.is_retryable(), "{fault:?}");
+        let attempts = if retried { 2 } else { 1 };
+        assert_eq!(
+            world.assume_role_requests().len(),
+            attempts,
+            "{fault:?}: SDK attempts"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_during_a_refresh_keeps_the_valid_credentials_in_service() {
+    for (fault, kind, _) in failing_faults() {
+        let world = World::new().await;
+        world.sts.set_session_lifetime(Some(Duration::from_secs(4)));
+        let provider = provider(&world);
+        let creds = provider.credentials().await.unwrap();
+        world.sts.set_outage(Some(fault.clone()));
+        eventually("a refresh fails", || {
+            provider.status().consecutive_failures() >= 1
+        })
+        .await;
+        let status = provider.status();
+        assert_eq!(
+            status.last_error_kind(),
+            Some(kind),
+            "{fault:?}: {status:?}"
+        );
+        let before = now();
+        let served = provider.credentials().await.unwrap();
+        assert_eq!(served.access_key_id(), creds.access_key_id(), "{fault:?}");
+        assert!(
+            served.expiry().unwrap() > before,
+            "{fault:?}: never expired"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expiration_far_in_the_future_is_capped_at_twelve_hours() {
+    let world = World::new().await;
+    world
+        .sts
+        .push_faults([Fault::ExpiresIn(Duration::from_secs(10 * 365 * 24 * 3600))]);
+    let creds = provider(&world).credentials().await.unwrap();
+    let latest = now() + Duration::from_secs(12 * 3600);
+    assert!(creds.expiry().unwrap() <= latest, "{:?}", creds.expiry());
+}
+
+#[tokio::test]
+async fn a_fault_followed_by_success_recovers_on_the_sdk_retry() {
+    let world = World::new().await;
+    world.sts.push_faults([Fault::ServiceUnavailable]);
+    let creds = provider(&world).credentials().await.unwrap();
+    assert!(creds.expiry().unwrap() > now());
+    let statuses: Vec<u16> = world
+        .assume_role_requests()
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    assert_eq!(statuses, [503, 200]);
+}
+
+#[tokio::test]
+async fn a_clock_skew_with_sts_is_corrected_by_the_sdk_and_never_serves_expired_credentials() {
+    let ahead = Duration::from_secs(20 * 60);
+    #[derive(Debug)]
+    struct Ahead(Duration);
+    impl TimeSource for Ahead {
+        fn now(&self) -> SystemTime {
+            SystemTimeSource::new().now() + self.0
+        }
+    }
+    let sts = LocalSts::builder()
+        .time_source(Ahead(ahead))
+        .start()
+        .await
+        .unwrap();
+    let base = sts.add_user("222222222222", "compute");
+    sts.add_role(aws_role_chain::test_util::LocalRole::new(BROKER));
+    let provider = RoleChainProvider::builder()
+        .base_provider(base)
+        .endpoint_url(sts.endpoint_url())
+        .region(Region::new("us-east-1"))
+        .configure(&sdk_config())
+        .refresh_policy(RefreshPolicy::default())
+        .assume(Role::new(BROKER))
+        .build()
+        .unwrap();
+    let result = provider.credentials().await;
+    let calls: Vec<(u16, Option<String>)> = sts
+        .requests()
+        .iter()
+        .map(|r| (r.status(), r.error_code().map(str::to_owned)))
+        .collect();
+    let creds = result.unwrap_or_else(|e| panic!("{e}; requests: {calls:?}"));
+    assert!(creds.expiry().unwrap() > now());
+}

@@ -1,0 +1,362 @@
+//! The cross-account scenario end to end against moto, an STS/IAM/S3 emulator this crate did not
+//! write, with IAM enforcement on. Run it with `scripts/moto.sh test`, which installs and starts
+//! moto and sets `MOTO_ENDPOINT`.
+//!
+//! What moto 5.2.5 enforces: signatures, unknown keys, the caller's own `sts:AssumeRole`
+//! permission, the role's permission policy on S3 actions and resources, and a same-account trust
+//! policy with an exact principal ARN and `StringEquals sts:ExternalId`. It does not check
+//! cross-account trust policies, so the ExternalId test uses a same-account role.
+
+use aws_credential_types::Credentials;
+use aws_role_chain::{ErrorKind, Role, RoleChainProvider};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_types::region::Region;
+use bytes::Bytes;
+use http_body_util::Full;
+use tokio::sync::OnceCell;
+
+const STORAGE_ACCOUNT: &str = "111111111111";
+const COMPUTE_ACCOUNT: &str = "222222222222";
+const STORAGE_ROLE: &str = "arn:aws:iam::111111111111:role/storage-access";
+const BROKER_ROLE: &str = "arn:aws:iam::222222222222:role/broker";
+const GUARDED_ROLE: &str = "arn:aws:iam::222222222222:role/guarded";
+const COMPUTE_USER: &str = "arn:aws:iam::222222222222:user/compute";
+const STORAGE_EXTERNAL_ID: &str = "storage-ext-7f3a9c";
+const BROKER_EXTERNAL_ID: &str = "broker-ext-5b1e";
+const GUARDED_EXTERNAL_ID: &str = "guarded-ext-0a1b";
+const BUCKET: &str = "storage-a";
+const OTHER_BUCKET: &str = "storage-b";
+
+fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run these tests with scripts/moto.sh test")
+}
+
+/// Routes setup calls to an account, as moto's `x-moto-account-id` header does.
+#[derive(Debug)]
+struct MotoAccount(&'static str);
+
+impl Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "MotoAccount"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0);
+        Ok(())
+    }
+}
+
+fn setup_credentials() -> Credentials {
+    Credentials::new("AKIASETUPSETUPSETUP0", "setup-secret", None, None, "setup")
+}
+
+fn iam(account: &'static str) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint())
+            .credentials_provider(setup_credentials())
+            .interceptor(MotoAccount(account))
+            .build(),
+    )
+}
+
+fn s3(
+    credentials: impl aws_credential_types::provider::ProvideCredentials + 'static,
+) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint())
+            .force_path_style(true)
+            .credentials_provider(credentials)
+            .build(),
+    )
+}
+
+/// POSTs to moto's own API, such as `/moto-api/reset-auth`.
+async fn moto_api(path: &str, body: &'static str) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let request = hyper::Request::post(format!("{}{path}", endpoint()))
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+}
+
+fn trust(principal: &str, external_id: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"sts:ExternalId":"{external_id}"}}}}}}]}}"#
+    )
+}
+
+const ASSUME_ANY_ROLE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
+const BUCKET_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:ListBucket"],"Resource":["arn:aws:s3:::storage-a","arn:aws:s3:::storage-a/*"]}]}"#;
+
+/// Sets up both accounts with enforcement off, then turns it on; returns the compute user's keys.
+async fn compute_keys() -> Credentials {
+    static KEYS: OnceCell<Credentials> = OnceCell::const_new();
+    KEYS.get_or_init(|| async {
+        moto_api("/moto-api/reset-auth", "inf").await;
+
+        let storage = iam(STORAGE_ACCOUNT);
+        storage
+            .create_role()
+            .role_name("storage-access")
+            .assume_role_policy_document(trust(
+                &format!("arn:aws:iam::{COMPUTE_ACCOUNT}:root"),
+                STORAGE_EXTERNAL_ID,
+            ))
+            .send()
+            .await
+            .unwrap();
+        storage
+            .put_role_policy()
+            .role_name("storage-access")
+            .policy_name("bucket-only")
+            .policy_document(BUCKET_ONLY)
+            .send()
+            .await
+            .unwrap();
+        let admin_s3 = aws_sdk_s3::Client::from_conf(
+            s3(setup_credentials())
+                .config()
+                .to_builder()
+                .interceptor(MotoAccount(STORAGE_ACCOUNT))
+                .build(),
+        );
+        for bucket in [BUCKET, OTHER_BUCKET] {
+            admin_s3
+                .create_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .unwrap();
+        }
+
+        let compute = iam(COMPUTE_ACCOUNT);
+        compute
+            .create_user()
+            .user_name("compute")
+            .send()
+            .await
+            .unwrap();
+        compute
+            .put_user_policy()
+            .user_name("compute")
+            .policy_name("assume-roles")
+            .policy_document(ASSUME_ANY_ROLE)
+            .send()
+            .await
+            .unwrap();
+        for (role, principal, external_id) in [
+            ("broker", COMPUTE_USER, BROKER_EXTERNAL_ID),
+            ("guarded", COMPUTE_USER, GUARDED_EXTERNAL_ID),
+        ] {
+            compute
+                .create_role()
+                .role_name(role)
+                .assume_role_policy_document(trust(principal, external_id))
+                .send()
+                .await
+                .unwrap();
+        }
+        compute
+            .put_role_policy()
+            .role_name("broker")
+            .policy_name("assume-roles")
+            .policy_document(ASSUME_ANY_ROLE)
+            .send()
+            .await
+            .unwrap();
+        let key = compute
+            .create_access_key()
+            .user_name("compute")
+            .send()
+            .await
+            .unwrap();
+        let key = key.access_key().unwrap();
+
+        moto_api("/moto-api/reset-auth", "0").await;
+        Credentials::new(
+            key.access_key_id(),
+            key.secret_access_key(),
+            None,
+            None,
+            "moto",
+        )
+    })
+    .await
+    .clone()
+}
+
+async fn provider(roles: impl IntoIterator<Item = Role>) -> RoleChainProvider {
+    roles
+        .into_iter()
+        .fold(
+            RoleChainProvider::builder()
+                .base_provider(compute_keys().await)
+                .endpoint_url(endpoint())
+                .region(Region::new("us-east-1")),
+            |builder, role| builder.assume(role),
+        )
+        .build()
+        .unwrap()
+}
+
+fn storage_role() -> Role {
+    Role::new(STORAGE_ROLE).external_id(STORAGE_EXTERNAL_ID)
+}
+
+#[tokio::test]
+async fn the_storage_role_puts_lists_and_gets_in_its_bucket() {
+    let s3 = s3(provider([storage_role()]).await);
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("report.csv")
+        .body(ByteStream::from_static(b"a,b\n1,2\n"))
+        .send()
+        .await
+        .unwrap();
+    let listing = s3.list_objects_v2().bucket(BUCKET).send().await.unwrap();
+    assert!(listing
+        .contents()
+        .iter()
+        .any(|o| o.key() == Some("report.csv")));
+    let object = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("report.csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        object.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"a,b\n1,2\n"
+    );
+}
+
+#[tokio::test]
+async fn a_put_to_a_bucket_outside_the_role_policy_is_refused() {
+    let s3 = s3(provider([storage_role()]).await);
+    let err = s3
+        .put_object()
+        .bucket(OTHER_BUCKET)
+        .key("nope")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.raw_response().map(|r| r.status().as_u16()),
+        Some(403),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn get_caller_identity_names_the_assumed_role_in_the_storage_account() {
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint())
+            .credentials_provider(provider([storage_role()]).await)
+            .build(),
+    );
+    let identity = sts.get_caller_identity().send().await.unwrap();
+    assert_eq!(identity.account(), Some(STORAGE_ACCOUNT));
+    let arn = identity.arn().unwrap();
+    assert!(
+        arn.starts_with("arn:aws:sts::111111111111:assumed-role/storage-access/"),
+        "{arn}"
+    );
+}
+
+#[tokio::test]
+async fn a_two_hop_chain_through_a_broker_reaches_the_bucket() {
+    let chain = provider([
+        Role::new(BROKER_ROLE).external_id(BROKER_EXTERNAL_ID),
+        storage_role(),
+    ])
+    .await;
+    let creds = chain.credentials().await.unwrap();
+    assert_eq!(
+        creds.account_id().map(|a| a.as_str()),
+        Some(STORAGE_ACCOUNT)
+    );
+    let hops = chain.status().hops().to_vec();
+    assert!(hops.iter().all(|h| h.expiry().is_some()), "{hops:?}");
+    s3(chain)
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_right_external_id_passes_a_trust_policy_that_requires_it() {
+    let chain = provider([Role::new(GUARDED_ROLE).external_id(GUARDED_EXTERNAL_ID)]).await;
+    let creds = chain.credentials().await.unwrap();
+    assert_eq!(
+        creds.account_id().map(|a| a.as_str()),
+        Some(COMPUTE_ACCOUNT)
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_external_id_is_access_denied() {
+    let chain = provider([Role::new(GUARDED_ROLE).external_id("not-the-one")]).await;
+    let err = chain.credentials().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.hop(), err.role_arn()),
+        (ErrorKind::AccessDenied, Some(0), Some(GUARDED_ROLE))
+    );
+}
+
+#[tokio::test]
+async fn unknown_base_keys_are_refused() {
+    let chain = RoleChainProvider::builder()
+        .base_provider(Credentials::new(
+            "AKIAUNKNOWNUNKNOWN00",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .assume(storage_role())
+        .build()
+        .unwrap();
+    let _ = compute_keys().await;
+    let err = chain.credentials().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.hop()),
+        (ErrorKind::BaseCredentials, Some(0)),
+        "{err}"
+    );
+}
