@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use aws_role_chain::test_util::{Fault, LocalSts};
+use aws_role_chain::test_util::{Fault, LocalRole, LocalSts};
 use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
 use aws_smithy_async::time::{SystemTimeSource, TimeSource};
 use aws_smithy_types::retry::RetryConfig;
@@ -13,6 +13,8 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
 use common::*;
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Two attempts per call, 300 ms per attempt.
 fn sdk_config() -> SdkConfig {
@@ -35,6 +37,8 @@ fn provider(world: &World) -> RoleChainProvider {
     world
         .builder()
         .configure(&sdk_config())
+        // No background retry while a test counts the SDK's own attempts.
+        .refresh_policy(RefreshPolicy::default().urgent_retry_backoff(HOUR, HOUR))
         .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()
         .unwrap()
@@ -84,7 +88,8 @@ async fn each_fault_on_the_first_fetch_gives_its_error_kind_after_the_configured
 async fn each_fault_during_a_refresh_keeps_the_valid_credentials_in_service() {
     for (fault, kind, _) in failing_faults() {
         let world = World::new().await;
-        world.sts.set_session_lifetime(Some(Duration::from_secs(4)));
+        // Refreshed from 4 s before expiry: time enough for the failure and the check.
+        world.sts.set_session_lifetime(Some(Duration::from_secs(8)));
         let provider = provider(&world);
         let creds = provider.credentials().await.unwrap();
         world.sts.set_outage(Some(fault.clone()));
@@ -133,38 +138,50 @@ async fn a_fault_followed_by_success_recovers_on_the_sdk_retry() {
     assert_eq!(statuses, [503, 200]);
 }
 
-#[tokio::test]
-async fn a_clock_skew_with_sts_is_corrected_by_the_sdk_and_never_serves_expired_credentials() {
-    let ahead = Duration::from_secs(20 * 60);
-    #[derive(Debug)]
-    struct Ahead(Duration);
-    impl TimeSource for Ahead {
-        fn now(&self) -> SystemTime {
-            SystemTimeSource::new().now() + self.0
+#[derive(Debug)]
+struct Skewed {
+    ahead: bool,
+    by: Duration,
+}
+
+impl TimeSource for Skewed {
+    fn now(&self) -> SystemTime {
+        let now = SystemTimeSource::new().now();
+        if self.ahead {
+            now + self.by
+        } else {
+            now - self.by
         }
     }
-    let sts = LocalSts::builder()
-        .time_source(Ahead(ahead))
-        .start()
-        .await
-        .unwrap();
-    let base = sts.add_user("222222222222", "compute");
-    sts.add_role(aws_role_chain::test_util::LocalRole::new(BROKER));
-    let provider = RoleChainProvider::builder()
-        .base_provider(base)
-        .endpoint_url(sts.endpoint_url())
-        .region(Region::new("us-east-1"))
-        .configure(&sdk_config())
-        .refresh_policy(RefreshPolicy::default())
-        .assume(Role::new(BROKER))
-        .build()
-        .unwrap();
-    let result = provider.credentials().await;
-    let calls: Vec<(u16, Option<String>)> = sts
-        .requests()
-        .iter()
-        .map(|r| (r.status(), r.error_code().map(str::to_owned)))
-        .collect();
-    let creds = result.unwrap_or_else(|e| panic!("{e}; requests: {calls:?}"));
-    assert!(creds.expiry().unwrap() > now());
+}
+
+#[tokio::test]
+async fn a_clock_skew_with_sts_either_way_is_corrected_by_the_sdk_retry() {
+    for ahead in [true, false] {
+        let skew = Skewed {
+            ahead,
+            by: Duration::from_secs(20 * 60),
+        };
+        let sts = LocalSts::builder().time_source(skew).start().await.unwrap();
+        let base = sts.add_user("222222222222", "compute");
+        sts.add_role(LocalRole::new(BROKER));
+        let provider = RoleChainProvider::builder()
+            .base_provider(base)
+            .endpoint_url(sts.endpoint_url())
+            .region(Region::new("us-east-1"))
+            .configure(&sdk_config())
+            .assume(Role::new(BROKER))
+            .build()
+            .unwrap();
+        let before = now();
+        let creds = provider.credentials().await.unwrap();
+        assert!(creds.expiry().unwrap() > before);
+        let answers: Vec<(u16, Option<String>)> = sts
+            .requests()
+            .iter()
+            .map(|r| (r.status(), r.error_code().map(str::to_owned)))
+            .collect();
+        let skew_refusal = (403, Some("SignatureDoesNotMatch".to_owned()));
+        assert_eq!(answers, [skew_refusal, (200, None)], "STS ahead: {ahead}");
+    }
 }

@@ -119,6 +119,8 @@ const BUCKET_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"All
 async fn compute_keys() -> Credentials {
     static KEYS: OnceCell<Credentials> = OnceCell::const_new();
     KEYS.get_or_init(|| async {
+        // A clean moto, so that the suite can run again against the same server.
+        moto_api("/moto-api/reset", "").await;
         moto_api("/moto-api/reset-auth", "inf").await;
 
         let storage = iam(STORAGE_ACCOUNT);
