@@ -1,36 +1,80 @@
-//! The cost of a cached call next to the floor: a provider that returns static credentials.
+//! The cost of a cached call, with 1 and 2 threads: this crate next to the floor (a provider
+//! that returns static credentials) and to aws-config's `AssumeRoleProvider` behind the SDK's
+//! lazy identity cache, resolved the way an SDK client does before each request.
 //!
 //! ```text
 //! cargo bench --bench cached
 //! ```
 
+mod support;
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use aws_role_chain::test_util::{LocalRole, LocalSts};
-use aws_role_chain::{Role, RoleChainProvider};
-use aws_types::region::Region;
 use criterion::{criterion_group, criterion_main, Criterion};
+use support::{Bench, SdkCache};
+
+/// Runs `iters` calls spread over `threads` threads, each with its own runtime, and returns the
+/// wall time: with more threads, the aggregate throughput.
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+fn parallel<F, Fut>(threads: usize, iters: u64, call: &F) -> Duration
+where
+    F: Fn() -> Fut + Sync,
+    Fut: Future,
+{
+    let runtimes: Vec<_> = (0..threads)
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let barrier = Barrier::new(threads);
+    let per_thread = iters / threads as u64;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = runtimes
+            .iter()
+            .map(|runtime| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let started = Instant::now();
+                    runtime.block_on(async {
+                        for _ in 0..per_thread {
+                            black_box(call().await);
+                        }
+                    });
+                    started.elapsed()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .max()
+            .unwrap()
+    })
+}
 
 fn cached(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (sts, provider) = runtime.block_on(async {
-        let sts = LocalSts::start().await.unwrap();
-        let base = sts.add_user("222222222222", "compute");
-        sts.add_role(
-            LocalRole::new("arn:aws:iam::111111111111:role/storage").external_id("ext-id-1"),
-        );
-        let provider = RoleChainProvider::builder()
-            .base_provider(base)
-            .endpoint_url(sts.endpoint_url())
-            .region(Region::new("us-east-1"))
-            .assume(Role::new("arn:aws:iam::111111111111:role/storage").external_id("ext-id-1"))
-            .build()
-            .unwrap();
-        provider.credentials().await.unwrap();
-        (sts, provider)
+    let (bench, ours, sdk_ours, sdk_aws_config) = runtime.block_on(async {
+        let bench = Bench::new().await;
+        let ours = bench.ours(1);
+        ours.credentials().await.unwrap();
+        let sdk_ours = SdkCache::new(SharedCredentialsProvider::new(ours.clone()));
+        sdk_ours.identity().await;
+        let sdk_aws_config = SdkCache::new(bench.aws_config(1).await);
+        sdk_aws_config.identity().await;
+        (bench, ours, sdk_ours, sdk_aws_config)
     });
     let floor = SharedCredentialsProvider::new(Credentials::new(
         "AKID",
@@ -39,22 +83,29 @@ fn cached(c: &mut Criterion) {
         None,
         "static",
     ));
+    let _enter = runtime.enter();
 
-    let mut group = c.benchmark_group("cached call");
-    group.bench_function("floor: static credentials", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { floor.provide_credentials().await.unwrap() })
-    });
-    group.bench_function("RoleChainProvider::credentials", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { provider.credentials().await.unwrap() })
-    });
-    group.bench_function("RoleChainProvider::provide_credentials", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { provider.provide_credentials().await.unwrap() })
-    });
-    group.finish();
-    drop(sts);
+    for threads in [1, 2] {
+        let mut group = c.benchmark_group(format!("cached call, {threads} thread(s)"));
+        group.bench_function("floor: static credentials", |b| {
+            b.iter_custom(|iters| parallel(threads, iters, &|| floor.provide_credentials()))
+        });
+        group.bench_function("RoleChainProvider::credentials", |b| {
+            b.iter_custom(|iters| parallel(threads, iters, &|| ours.credentials()))
+        });
+        group.bench_function("RoleChainProvider::provide_credentials", |b| {
+            b.iter_custom(|iters| parallel(threads, iters, &|| ours.provide_credentials()))
+        });
+        group.bench_function("RoleChainProvider behind the SDK identity cache", |b| {
+            b.iter_custom(|iters| parallel(threads, iters, &|| sdk_ours.identity()))
+        });
+        group.bench_function(
+            "aws-config AssumeRoleProvider behind the SDK identity cache",
+            |b| b.iter_custom(|iters| parallel(threads, iters, &|| sdk_aws_config.identity())),
+        );
+        group.finish();
+    }
+    drop(bench);
 }
 
 criterion_group!(benches, cached);

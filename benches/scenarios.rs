@@ -1,0 +1,293 @@
+//! Scenarios side by side with aws-config's `AssumeRoleProvider` behind the SDK's lazy identity
+//! cache, against LocalSts with 200 ms of latency per STS call. Prints a table.
+//!
+//! ```text
+//! cargo bench --bench scenarios
+//! ```
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_role_chain::test_util::LocalSts;
+use aws_role_chain::RefreshPolicy;
+use aws_smithy_async::rt::sleep::SharedAsyncSleep;
+use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
+use aws_smithy_async::time::SharedTimeSource;
+use aws_smithy_async::time::{SystemTimeSource, TimeSource};
+use support::{percentile, Bench, SdkCache, ROLES};
+
+const LATENCY: Duration = Duration::from_millis(200);
+
+fn now() -> SystemTime {
+    SystemTimeSource::new().now()
+}
+
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+fn stopwatch() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// AssumeRole calls per role, in chain order.
+fn calls_per_hop(bench: &Bench, hops: usize) -> Vec<usize> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for request in bench.sts.requests() {
+        if let Some(arn) = request.param("RoleArn") {
+            *counts.entry(arn.to_owned()).or_default() += 1;
+        }
+    }
+    ROLES[..hops]
+        .iter()
+        .map(|(arn, _)| counts.get(*arn).copied().unwrap_or(0))
+        .collect()
+}
+
+async fn cold_storm(callers: usize) -> [String; 2] {
+    let ours = {
+        let bench = Bench::new().await;
+        bench.sts.set_latency(LATENCY);
+        let provider = bench.ours(2);
+        let started = stopwatch();
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let provider = provider.clone();
+                tokio::spawn(async move { provider.credentials().await.unwrap() })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        format!(
+            "{:?} per hop, all served in {:.0?}",
+            calls_per_hop(&bench, 2),
+            started.elapsed()
+        )
+    };
+    let aws_config = {
+        let bench = Bench::new().await;
+        bench.sts.set_latency(LATENCY);
+        let cache = Arc::new(SdkCache::new(bench.aws_config(2).await));
+        let started = stopwatch();
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.identity().await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        format!(
+            "{:?} per hop, all served in {:.0?}",
+            calls_per_hop(&bench, 2),
+            started.elapsed()
+        )
+    };
+    [ours, aws_config]
+}
+
+/// 100 callers arriving while each system refreshes 12-s sessions: this crate refreshes 6 s before
+/// expiry (its advisory window, jitter off), so callers come 5.9 s before; the SDK cache refreshes
+/// on the first call within 5 to 10 s of expiry (its jittered buffer), so they come 4.9 s before.
+async fn refresh_tail(callers: usize) -> [String; 2] {
+    let report = |mut latencies: Vec<Duration>, old: usize| {
+        latencies.sort();
+        format!(
+            "p50 {:.1?}, p99 {:.1?}, max {:.1?}; {old} of {callers} got the old credentials",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().unwrap()
+        )
+    };
+    let lifetime = Duration::from_secs(12);
+    let until = |expiry: SystemTime, before: u64| {
+        (expiry - Duration::from_millis(before))
+            .duration_since(now())
+            .unwrap_or_default()
+    };
+
+    let ours = {
+        let bench = Bench::new().await;
+        bench.sts.set_session_lifetime(Some(lifetime));
+        bench.sts.set_latency(LATENCY);
+        let provider = aws_role_chain::RoleChainProvider::builder()
+            .base_provider(bench.base.clone())
+            .endpoint_url(bench.sts.endpoint_url())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .refresh_policy(RefreshPolicy::default().jitter(0.0))
+            .assume(aws_role_chain::Role::new(ROLES[0].0).external_id(ROLES[0].1))
+            .assume(aws_role_chain::Role::new(ROLES[1].0).external_id(ROLES[1].1))
+            .build()
+            .unwrap();
+        let first = provider.credentials().await.unwrap();
+        tokio::time::sleep(until(first.expiry().unwrap(), 5900)).await;
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let provider = provider.clone();
+                tokio::spawn(async move {
+                    let started = stopwatch();
+                    let creds = provider.credentials().await.unwrap();
+                    (started.elapsed(), creds.access_key_id().to_owned())
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        let mut old = 0;
+        for task in tasks {
+            let (latency, key) = task.await.unwrap();
+            latencies.push(latency);
+            old += usize::from(key == first.access_key_id());
+        }
+        report(latencies, old)
+    };
+    let aws_config = {
+        let bench = Bench::new().await;
+        bench.sts.set_session_lifetime(Some(lifetime));
+        bench.sts.set_latency(LATENCY);
+        let cache = Arc::new(SdkCache::new(bench.aws_config(2).await));
+        let first = cache.identity().await;
+        let first_key = first
+            .data::<aws_credential_types::Credentials>()
+            .unwrap()
+            .access_key_id()
+            .to_owned();
+        tokio::time::sleep(until(first.expiration().unwrap(), 4900)).await;
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move {
+                    let started = stopwatch();
+                    let identity = cache.identity().await;
+                    let key = identity
+                        .data::<aws_credential_types::Credentials>()
+                        .unwrap()
+                        .access_key_id()
+                        .to_owned();
+                    (started.elapsed(), key)
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        let mut old = 0;
+        for task in tasks {
+            let (latency, key) = task.await.unwrap();
+            latencies.push(latency);
+            old += usize::from(key == first_key);
+        }
+        report(latencies, old)
+    };
+    [ours, aws_config]
+}
+
+/// STS calls to refresh a 3-hop chain whose first two hops are still valid.
+async fn chain_refresh() -> [String; 2] {
+    let ours = {
+        let bench = Bench::new().await;
+        let provider = bench.ours(3);
+        provider.credentials().await.unwrap();
+        let before = bench.assume_role_calls();
+        provider.invalidate();
+        provider.credentials().await.unwrap();
+        format!("{} AssumeRole call(s)", bench.assume_role_calls() - before)
+    };
+    let aws_config = {
+        let bench = Bench::new().await;
+        let provider = bench.aws_config(3).await;
+        provider.provide_credentials().await.unwrap();
+        let before = bench.assume_role_calls();
+        provider.provide_credentials().await.unwrap();
+        format!("{} AssumeRole call(s)", bench.assume_role_calls() - before)
+    };
+    [ours, aws_config]
+}
+
+/// STS calls an hour for a 2-hop chain of 1-hour sessions over `hours` simulated hours, with a
+/// caller every simulated minute.
+async fn steady_state(hours: u32) -> [String; 2] {
+    let minute = Duration::from_secs(60);
+    let ours = {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let bench = Bench::on(
+            LocalSts::builder()
+                .time_source(time.clone())
+                .start()
+                .await
+                .unwrap(),
+        );
+        let provider = aws_role_chain::RoleChainProvider::builder()
+            .base_provider(bench.base.clone())
+            .endpoint_url(bench.sts.endpoint_url())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .time_source(time.clone())
+            .sleep_impl(sleep)
+            .assume(aws_role_chain::Role::new(ROLES[0].0).external_id(ROLES[0].1))
+            .assume(aws_role_chain::Role::new(ROLES[1].0).external_id(ROLES[1].1))
+            .build()
+            .unwrap();
+        provider.credentials().await.unwrap();
+        for _ in 0..hours * 60 {
+            time.tick(minute).await;
+            // Let a refresh that came due finish before the next simulated minute.
+            while provider
+                .status()
+                .next_refresh()
+                .is_some_and(|t| t <= time.now())
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            provider.credentials().await.unwrap();
+        }
+        bench.assume_role_calls() as f64 / f64::from(hours)
+    };
+    let aws_config = {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let bench = Bench::on(
+            LocalSts::builder()
+                .time_source(time.clone())
+                .start()
+                .await
+                .unwrap(),
+        );
+        let (time_source, sleep) = (
+            SharedTimeSource::new(time.clone()),
+            SharedAsyncSleep::new(sleep),
+        );
+        let provider = bench
+            .aws_config_with(2, time_source.clone(), sleep.clone())
+            .await;
+        let cache = SdkCache::with(provider, time_source, sleep);
+        cache.identity().await;
+        for _ in 0..hours * 60 {
+            time.tick(minute).await;
+            cache.identity().await;
+        }
+        bench.assume_role_calls() as f64 / f64::from(hours)
+    };
+    [
+        format!("{ours:.1} AssumeRole calls an hour, none waited on by a caller"),
+        format!("{aws_config:.1} AssumeRole calls an hour, each waited on by the callers"),
+    ]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let rows = [
+            ("cold storm, 10,000 callers, 2 hops", cold_storm(10_000).await),
+            ("100 callers during a refresh, 2 hops", refresh_tail(100).await),
+            ("refresh of a 3-hop chain, first hops valid", chain_refresh().await),
+            ("steady state over 6 simulated hours, 1-h sessions, 2 hops", steady_state(6).await),
+        ];
+        println!("| scenario (STS latency {LATENCY:?}) | aws-role-chain | aws-config AssumeRoleProvider + SDK identity cache |");
+        println!("|---|---|---|");
+        for (scenario, [ours, theirs]) in rows {
+            println!("| {scenario} | {ours} | {theirs} |");
+        }
+    });
+}
