@@ -1,0 +1,233 @@
+//! A fleet on simulated time: 10,000 providers with 1-hour credentials, all started within the
+//! same second, run for 6 hours; STS calls per second with this crate's jitter and without it,
+//! and during and after a 10-minute STS outage. STS is an in-process fake answering at once, and
+//! time is a simulated clock that jumps from one due sleep to the next.
+//!
+//! ```text
+//! cargo bench --bench fleet
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
+use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep};
+use aws_smithy_async::time::TimeSource;
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::DateTime;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
+use tokio::sync::oneshot;
+
+const FLEET: usize = 10_000;
+const HOURS: u64 = 6;
+
+/// A clock that moves only when told, and wakes the sleeps that come due.
+#[derive(Clone, Debug, Default)]
+struct SimClock(Arc<Mutex<Sim>>);
+
+#[derive(Debug, Default)]
+struct Sim {
+    now: Duration,
+    due: BinaryHeap<Reverse<(Duration, u64)>>,
+    wakers: HashMap<u64, oneshot::Sender<()>>,
+    next: u64,
+}
+
+impl TimeSource for SimClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + self.0.lock().unwrap().now
+    }
+}
+
+impl AsyncSleep for SimClock {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        let (sender, receiver) = oneshot::channel();
+        let mut sim = self.0.lock().unwrap();
+        let (id, at) = (sim.next, sim.now + duration);
+        sim.next += 1;
+        sim.due.push(Reverse((at, id)));
+        sim.wakers.insert(id, sender);
+        Sleep::new(async move {
+            let _ = receiver.await;
+        })
+    }
+}
+
+impl SimClock {
+    /// Moves to `to` and wakes every sleep due by then that is still awaited; returns how many.
+    fn advance(&self, to: Duration) -> u64 {
+        let mut sim = self.0.lock().unwrap();
+        sim.now = sim.now.max(to);
+        let mut woken = 0;
+        while let Some(Reverse((at, id))) = sim.due.peek().copied() {
+            if at > to {
+                break;
+            }
+            sim.due.pop();
+            if let Some(waker) = sim.wakers.remove(&id) {
+                woken += u64::from(waker.send(()).is_ok());
+            }
+        }
+        woken
+    }
+}
+
+/// An STS that answers at once: credentials for an hour, or 503 while `down`.
+struct FakeSts {
+    calls: AtomicU64,
+    down: std::sync::atomic::AtomicBool,
+}
+
+fn sdk_config(clock: &SimClock, sts: &Arc<FakeSts>) -> SdkConfig {
+    let (clock_for_sts, sts) = (clock.clone(), sts.clone());
+    let http = infallible_client_fn(move |_request| {
+        sts.calls.fetch_add(1, Ordering::Relaxed);
+        if sts.down.load(Ordering::Relaxed) {
+            let body = "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>\
+                        <Message>Service is unavailable.</Message></Error></ErrorResponse>";
+            return http::Response::builder()
+                .status(503)
+                .body(body.to_owned())
+                .unwrap();
+        }
+        let expiry = DateTime::from(clock_for_sts.now() + Duration::from_secs(3600));
+        let body = format!(
+            "<AssumeRoleResponse><AssumeRoleResult><AssumedRoleUser>\
+             <Arn>arn:aws:sts::111111111111:assumed-role/storage/fleet</Arn>\
+             <AssumedRoleId>AROAFLEET:fleet</AssumedRoleId></AssumedRoleUser><Credentials>\
+             <AccessKeyId>ASIAFLEET</AccessKeyId><SecretAccessKey>secret</SecretAccessKey>\
+             <SessionToken>token</SessionToken><Expiration>{}</Expiration></Credentials>\
+             </AssumeRoleResult></AssumeRoleResponse>",
+            expiry.fmt(Format::DateTime).unwrap()
+        );
+        http::Response::builder().status(200).body(body).unwrap()
+    });
+    SdkConfig::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .http_client(http)
+        .time_source(clock.clone())
+        .sleep_impl(clock.clone())
+        .retry_config(RetryConfig::disabled())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .build()
+}
+
+/// Lets woken tasks run until STS has answered `expected` calls, then a little longer for them
+/// to schedule their next attempt.
+async fn drain(sts: &FakeSts, expected: u64) {
+    for _ in 0..10_000 {
+        if sts.calls.load(Ordering::Relaxed) >= expected {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+}
+
+struct Run {
+    /// STS calls in each simulated second.
+    per_second: Vec<u64>,
+}
+
+impl Run {
+    fn peak_and_mean(&self, from: usize, to: usize) -> (u64, f64) {
+        let window = &self.per_second[from..to.min(self.per_second.len())];
+        let peak = window.iter().copied().max().unwrap_or(0);
+        let mean = window.iter().sum::<u64>() as f64 / window.len() as f64;
+        (peak, mean)
+    }
+}
+
+async fn simulate(policy: RefreshPolicy, outage: Option<(u64, u64)>) -> Run {
+    let clock = SimClock::default();
+    let sts = Arc::new(FakeSts {
+        calls: AtomicU64::new(0),
+        down: false.into(),
+    });
+    let config = sdk_config(&clock, &sts);
+    let providers: Vec<RoleChainProvider> = (0..FLEET)
+        .map(|_| {
+            RoleChainProvider::builder()
+                .configure(&config)
+                .base_provider(Credentials::new("AKIDFLEET", "secret", None, None, "fleet"))
+                .endpoint_url("http://sts.fleet.invalid")
+                .refresh_policy(policy.clone())
+                .assume(Role::new("arn:aws:iam::111111111111:role/storage"))
+                .build()
+                .unwrap()
+        })
+        .collect();
+
+    // Every process starts within the first second.
+    let mut per_second = vec![0u64; (HOURS * 3600) as usize + 1];
+    for (i, provider) in providers.iter().enumerate() {
+        clock.advance(Duration::from_micros(i as u64 * 1_000_000 / FLEET as u64));
+        let provider = provider.clone();
+        tokio::spawn(async move { provider.credentials().await });
+        drain(&sts, i as u64 + 1).await;
+    }
+    per_second[0] = sts.calls.load(Ordering::Relaxed);
+
+    for second in 1..=HOURS * 3600 {
+        if let Some((start, minutes)) = outage {
+            sts.down.store(
+                (start..start + minutes * 60).contains(&second),
+                Ordering::Relaxed,
+            );
+        }
+        let before = sts.calls.load(Ordering::Relaxed);
+        let woken = clock.advance(Duration::from_secs(second));
+        drain(&sts, before + woken).await;
+        per_second[second as usize] = sts.calls.load(Ordering::Relaxed) - before;
+    }
+    drop(providers);
+    Run { per_second }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let end = (HOURS * 3600) as usize + 1;
+        println!("{FLEET} providers, 1-hour credentials, started within one second, {HOURS} simulated hours");
+        println!();
+        println!("| refresh policy | STS calls/s after the start: peak | mean | peak / mean |");
+        println!("|---|---|---|---|");
+        for (name, policy) in [
+            ("default (jitter 20 % of the advisory window)", RefreshPolicy::default()),
+            ("jitter off", RefreshPolicy::default().jitter(0.0)),
+            ("jitter 100 % of the advisory window", RefreshPolicy::default().jitter(1.0)),
+        ] {
+            let run = simulate(policy, None).await;
+            let (peak, mean) = run.peak_and_mean(1, end);
+            println!("| {name} | {peak} | {mean:.2} | {:.0}× |", peak as f64 / mean);
+        }
+
+        // A 10-minute outage two hours in, for the default policy.
+        let (start, minutes) = (2 * 3600, 10);
+        let run = simulate(RefreshPolicy::default(), Some((start, minutes))).await;
+        let (start, stop) = (start as usize, (start + minutes * 60) as usize);
+        let (before_peak, before_mean) = run.peak_and_mean(3600, start);
+        let (during_peak, during_mean) = run.peak_and_mean(start, stop);
+        let (after_peak, after_mean) = run.peak_and_mean(stop, stop + 600);
+        println!();
+        println!("| 10-minute STS outage, default policy | STS calls/s: peak | mean |");
+        println!("|---|---|---|");
+        println!("| the hour before | {before_peak} | {before_mean:.2} |");
+        println!("| during the outage | {during_peak} | {during_mean:.2} |");
+        println!("| the 10 minutes after | {after_peak} | {after_mean:.2} |");
+    });
+}
