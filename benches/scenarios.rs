@@ -8,16 +8,20 @@
 mod support;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
 use aws_role_chain::test_util::LocalSts;
-use aws_role_chain::RefreshPolicy;
+use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
 use aws_smithy_async::rt::sleep::SharedAsyncSleep;
 use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
 use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_async::time::{SystemTimeSource, TimeSource};
+use aws_smithy_runtime_api::client::identity::Identity;
+use aws_types::region::Region;
 use support::{percentile, Bench, SdkCache, ROLES};
 
 const LATENCY: Duration = Duration::from_millis(200);
@@ -45,46 +49,73 @@ fn calls_per_hop(bench: &Bench, hops: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Runs `callers` calls of `call` at once, each giving an access key id; returns each call's
+/// latency and key.
+async fn concurrent<F, Fut>(callers: usize, call: F) -> Vec<(Duration, String)>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let call = call();
+            tokio::spawn(async move {
+                let started = stopwatch();
+                let key = call.await;
+                (started.elapsed(), key)
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(callers);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+fn key_of(identity: &Identity) -> String {
+    identity
+        .data::<Credentials>()
+        .unwrap()
+        .access_key_id()
+        .to_owned()
+}
+
+async fn key_from_provider(provider: RoleChainProvider) -> String {
+    provider
+        .credentials()
+        .await
+        .unwrap()
+        .access_key_id()
+        .to_owned()
+}
+
+async fn key_from_cache(cache: Arc<SdkCache>) -> String {
+    key_of(&cache.identity().await)
+}
+
 async fn cold_storm(callers: usize) -> [String; 2] {
+    let report = |bench: &Bench, took: Duration| {
+        format!(
+            "{:?} per hop, all served in {took:.0?}",
+            calls_per_hop(bench, 2)
+        )
+    };
     let ours = {
         let bench = Bench::new().await;
         bench.sts.set_latency(LATENCY);
         let provider = bench.ours(2);
         let started = stopwatch();
-        let tasks: Vec<_> = (0..callers)
-            .map(|_| {
-                let provider = provider.clone();
-                tokio::spawn(async move { provider.credentials().await.unwrap() })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        format!(
-            "{:?} per hop, all served in {:.0?}",
-            calls_per_hop(&bench, 2),
-            started.elapsed()
-        )
+        concurrent(callers, || key_from_provider(provider.clone())).await;
+        report(&bench, started.elapsed())
     };
     let aws_config = {
         let bench = Bench::new().await;
         bench.sts.set_latency(LATENCY);
         let cache = Arc::new(SdkCache::new(bench.aws_config(2).await));
         let started = stopwatch();
-        let tasks: Vec<_> = (0..callers)
-            .map(|_| {
-                let cache = cache.clone();
-                tokio::spawn(async move { cache.identity().await })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        format!(
-            "{:?} per hop, all served in {:.0?}",
-            calls_per_hop(&bench, 2),
-            started.elapsed()
-        )
+        concurrent(callers, || key_from_cache(cache.clone())).await;
+        report(&bench, started.elapsed())
     };
     [ours, aws_config]
 }
@@ -93,7 +124,10 @@ async fn cold_storm(callers: usize) -> [String; 2] {
 /// expiry (its advisory window, jitter off), so callers come 5.9 s before; the SDK cache refreshes
 /// on the first call within 5 to 10 s of expiry (its jittered buffer), so they come 4.9 s before.
 async fn refresh_tail(callers: usize) -> [String; 2] {
-    let report = |mut latencies: Vec<Duration>, old: usize| {
+    let report = |results: Vec<(Duration, String)>, old_key: &str| {
+        let old = results.iter().filter(|(_, key)| key == old_key).count();
+        let mut latencies: Vec<Duration> =
+            results.into_iter().map(|(latency, _)| latency).collect();
         latencies.sort();
         format!(
             "p50 {:.1?}, p99 {:.1?}, max {:.1?}; {old} of {callers} got the old credentials",
@@ -113,35 +147,19 @@ async fn refresh_tail(callers: usize) -> [String; 2] {
         let bench = Bench::new().await;
         bench.sts.set_session_lifetime(Some(lifetime));
         bench.sts.set_latency(LATENCY);
-        let provider = aws_role_chain::RoleChainProvider::builder()
+        let provider = RoleChainProvider::builder()
             .base_provider(bench.base.clone())
             .endpoint_url(bench.sts.endpoint_url())
-            .region(aws_types::region::Region::new("us-east-1"))
+            .region(Region::new("us-east-1"))
             .refresh_policy(RefreshPolicy::default().jitter(0.0))
-            .assume(aws_role_chain::Role::new(ROLES[0].0).external_id(ROLES[0].1))
-            .assume(aws_role_chain::Role::new(ROLES[1].0).external_id(ROLES[1].1))
+            .assume(Role::new(ROLES[0].0).external_id(ROLES[0].1))
+            .assume(Role::new(ROLES[1].0).external_id(ROLES[1].1))
             .build()
             .unwrap();
         let first = provider.credentials().await.unwrap();
         tokio::time::sleep(until(first.expiry().unwrap(), 5900)).await;
-        let tasks: Vec<_> = (0..callers)
-            .map(|_| {
-                let provider = provider.clone();
-                tokio::spawn(async move {
-                    let started = stopwatch();
-                    let creds = provider.credentials().await.unwrap();
-                    (started.elapsed(), creds.access_key_id().to_owned())
-                })
-            })
-            .collect();
-        let mut latencies = Vec::new();
-        let mut old = 0;
-        for task in tasks {
-            let (latency, key) = task.await.unwrap();
-            latencies.push(latency);
-            old += usize::from(key == first.access_key_id());
-        }
-        report(latencies, old)
+        let results = concurrent(callers, || key_from_provider(provider.clone())).await;
+        report(results, first.access_key_id())
     };
     let aws_config = {
         let bench = Bench::new().await;
@@ -149,35 +167,9 @@ async fn refresh_tail(callers: usize) -> [String; 2] {
         bench.sts.set_latency(LATENCY);
         let cache = Arc::new(SdkCache::new(bench.aws_config(2).await));
         let first = cache.identity().await;
-        let first_key = first
-            .data::<aws_credential_types::Credentials>()
-            .unwrap()
-            .access_key_id()
-            .to_owned();
         tokio::time::sleep(until(first.expiration().unwrap(), 4900)).await;
-        let tasks: Vec<_> = (0..callers)
-            .map(|_| {
-                let cache = cache.clone();
-                tokio::spawn(async move {
-                    let started = stopwatch();
-                    let identity = cache.identity().await;
-                    let key = identity
-                        .data::<aws_credential_types::Credentials>()
-                        .unwrap()
-                        .access_key_id()
-                        .to_owned();
-                    (started.elapsed(), key)
-                })
-            })
-            .collect();
-        let mut latencies = Vec::new();
-        let mut old = 0;
-        for task in tasks {
-            let (latency, key) = task.await.unwrap();
-            latencies.push(latency);
-            old += usize::from(key == first_key);
-        }
-        report(latencies, old)
+        let results = concurrent(callers, || key_from_cache(cache.clone())).await;
+        report(results, &key_of(&first))
     };
     [ours, aws_config]
 }
@@ -217,14 +209,14 @@ async fn steady_state(hours: u32) -> [String; 2] {
                 .await
                 .unwrap(),
         );
-        let provider = aws_role_chain::RoleChainProvider::builder()
+        let provider = RoleChainProvider::builder()
             .base_provider(bench.base.clone())
             .endpoint_url(bench.sts.endpoint_url())
-            .region(aws_types::region::Region::new("us-east-1"))
+            .region(Region::new("us-east-1"))
             .time_source(time.clone())
             .sleep_impl(sleep)
-            .assume(aws_role_chain::Role::new(ROLES[0].0).external_id(ROLES[0].1))
-            .assume(aws_role_chain::Role::new(ROLES[1].0).external_id(ROLES[1].1))
+            .assume(Role::new(ROLES[0].0).external_id(ROLES[0].1))
+            .assume(Role::new(ROLES[1].0).external_id(ROLES[1].1))
             .build()
             .unwrap();
         provider.credentials().await.unwrap();

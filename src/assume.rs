@@ -62,7 +62,7 @@ impl Hop {
             loop {
                 match self.call(sts, signer.clone(), duration).await {
                     Err(err)
-                        if is_chaining_limit(&err) && duration > Some(CHAINED_MAX_DURATION) =>
+                        if duration > Some(CHAINED_MAX_DURATION) && is_chaining_limit(&err) =>
                     {
                         self.chained.store(true, Ordering::Relaxed);
                         warn!(

@@ -40,8 +40,8 @@ pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
     fn is_retryable(&self) -> bool;
     /// The failure of a fetch that took longer than `after`.
     fn timed_out(after: Duration) -> Self;
-    /// The failure of a cache that cannot run its worker: no runtime, or the worker stopped.
-    fn no_worker(reason: &str) -> Self;
+    /// The failure of a call made outside any tokio runtime, where no worker can run.
+    fn no_runtime() -> Self;
 }
 
 type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
@@ -65,7 +65,7 @@ pub(crate) struct Snapshot<T, E> {
     pub(crate) next_attempt: Option<SystemTime>,
     pub(crate) refreshes: u64,
     pub(crate) consecutive_failures: u32,
-    /// Failures since the value entered its mandatory window, expired, or was missing.
+    /// Failures since the value expired or went missing.
     urgent_failures: u32,
 }
 
@@ -94,21 +94,18 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         unit: f64,
     ) -> Self {
         match result {
-            Ok((value, expiry)) => {
-                let lifetime = expiry.duration_since(started).unwrap_or_default();
-                Snapshot {
-                    current: Some(Current {
-                        value,
-                        expiry,
-                        serve_until: expiry - policy.mandatory(lifetime),
-                    }),
-                    last_error: None,
-                    next_attempt: Some(policy.refresh_point(started, expiry, unit)),
-                    refreshes: self.refreshes + 1,
-                    consecutive_failures: 0,
-                    urgent_failures: 0,
-                }
-            }
+            Ok((value, expiry)) => Snapshot {
+                current: Some(Current {
+                    value,
+                    expiry,
+                    serve_until: policy.serve_until(started, expiry),
+                }),
+                last_error: None,
+                next_attempt: Some(policy.refresh_point(started, expiry, unit)),
+                refreshes: self.refreshes + 1,
+                consecutive_failures: 0,
+                urgent_failures: 0,
+            },
             Err(error) => {
                 let consecutive_failures = self.consecutive_failures.saturating_add(1);
                 let current = self
@@ -195,8 +192,8 @@ where
         Cache {
             engine: Arc::new(Engine {
                 state: ArcSwap::from_pointee(Snapshot::default()),
-                // The first attempt starts as soon as the worker does.
-                in_flight: AtomicBool::new(true),
+                // `ensure_worker` sets it as it starts the worker, whose first act is an attempt.
+                in_flight: AtomicBool::new(false),
                 wake: Notify::new(),
                 completed: Mutex::new(completed),
                 time,
@@ -298,9 +295,7 @@ where
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if worker.as_ref().is_none_or(|w| w.0.is_finished()) {
-            let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-                E::no_worker("credentials must be requested from within a tokio runtime")
-            })?;
+            let runtime = tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
             let (sender, receiver) = watch::channel(0);
             *completed = receiver;
             self.engine.in_flight.store(true, Ordering::Release);
@@ -316,7 +311,8 @@ where
     }
 }
 
-/// The worker: an attempt, then a sleep until the next one is due or demanded, forever.
+/// The worker: an attempt, then a sleep until the next one is due, forever. Invalidations and
+/// callers who find an attempt overdue wake it to look at `next_attempt` again.
 async fn work<T, E>(
     engine: Arc<Engine<T, E>>,
     fetch: Fetch<T, E>,
@@ -444,10 +440,10 @@ mod tests {
                 what: "timed out".into(),
             }
         }
-        fn no_worker(reason: &str) -> Self {
+        fn no_runtime() -> Self {
             Fail {
                 retryable: false,
-                what: reason.into(),
+                what: "no tokio runtime".into(),
             }
         }
     }

@@ -66,12 +66,9 @@ impl Chain {
 
     /// Whether held credentials can still sign the next hop at `now`.
     fn reusable(&self, held: &Held, now: SystemTime) -> bool {
-        held.credentials.expiry().is_some_and(|expiry| {
-            let lifetime = expiry.duration_since(held.fetched_at).unwrap_or_default();
-            expiry
-                .duration_since(now)
-                .is_ok_and(|left| left > self.policy.mandatory(lifetime))
-        })
+        held.credentials
+            .expiry()
+            .is_some_and(|expiry| now < self.policy.serve_until(held.fetched_at, expiry))
     }
 
     pub(crate) fn hops(&self) -> &[Hop] {

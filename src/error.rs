@@ -190,8 +190,11 @@ impl crate::cache::Failure for Error {
         )
     }
 
-    fn no_worker(reason: &str) -> Self {
-        Error::new(ErrorKind::InvalidConfiguration, reason)
+    fn no_runtime() -> Self {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            "credentials must be requested from within a tokio runtime, where the refresh task runs",
+        )
     }
 }
 
@@ -225,14 +228,14 @@ impl BuildError {
     }
 
     /// The 0-based position of the offending role in the chain; `None` for a setting of the whole
-    /// chain (`roles`, `base_provider`, `endpoint_url`).
+    /// chain (`roles`, `base_provider`, `endpoint_url`, `sleep_impl`, `refresh_policy`).
     pub fn hop(&self) -> Option<usize> {
         self.hop
     }
 
     /// The setting at fault: `role_arn`, `external_id`, `session_name`, `duration`, `policy`,
     /// `policy_arns`, `tags`, `transitive_tag_keys` or `source_identity` for a role, and `roles`,
-    /// `base_provider` or `endpoint_url` for the chain.
+    /// `base_provider`, `endpoint_url`, `sleep_impl` or `refresh_policy` for the chain.
     pub fn field(&self) -> &str {
         self.field
     }

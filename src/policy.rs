@@ -155,6 +155,13 @@ impl RefreshPolicy {
         self.mandatory_window.min(lifetime / 4)
     }
 
+    /// Until when credentials fetched at `fetched_at` that expire at `expiry` are served without
+    /// waiting: expiry minus the mandatory window.
+    pub(crate) fn serve_until(&self, fetched_at: SystemTime, expiry: SystemTime) -> SystemTime {
+        let lifetime = expiry.duration_since(fetched_at).unwrap_or_default();
+        expiry - self.mandatory(lifetime)
+    }
+
     /// When to start the background refresh of credentials fetched at `fetched_at` that expire
     /// at `expiry`; `unit` is a random number in `[0, 1)` that picks the jitter.
     pub(crate) fn refresh_point(
@@ -167,7 +174,7 @@ impl RefreshPolicy {
         let window = self.advisory(lifetime);
         let jitter = window.mul_f64(self.jitter * unit.clamp(0.0, 1.0));
         // Never later than the point where callers would have to wait.
-        let latest = expiry - self.mandatory(lifetime);
+        let latest = self.serve_until(fetched_at, expiry);
         (expiry - window - jitter).max(fetched_at).min(latest)
     }
 

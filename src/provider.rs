@@ -148,7 +148,10 @@ impl ProvideCredentials for RoleChainProvider {
     {
         // A cached call needs no future at all: no box, no state machine.
         match self.inner.cache.get() {
-            Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
+            Some(credentials) => {
+                trace!("served cached credentials");
+                future::ProvideCredentials::ready(Ok(credentials))
+            }
             None => future::ProvideCredentials::new(async move {
                 self.inner.wait().await.map_err(into_credentials_error)
             }),
