@@ -14,14 +14,12 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_role_chain::test_util::LocalSts;
-use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
+use aws_role_chain::{RefreshPolicy, RoleChainProvider};
 use aws_smithy_async::rt::sleep::SharedAsyncSleep;
 use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
 use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_async::time::{SystemTimeSource, TimeSource};
 use aws_smithy_runtime_api::client::identity::Identity;
-use aws_types::region::Region;
 use support::{percentile, Bench, SdkCache, ROLES};
 
 const LATENCY: Duration = Duration::from_millis(200);
@@ -147,13 +145,9 @@ async fn refresh_tail(callers: usize) -> [String; 2] {
         let bench = Bench::new().await;
         bench.sts.set_session_lifetime(Some(lifetime));
         bench.sts.set_latency(LATENCY);
-        let provider = RoleChainProvider::builder()
-            .base_provider(bench.base.clone())
-            .endpoint_url(bench.sts.endpoint_url())
-            .region(Region::new("us-east-1"))
+        let provider = bench
+            .ours_builder(2)
             .refresh_policy(RefreshPolicy::default().jitter(0.0))
-            .assume(Role::new(ROLES[0].0).external_id(ROLES[0].1))
-            .assume(Role::new(ROLES[1].0).external_id(ROLES[1].1))
             .build()
             .unwrap();
         let first = provider.credentials().await.unwrap();
@@ -202,21 +196,11 @@ async fn steady_state(hours: u32) -> [String; 2] {
     let minute = Duration::from_secs(60);
     let ours = {
         let (time, sleep) = tick_advance_time_and_sleep();
-        let bench = Bench::on(
-            LocalSts::builder()
-                .time_source(time.clone())
-                .start()
-                .await
-                .unwrap(),
-        );
-        let provider = RoleChainProvider::builder()
-            .base_provider(bench.base.clone())
-            .endpoint_url(bench.sts.endpoint_url())
-            .region(Region::new("us-east-1"))
+        let bench = Bench::with_clock(time.clone()).await;
+        let provider = bench
+            .ours_builder(2)
             .time_source(time.clone())
             .sleep_impl(sleep)
-            .assume(Role::new(ROLES[0].0).external_id(ROLES[0].1))
-            .assume(Role::new(ROLES[1].0).external_id(ROLES[1].1))
             .build()
             .unwrap();
         provider.credentials().await.unwrap();
@@ -236,13 +220,7 @@ async fn steady_state(hours: u32) -> [String; 2] {
     };
     let aws_config = {
         let (time, sleep) = tick_advance_time_and_sleep();
-        let bench = Bench::on(
-            LocalSts::builder()
-                .time_source(time.clone())
-                .start()
-                .await
-                .unwrap(),
-        );
+        let bench = Bench::with_clock(time.clone()).await;
         let (time_source, sleep) = (
             SharedTimeSource::new(time.clone()),
             SharedAsyncSleep::new(sleep),

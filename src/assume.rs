@@ -45,7 +45,7 @@ impl Hop {
         sts: &aws_sdk_sts::Client,
         signer: Credentials,
         now: SystemTime,
-    ) -> Result<Credentials, Error> {
+    ) -> Result<(Credentials, SystemTime), Error> {
         let span = debug_span!(
             "assume_role",
             hop = self.index,
@@ -81,11 +81,10 @@ impl Hop {
         .instrument(span.clone())
         .await;
         match &result {
-            Ok(creds) => {
-                let expiry = creds.expiry().map(aws_smithy_types::DateTime::from);
+            Ok((_, expiry)) => {
                 span.record(
                     "expiry",
-                    field::display(expiry.map_or(String::new(), |e| e.to_string())),
+                    field::display(aws_smithy_types::DateTime::from(*expiry)),
                 );
                 span.record("outcome", "success");
             }
@@ -141,7 +140,7 @@ impl Hop {
         &self,
         output: AssumeRoleOutput,
         now: SystemTime,
-    ) -> Result<Credentials, Error> {
+    ) -> Result<(Credentials, SystemTime), Error> {
         let invalid = |message: &str| {
             Error::new(ErrorKind::InvalidResponse, message).at_hop(self.index, &self.role.role_arn)
         };
@@ -185,7 +184,7 @@ impl Hop {
         builder.set_account_id(account_id.map(Into::into));
         // No `AwsCredentialFeature` property: properties make every clone allocate, and a clone
         // is all a cached call costs.
-        Ok(builder.build())
+        Ok((builder.build(), expiry))
     }
 
     fn classify(&self, err: SdkError<AssumeRoleError, HttpResponse>) -> Error {

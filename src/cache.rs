@@ -50,7 +50,7 @@ type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
 pub(crate) type Fetch<T, E> = Arc<dyn Fn() -> BoxFuture<Result<(T, SystemTime), E>> + Send + Sync>;
 
 /// A value and when to stop serving it without waiting.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Current<T> {
     pub(crate) value: T,
     pub(crate) expiry: SystemTime,
@@ -108,15 +108,7 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
             },
             Err(error) => {
                 let consecutive_failures = self.consecutive_failures.saturating_add(1);
-                let current = self
-                    .current
-                    .as_ref()
-                    .filter(|c| now < c.expiry)
-                    .map(|c| Current {
-                        value: c.value.clone(),
-                        expiry: c.expiry,
-                        serve_until: c.serve_until,
-                    });
+                let current = self.current.clone().filter(|c| now < c.expiry);
                 let (urgent_failures, next_attempt) = match &current {
                     // Valid credentials remain: back off, but try again as the mandatory window
                     // starts (after a retryable failure) and at expiry at the latest.
@@ -348,14 +340,14 @@ async fn work<T, E>(
         // Sleep until the next attempt is due; invalidations and callers who find it overdue
         // wake the worker to look again.
         loop {
-            let due = engine.state.load().next_attempt.unwrap_or(time.now());
-            let Ok(wait) = due.duration_since(time.now()) else {
-                break;
-            };
-            if wait.is_zero() {
-                break;
+            let now = time.now();
+            let due = engine.state.load().next_attempt.unwrap_or(now);
+            match due.duration_since(now) {
+                Ok(wait) if !wait.is_zero() => {
+                    let _ = Timeout::new(engine.wake.notified(), sleep.sleep(wait)).await;
+                }
+                _ => break,
             }
-            let _ = Timeout::new(engine.wake.notified(), sleep.sleep(wait)).await;
         }
     }
 }
@@ -408,7 +400,7 @@ impl<T, E> fmt::Debug for Cache<T, E> {
 mod tests {
     use super::*;
     use aws_smithy_async::test_util::tick_advance_sleep::{
-        tick_advance_time_and_sleep, TickAdvanceSleep, TickAdvanceTime,
+        tick_advance_time_and_sleep, TickAdvanceTime,
     };
     use aws_smithy_async::time::TimeSource;
     use std::collections::VecDeque;
@@ -539,18 +531,27 @@ mod tests {
         t.duration_since(UNIX_EPOCH).unwrap().as_secs()
     }
 
-    fn cache(
-        script: &Script,
+    /// A cache on tick-advanced time whose fetch follows `answers`.
+    fn setup(
+        answers: impl IntoIterator<Item = Answer>,
         policy: RefreshPolicy,
-        time: &TickAdvanceTime,
-        sleep: &TickAdvanceSleep,
-    ) -> Arc<Cache<u64, Fail>> {
-        Arc::new(Cache::new(
+    ) -> (TickAdvanceTime, Script, Arc<Cache<u64, Fail>>) {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let script = Script::new(&time, answers);
+        let cache = Arc::new(Cache::new(
             script.fetch(),
             policy,
             SharedTimeSource::new(time.clone()),
-            SharedAsyncSleep::new(sleep.clone()),
-        ))
+            SharedAsyncSleep::new(sleep),
+        ));
+        (time, script, cache)
+    }
+
+    /// Advances time one second at a time.
+    async fn tick_seconds(time: &TickAdvanceTime, seconds: u64) {
+        for _ in 0..seconds {
+            time.tick(SEC).await;
+        }
     }
 
     /// Lets spawned tasks run until they block.
@@ -566,10 +567,8 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn concurrent_first_callers_share_one_fetch_even_when_some_give_up() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        let (_time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
         script.hold();
-        let cache = cache(&script, no_jitter(), &time, &sleep);
         let callers: Vec<_> = (0..100)
             .map(|_| {
                 let cache = cache.clone();
@@ -592,9 +591,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn an_idle_cache_refreshes_at_the_refresh_point_by_itself() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
-        let cache = cache(&script, no_jitter(), &time, &sleep);
+        let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
         assert_eq!(cache.get_or_wait().await, Ok(1));
         // One hour: the advisory window is 15 minutes.
         time.tick(45 * MINUTE - SEC).await;
@@ -615,9 +612,7 @@ mod tests {
         let policy = RefreshPolicy::default();
         let mut points = Vec::new();
         for _ in 0..200 {
-            let (time, sleep) = tick_advance_time_and_sleep();
-            let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
-            let cache = cache(&script, policy.clone(), &time, &sleep);
+            let (_, _, cache) = setup([Answer::Lifetime(60 * MINUTE)], policy.clone());
             cache.get_or_wait().await.unwrap();
             points.push(secs(cache.snapshot().next_attempt.unwrap()));
         }
@@ -632,13 +627,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn callers_get_the_cached_value_at_once_while_a_refresh_is_in_flight() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
-        let cache = cache(
-            &script,
+        let (time, script, cache) = setup(
+            [Answer::Lifetime(60 * MINUTE)],
             no_jitter().fetch_timeout(60 * MINUTE),
-            &time,
-            &sleep,
         );
         cache.get_or_wait().await.unwrap();
         script.hold();
@@ -658,16 +649,12 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn non_retryable_failures_retry_every_5_minutes_and_keep_serving_until_expiry() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(
-            &time,
+        let (time, script, cache) = setup(
             [Answer::Lifetime(60 * MINUTE), Answer::Fails(denied())],
+            no_jitter(),
         );
-        let cache = cache(&script, no_jitter(), &time, &sleep);
         cache.get_or_wait().await.unwrap();
-        for _ in 0..(59 * 60 + 10) {
-            time.tick(SEC).await;
-        }
+        tick_seconds(&time, 59 * 60 + 10).await;
         settle().await;
         // Refresh at 2700 s; then every 5 minutes, and once more at expiry.
         assert_eq!(script.calls(), [0, 2700, 3000, 3300]);
@@ -686,17 +673,13 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn inside_the_mandatory_window_callers_wait_for_the_attempt_in_flight() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(
-            &time,
-            [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
-        );
         let policy = no_jitter().retry_backoff(SEC, SEC);
-        let cache = cache(&script, policy, &time, &sleep);
+        let (time, script, cache) = setup(
+            [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
+            policy,
+        );
         cache.get_or_wait().await.unwrap();
-        for _ in 0..(59 * 60 + 5) {
-            time.tick(SEC).await;
-        }
+        tick_seconds(&time, 59 * 60 + 5).await;
         settle().await;
         script.hold();
         let calls = script.calls().len();
@@ -719,12 +702,10 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn expired_values_are_never_returned_and_errors_come_at_once_between_attempts() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(
-            &time,
+        let (time, script, cache) = setup(
             [Answer::Lifetime(10 * MINUTE), Answer::Fails(throttled())],
+            no_jitter(),
         );
-        let cache = cache(&script, no_jitter(), &time, &sleep);
         cache.get_or_wait().await.unwrap();
         time.tick(10 * MINUTE).await;
         settle().await;
@@ -738,16 +719,12 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn retries_back_off_from_5_seconds_while_valid_then_from_1_second_once_expired() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(
-            &time,
+        let (time, script, cache) = setup(
             [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
+            no_jitter(),
         );
-        let cache = cache(&script, no_jitter(), &time, &sleep);
         cache.get_or_wait().await.unwrap();
-        for _ in 0..(70 * 60) {
-            time.tick(SEC).await;
-        }
+        tick_seconds(&time, 70 * 60).await;
         settle().await;
         let calls = script.calls();
         let gaps: Vec<u64> = calls.windows(2).map(|w| w[1] - w[0]).collect();
@@ -781,9 +758,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_first_fetch_that_fails_is_retried_with_urgent_backoff_and_recovers() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Fails(throttled())]);
-        let cache = cache(&script, no_jitter(), &time, &sleep);
+        let (time, script, cache) = setup([Answer::Fails(throttled())], no_jitter());
         assert_eq!(cache.get_or_wait().await, Err(throttled()));
         time.tick(7 * SEC).await;
         settle().await;
@@ -798,9 +773,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn invalidate_makes_the_next_callers_share_one_fresh_fetch() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
-        let cache = cache(&script, no_jitter(), &time, &sleep);
+        let (_time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
         assert_eq!(cache.get_or_wait().await, Ok(1));
         script.hold();
         cache.invalidate();
@@ -822,16 +795,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn an_invalidation_during_a_failing_attempt_is_not_undone() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(
-            &time,
+        let (time, script, cache) = setup(
             [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
-        );
-        let cache = cache(
-            &script,
             no_jitter().fetch_timeout(60 * MINUTE),
-            &time,
-            &sleep,
         );
         assert_eq!(cache.get_or_wait().await, Ok(1));
         script.hold();
@@ -852,9 +818,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn invalidating_while_attempts_fail_keeps_their_backoff() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Fails(throttled())]);
-        let cache = cache(&script, no_jitter(), &time, &sleep);
+        let (_time, script, cache) = setup([Answer::Fails(throttled())], no_jitter());
         assert_eq!(cache.get_or_wait().await, Err(throttled()));
         for _ in 0..100 {
             cache.invalidate();
@@ -863,63 +827,13 @@ mod tests {
         assert_eq!(script.calls(), [0], "no attempt before the backoff ends");
     }
 
-    /// Captured log lines, for checking what a failure streak logs.
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Logs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Logs {
-        fn count(&self, level: &str) -> usize {
-            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-            text.lines().filter(|l| l.contains(level)).count()
-        }
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_failure_streak_logs_one_warning_and_its_recovery_one_info() {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Fails(throttled())]);
-        let cache = cache(&script, no_jitter(), &time, &sleep);
-        assert_eq!(cache.get_or_wait().await, Err(throttled()));
-        time.tick(15 * SEC).await;
-        settle().await;
-        assert_eq!(script.calls().len(), 5, "a streak of five failures");
-        assert_eq!((logs.count(" WARN "), logs.count(" INFO ")), (1, 0));
-        script.then(Answer::Lifetime(60 * MINUTE));
-        time.tick(16 * SEC).await;
-        settle().await;
-        assert_eq!(cache.get(), Some(6));
-        assert_eq!((logs.count(" WARN "), logs.count(" INFO ")), (1, 1));
-        script.then(Answer::Fails(throttled()));
-        cache.invalidate();
-        time.tick(10 * SEC).await;
-        settle().await;
-        assert!(script.calls().len() > 7);
-        assert_eq!(logs.count(" WARN "), 2, "a second streak, a second warning");
-    }
-
     #[tokio::test(flavor = "current_thread")]
     async fn a_fetch_that_hangs_times_out() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+        let (time, script, cache) = setup(
+            [Answer::Lifetime(60 * MINUTE)],
+            no_jitter().fetch_timeout(10 * SEC),
+        );
         script.hold();
-        let cache = cache(&script, no_jitter().fetch_timeout(10 * SEC), &time, &sleep);
         let caller = {
             let cache = cache.clone();
             tokio::spawn(async move { cache.get_or_wait().await })
@@ -931,9 +845,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn dropping_the_cache_stops_its_worker() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
-        let cache = cache(&script, no_jitter(), &time, &sleep);
+        let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
         cache.get_or_wait().await.unwrap();
         let mut completed = cache.engine.completed.lock().unwrap().clone();
         completed.borrow_and_update();
@@ -951,9 +863,7 @@ mod tests {
 
     #[test]
     fn without_a_runtime_callers_get_a_clear_error() {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
-        let cache = cache(&script, no_jitter(), &time, &sleep);
+        let (_, _, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
         let err = futures_lite_block_on(cache.get_or_wait()).unwrap_err();
         assert!(err.what.contains("tokio runtime"), "{err}");
     }

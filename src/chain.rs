@@ -22,6 +22,7 @@ use crate::policy::RefreshPolicy;
 struct Held {
     credentials: Credentials,
     fetched_at: SystemTime,
+    expiry: SystemTime,
 }
 
 pub(crate) struct Chain {
@@ -56,7 +57,7 @@ impl Chain {
     pub(crate) fn hop_expiries(&self) -> Vec<Option<SystemTime>> {
         self.held()
             .iter()
-            .map(|h| h.as_ref().and_then(|h| h.credentials.expiry()))
+            .map(|h| h.as_ref().map(|h| h.expiry))
             .collect()
     }
 
@@ -66,18 +67,16 @@ impl Chain {
 
     /// Whether held credentials can still sign the next hop at `now`.
     fn reusable(&self, held: &Held, now: SystemTime) -> bool {
-        held.credentials
-            .expiry()
-            .is_some_and(|expiry| now < self.policy.serve_until(held.fetched_at, expiry))
+        now < self.policy.serve_until(held.fetched_at, held.expiry)
     }
 
     pub(crate) fn hops(&self) -> &[Hop] {
         &self.hops
     }
 
-    /// Fetches the last hop's credentials, reusing the held credentials of earlier hops while
-    /// they are fresh.
-    pub(crate) async fn run(&self) -> Result<Credentials, Error> {
+    /// Fetches the last hop's credentials and their expiry, reusing the held credentials of
+    /// earlier hops while they are fresh.
+    pub(crate) async fn run(&self) -> Result<(Credentials, SystemTime), Error> {
         let now = self.time.now();
         let held = self.held().clone();
         let last = self.hops.len() - 1;
@@ -97,10 +96,11 @@ impl Chain {
             }
             None => (0, self.base_credentials().await?),
         };
+        let mut last_hop = None;
         for hop in &self.hops[start..] {
             let fetched_at = self.time.now();
-            let credentials = match hop.assume(&self.sts, signer, fetched_at).await {
-                Ok(credentials) => credentials,
+            let (credentials, expiry) = match hop.assume(&self.sts, signer, fetched_at).await {
+                Ok(assumed) => assumed,
                 Err(err) => {
                     // The signer may have been revoked or rejected: the next run derives it anew.
                     if hop.index > 0 && !err.is_retryable() {
@@ -112,10 +112,12 @@ impl Chain {
             self.held()[hop.index] = Some(Held {
                 credentials: credentials.clone(),
                 fetched_at,
+                expiry,
             });
-            signer = credentials;
+            signer = credentials.clone();
+            last_hop = Some((credentials, expiry));
         }
-        Ok(signer)
+        Ok(last_hop.expect("a run always assumes the last hop"))
     }
 
     /// The base credentials, which sign hop 0: their failure is reported at hop 0.

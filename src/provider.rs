@@ -365,13 +365,7 @@ impl Builder {
             let chain = chain.clone();
             Arc::new(move || {
                 let chain = chain.clone();
-                Box::pin(async move {
-                    let credentials = chain.run().await?;
-                    let expiry = credentials.expiry().ok_or_else(|| {
-                        Error::new(ErrorKind::InvalidResponse, "STS credentials without expiry")
-                    })?;
-                    Ok((credentials, expiry))
-                })
+                Box::pin(async move { chain.run().await })
             })
         };
         let cache = Cache::new(fetch, self.refresh_policy, time.clone(), sleep);

@@ -173,13 +173,6 @@ async fn unreachable_sts_is_unavailable_and_retryable() {
     assert!(err.is_retryable());
 }
 
-fn no_retries() -> aws_types::SdkConfig {
-    aws_types::SdkConfig::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-        .build()
-}
-
 #[tokio::test]
 async fn sdk_callers_can_downcast_to_the_chain_error() {
     let world = World::new().await;

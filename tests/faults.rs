@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 use aws_role_chain::test_util::{Fault, LocalRole, LocalSts};
 use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
 use aws_smithy_async::time::{SystemTimeSource, TimeSource};
-use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
@@ -18,13 +17,8 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// Two attempts per call, 300 ms per attempt.
 fn sdk_config() -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(2)
-                .with_initial_backoff(Duration::from_millis(10)),
-        )
+    two_attempts()
+        .into_builder()
         .timeout_config(
             TimeoutConfig::builder()
                 .operation_attempt_timeout(Duration::from_millis(300))

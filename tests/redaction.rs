@@ -2,34 +2,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aws_role_chain::test_util::Fault;
 use aws_role_chain::{Role, RoleChainProvider};
 use common::*;
 use tracing_subscriber::fmt::format::FmtSpan;
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
 
 fn assert_free_of_secrets(text: &str, secrets: &[&str], what: &str) {
     for secret in secrets {
@@ -134,7 +110,7 @@ async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret
         assert_free_of_secrets(text, &secrets, what);
     }
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("assume_role"),
         "the capture saw the hop spans"

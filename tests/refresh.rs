@@ -10,19 +10,10 @@ use aws_role_chain::test_util::{Fault, LocalRole, LocalSts};
 use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
 use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
 use aws_smithy_async::time::TimeSource;
-use aws_smithy_types::retry::RetryConfig;
 use aws_types::region::Region;
-use aws_types::SdkConfig;
 use common::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-fn no_retries() -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .retry_config(RetryConfig::disabled())
-        .build()
-}
 
 fn now() -> SystemTime {
     aws_smithy_async::time::SystemTimeSource::new().now()

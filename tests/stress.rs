@@ -10,8 +10,6 @@ use std::time::{Duration, SystemTime};
 use aws_role_chain::test_util::Fault;
 use aws_role_chain::{RefreshPolicy, Role};
 use aws_smithy_async::time::TimeSource;
-use aws_smithy_types::retry::RetryConfig;
-use aws_types::SdkConfig;
 use common::*;
 
 const TASKS: usize = 2000;
@@ -52,16 +50,7 @@ async fn thousands_of_calls_under_random_faults_never_see_expired_credentials() 
     let urgent = Duration::from_millis(100);
     let provider = world
         .builder()
-        .configure(
-            &SdkConfig::builder()
-                .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-                .retry_config(
-                    RetryConfig::standard()
-                        .with_max_attempts(2)
-                        .with_initial_backoff(Duration::from_millis(10)),
-                )
-                .build(),
-        )
+        .configure(&two_attempts())
         .refresh_policy(RefreshPolicy::default().urgent_retry_backoff(urgent, urgent * 4))
         .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()

@@ -9,9 +9,9 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_role_chain::test_util::{LocalRole, LocalSts};
-use aws_role_chain::{Role, RoleChainProvider};
+use aws_role_chain::{Builder, Role, RoleChainProvider};
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
-use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource, TimeSource};
 use aws_smithy_runtime_api::client::identity::{
     Identity, ResolveCachedIdentity, SharedIdentityCache, SharedIdentityResolver,
 };
@@ -42,8 +42,12 @@ impl Bench {
         Bench::on(LocalSts::start().await.unwrap())
     }
 
-    /// The same roles on a LocalSts started by the caller, with its own clock say.
-    pub fn on(sts: LocalSts) -> Bench {
+    /// The same roles on a LocalSts with its own clock.
+    pub async fn with_clock(time: impl TimeSource + 'static) -> Bench {
+        Bench::on(LocalSts::builder().time_source(time).start().await.unwrap())
+    }
+
+    fn on(sts: LocalSts) -> Bench {
         let base = sts.add_user("222222222222", "compute");
         for (arn, external_id) in ROLES {
             sts.add_role(LocalRole::new(arn).external_id(external_id));
@@ -53,17 +57,18 @@ impl Bench {
 
     /// This crate's provider over the first `hops` roles.
     pub fn ours(&self, hops: usize) -> RoleChainProvider {
-        ROLES[..hops]
-            .iter()
-            .fold(
-                RoleChainProvider::builder()
-                    .base_provider(self.base.clone())
-                    .endpoint_url(self.sts.endpoint_url())
-                    .region(Region::new("us-east-1")),
-                |builder, (arn, id)| builder.assume(Role::new(*arn).external_id(*id)),
-            )
-            .build()
-            .unwrap()
+        self.ours_builder(hops).build().unwrap()
+    }
+
+    /// The builder of that provider, for more settings.
+    pub fn ours_builder(&self, hops: usize) -> Builder {
+        ROLES[..hops].iter().fold(
+            RoleChainProvider::builder()
+                .base_provider(self.base.clone())
+                .endpoint_url(self.sts.endpoint_url())
+                .region(Region::new("us-east-1")),
+            |builder, (arn, id)| builder.assume(Role::new(*arn).external_id(*id)),
+        )
     }
 
     /// aws-config's providers over the first `hops` roles, each wrapping the one before.

@@ -1,12 +1,13 @@
 //! Checking a request's SigV4 signature the way STS does: recompute it with the caller's secret
 //! key (using the SDK's own signer) and compare.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_types::date_time::{DateTime, Format};
 
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 …` header.
 #[derive(Debug)]
@@ -100,44 +101,35 @@ pub(crate) fn signature_matches(
 
 /// Parses an `X-Amz-Date` value, `YYYYMMDD'T'HHMMSS'Z'`.
 pub(crate) fn parse_amz_date(value: &str) -> Option<SystemTime> {
-    let b = value.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<u64> {
-        value.get(range)?.bytes().try_fold(0u64, |acc, d| {
-            d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0'))
-        })
+    let digits = |range: std::ops::Range<usize>| {
+        value
+            .get(range)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
     };
-    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
+    if value.len() != 16
+        || !value.is_char_boundary(8)
+        || &value[8..9] != "T"
+        || !value.ends_with('Z')
     {
         return None;
     }
-    let days = days_from_civil(year as i64, month as i64, day as i64);
-    let seconds = u64::try_from(days).ok()? * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(UNIX_EPOCH + Duration::from_secs(seconds))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        digits(0..4)?,
+        digits(4..6)?,
+        digits(6..8)?,
+        digits(9..11)?,
+        digits(11..13)?,
+        digits(13..15)?
+    );
+    let time = DateTime::from_str(&rfc3339, Format::DateTime).ok()?;
+    SystemTime::try_from(time).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn authorization_header_parts_are_read() {

@@ -85,3 +85,51 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 pub fn stopwatch() -> std::time::Instant {
     std::time::Instant::now()
 }
+
+/// An `SdkConfig` whose only setting is: no SDK retries.
+pub fn no_retries() -> aws_types::SdkConfig {
+    with_retries(aws_smithy_types::retry::RetryConfig::disabled())
+}
+
+/// An `SdkConfig` whose only setting is: two attempts, the second 10 ms after the first.
+pub fn two_attempts() -> aws_types::SdkConfig {
+    with_retries(
+        aws_smithy_types::retry::RetryConfig::standard()
+            .with_max_attempts(2)
+            .with_initial_backoff(std::time::Duration::from_millis(10)),
+    )
+}
+
+fn with_retries(retry: aws_smithy_types::retry::RetryConfig) -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .retry_config(retry)
+        .build()
+}
+
+/// Captured tracing output, as a writer for `tracing_subscriber`.
+#[derive(Clone, Default)]
+pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Capture {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
