@@ -2,6 +2,7 @@
 //! classification of its failures.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -9,16 +10,27 @@ use aws_sdk_sts::config::IdentityCache;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::ServiceError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
 use aws_smithy_xml::decode::{try_data, Document};
+use parking_lot::Mutex;
 use tracing::{debug_span, field, warn, Instrument};
 
 use crate::error::{Error, ErrorKind};
+use crate::policy::later;
 use crate::role::{Role, CHAINED_MAX_DURATION};
 
-/// The longest session STS grants.
-const MAX_SESSION: Duration = Duration::from_secs(12 * 3600);
+/// The session STS grants when `DurationSeconds` is not given.
+const DEFAULT_SESSION: Duration = Duration::from_secs(3600);
+/// The resolution of STS's `Date` header.
+const DATE_RESOLUTION: Duration = Duration::from_secs(1);
 
 /// The name under which this crate's credentials appear in `Credentials::provider_name`.
 pub(crate) const PROVIDER_NAME: &str = "RoleChainProvider";
@@ -59,8 +71,9 @@ impl Hop {
                 true => Some(CHAINED_MAX_DURATION),
                 false => self.role.duration,
             };
+            let sts_date = StsDate::default();
             loop {
-                match self.call(sts, signer.clone(), duration).await {
+                match self.call(sts, signer.clone(), duration, &sts_date).await {
                     Err(err)
                         if duration > Some(CHAINED_MAX_DURATION) && is_chaining_limit(&err) =>
                     {
@@ -74,7 +87,10 @@ impl Hop {
                         duration = Some(CHAINED_MAX_DURATION);
                     }
                     Err(err) => return Err(self.classify(err)),
-                    Ok(output) => return self.credentials_from(output, now),
+                    Ok(output) => {
+                        let requested = duration.unwrap_or(DEFAULT_SESSION);
+                        return self.credentials_from(output, now, requested, sts_date.get());
+                    }
                 }
             }
         }
@@ -82,10 +98,7 @@ impl Hop {
         .await;
         match &result {
             Ok((_, expiry)) => {
-                span.record(
-                    "expiry",
-                    field::display(aws_smithy_types::DateTime::from(*expiry)),
-                );
+                span.record("expiry", field::display(DateTime::from(*expiry)));
                 span.record("outcome", "success");
             }
             Err(err) => {
@@ -100,6 +113,7 @@ impl Hop {
         sts: &aws_sdk_sts::Client,
         signer: Credentials,
         duration: Option<Duration>,
+        sts_date: &StsDate,
     ) -> Result<AssumeRoleOutput, SdkError<AssumeRoleError, HttpResponse>> {
         let role = &self.role;
         let tags = role
@@ -126,6 +140,7 @@ impl Hop {
             )
             .set_source_identity(role.source_identity.clone())
             .customize()
+            .interceptor(sts_date.clone())
             .config_override(
                 aws_sdk_sts::Config::builder()
                     .credentials_provider(signer)
@@ -139,7 +154,9 @@ impl Hop {
     fn credentials_from(
         &self,
         output: AssumeRoleOutput,
-        now: SystemTime,
+        requested_at: SystemTime,
+        requested: Duration,
+        sts_date: Option<SystemTime>,
     ) -> Result<(Credentials, SystemTime), Error> {
         let invalid = |message: &str| {
             Error::new(ErrorKind::InvalidResponse, message).at_hop(self.index, &self.role.role_arn)
@@ -147,30 +164,20 @@ impl Hop {
         let sts = output
             .credentials
             .ok_or_else(|| invalid("STS answered without credentials"))?;
-        let expiry = SystemTime::try_from(sts.expiration).map_err(|_| {
+        let expiration = SystemTime::try_from(sts.expiration).map_err(|_| {
             invalid("STS answered with an expiration time this system cannot represent")
         })?;
-        if expiry <= now {
-            return Err(invalid(&format!(
-                "STS answered with credentials that expired at {}, before the current time {}; \
-                 check this machine's clock",
-                sts.expiration,
-                aws_smithy_types::DateTime::from(now),
-            )));
-        }
-        // No STS session outlives 12 hours; a later expiry would keep stale credentials cached
-        // (here and in every SDK client's identity cache) for as long as it claims.
-        let longest = now + MAX_SESSION;
-        let expiry = if expiry > longest {
-            warn!(
-                expiration = %sts.expiration,
-                "STS answered with an expiration beyond the 12-hour session maximum; \
-                 the credentials are treated as expiring 12 hours from now"
-            );
-            longest
-        } else {
-            expiry
-        };
+        let expiry = expiry_on_this_host(requested_at, requested, expiration, sts_date)
+            .ok_or_else(|| {
+                let clock = match sts_date {
+                    Some(date) => format!("STS's own time {}", DateTime::from(date)),
+                    None => format!("this machine's time {}", DateTime::from(requested_at)),
+                };
+                invalid(&format!(
+                    "STS answered with credentials that expired at {}, before {clock}",
+                    sts.expiration
+                ))
+            })?;
         let account_id = output
             .assumed_role_user
             .as_ref()
@@ -322,6 +329,59 @@ fn is_chaining_limit(err: &SdkError<AssumeRoleError, HttpResponse>) -> bool {
         && message.is_some_and(|m| m.contains("role chaining"))
 }
 
+/// When credentials expire on this host's clock: `requested_at` (this host's time as the request
+/// started) plus the lifetime STS granted, which is the `requested` duration, or STS's
+/// `expiration` minus its `sts_date` (the `Date` header of its answer) when that is shorter.
+/// So neither a clock of STS's ahead of this host's nor one behind makes credentials last
+/// longer than granted here. `None` if they had expired by STS's time.
+///
+/// The `Date` header names whole seconds: the lifetime is counted from the end of that second,
+/// so that it is never overstated. Without the header, the lifetime is counted from
+/// `requested_at`.
+fn expiry_on_this_host(
+    requested_at: SystemTime,
+    requested: Duration,
+    expiration: SystemTime,
+    sts_date: Option<SystemTime>,
+) -> Option<SystemTime> {
+    let since = sts_date.map_or(requested_at, |date| later(date, DATE_RESOLUTION));
+    let granted = expiration.duration_since(since).ok()?;
+    (!granted.is_zero()).then(|| later(requested_at, granted.min(requested)))
+}
+
+/// Records the `Date` header of STS's last answer: STS's clock, against which its `Expiration`
+/// is measured.
+#[derive(Clone, Debug, Default)]
+struct StsDate(Arc<Mutex<Option<SystemTime>>>);
+
+impl StsDate {
+    fn get(&self) -> Option<SystemTime> {
+        *self.0.lock()
+    }
+}
+
+impl Intercept for StsDate {
+    fn name(&self) -> &'static str {
+        "StsDate"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let date = context
+            .response()
+            .headers()
+            .get("date")
+            .and_then(|date| DateTime::from_str(date, Format::HttpDate).ok())
+            .and_then(|date| SystemTime::try_from(date).ok());
+        *self.0.lock() = date;
+        Ok(())
+    }
+}
+
 /// The account id of `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`.
 fn account_of(arn: &str) -> Option<String> {
     let account = arn.split(':').nth(4)?;
@@ -400,6 +460,51 @@ mod tests {
         );
         assert_eq!(code_and_message_in(b"<html>503</html>"), None);
         assert_eq!(code_and_message_in(&[0xff, 0xfe]), None);
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    /// (requested at, requested, Expiration, Date) → expiry on this host.
+    fn expiry(
+        (requested_at, requested, expiration, date, expected): (
+            u64,
+            u64,
+            u64,
+            Option<u64>,
+            Option<u64>,
+        ),
+    ) {
+        assert_eq!(
+            expiry_on_this_host(
+                at(requested_at),
+                Duration::from_secs(requested),
+                at(expiration),
+                date.map(at)
+            ),
+            expected.map(at)
+        );
+    }
+
+    macro_rules! expiry_cases {
+        ($($name:ident: $args:expr;)+) => { $(#[test] fn $name() { expiry($args) })+ };
+    }
+
+    expiry_cases! {
+        // This host at 1000 s; STS grants 900 s.
+        expiry_with_clocks_that_agree_is_the_lifetime_less_the_date_resolution: (1000, 900, 1900, Some(1000), Some(1899));
+        expiry_with_sts_10_minutes_ahead_is_the_requested_duration: (1000, 900, 2500, Some(1600), Some(1899));
+        expiry_with_sts_10_minutes_behind_is_the_requested_duration: (1000, 900, 1300, Some(400), Some(1899));
+        expiry_is_never_past_the_requested_duration: (1000, 900, 9000, Some(1000), Some(1900));
+        expiry_of_a_session_shorter_than_requested_follows_sts: (1000, 3600, 1060, Some(1000), Some(1059));
+        expiry_without_a_date_counts_from_this_host: (1000, 900, 1500, None, Some(1500));
+        expiry_without_a_date_is_capped_at_the_requested_duration: (1000, 900, 2500, None, Some(1900));
+        expiry_in_the_past_by_sts_time_is_refused: (1000, 900, 1500, Some(1600), None);
+        expiry_at_sts_time_is_refused: (1000, 900, 1001, Some(1000), None);
+        expiry_before_this_host_without_a_date_is_refused: (1000, 900, 999, None, None);
+        expiry_in_the_year_9999_is_the_requested_duration: (1000, 43_200, 253_402_300_799, Some(1000), Some(44_200));
+        expiry_at_the_epoch_is_refused: (1000, 900, 0, Some(1000), None);
     }
 
     #[test]

@@ -1,38 +1,51 @@
 //! The refresh-ahead cache: one expiring value, refreshed in the background before it expires.
 //!
-//! It knows nothing of STS; it holds a value with its expiry and calls a fetch function.
+//! It knows nothing of STS; it holds a value with its expiry and calls a fetch function. When to
+//! do what is decided by the pure functions of [`policy`](crate::policy); this module applies
+//! them.
 //!
 //! # Design
 //!
-//! - **State** is one immutable [`Snapshot`] behind an `ArcSwap`. A cached call loads it, reads
-//!   the clock once and clones the value: no lock, no allocation, nothing shared with a refresh
-//!   but an atomic load. Everything else lives out of line, behind a boxed future, so that the
-//!   cached call's future stays small.
-//! - **One worker task** per cache does every fetch, so fetches are single-flight by
+//! - **State** is one immutable [`Snapshot`] behind an `ArcSwap`, replaced whole by each
+//!   transition (an attempt starting or ending, an invalidation). A cached call loads it, reads the
+//!   clock once, compares with one precomputed instant and clones the value: no lock, no
+//!   allocation, nothing shared with a refresh but an atomic load. Everything else lives out of
+//!   line, behind a boxed future, so that the cached call's future stays small.
+//! - **One worker task** per cache does every attempt, so attempts are single-flight by
 //!   construction and a caller that drops its future cancels nothing. It sleeps (through the
-//!   injected [`AsyncSleep`]) until the next attempt the [`RefreshPolicy`] schedules: the
-//!   jittered refresh point after a success, a backoff after a failure. It holds no reference to
+//!   injected [`AsyncSleep`], at most 5 minutes at a time so that a suspended machine's stopped
+//!   timers are caught up) until the next attempt is due, then makes it, under a timeout and a
+//!   panic guard: a panicking fetch is a failed attempt like any other. It holds no reference to
 //!   the cache's owner, which aborts it on drop.
-//! - **Callers** are served from the snapshot while the value is outside its mandatory window.
-//!   Past that point they wait for an attempt in flight (a `watch` channel counts completed
-//!   attempts) and, between attempts, get the still-valid value or, once it has expired, the
-//!   last error at once. An expired value is never returned.
+//! - **A worker dies with its runtime.** Whoever finds it dead (a caller on the slow path, or on
+//!   the cached path once an attempt is due) starts another on its own runtime; the new one waits
+//!   for the attempt the backoff scheduled, and the caller that started it waits for that
+//!   attempt, which would otherwise die with the caller's runtime too. A caller that waits
+//!   longer than an attempt can take takes the worker for stuck and replaces it.
+//! - **Callers** the cached path cannot serve do what [`RefreshPolicy::caller_action`] says:
+//!   take the value, take the last error, or wait for an attempt (a `watch` channel counts
+//!   completed ones). An expired value is never returned.
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use aws_smithy_async::future::timeout::Timeout;
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
 use aws_smithy_async::time::SharedTimeSource;
+use futures_util::FutureExt;
+use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 use tracing::{debug, debug_span, info, warn, Instrument};
 
-use crate::policy::RefreshPolicy;
+use crate::policy::{Attempts, CallerAction, Invalidation, Invalidations, RefreshPolicy, Validity};
+
+/// The longest the worker sleeps before it looks at the clock again.
+const LONGEST_SLEEP: Duration = Duration::from_secs(5 * 60);
 
 /// What the cache needs to know of a fetch failure.
 pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
@@ -42,6 +55,10 @@ pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
     fn timed_out(after: Duration) -> Self;
     /// The failure of a call made outside any tokio runtime, where no worker can run.
     fn no_runtime() -> Self;
+    /// The failure of a fetch that panicked with `message`.
+    fn panicked(message: &str) -> Self;
+    /// The failure of a fetch whose value, of this lifetime, arrived inside its mandatory window.
+    fn expiring_on_arrival(lifetime: Duration) -> Self;
 }
 
 type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
@@ -57,16 +74,32 @@ pub(crate) struct Current<T> {
     serve_until: SystemTime,
 }
 
-/// Everything callers and `status` read, replaced whole after each attempt.
-#[derive(Debug)]
+impl<T> Current<T> {
+    fn validity(&self) -> Validity {
+        Validity {
+            serve_until: self.serve_until,
+            expiry: self.expiry,
+        }
+    }
+}
+
+/// Everything callers and `status` read, replaced whole by each transition.
+#[derive(Clone, Debug)]
 pub(crate) struct Snapshot<T, E> {
     pub(crate) current: Option<Current<T>>,
     pub(crate) last_error: Option<E>,
+    /// When the next attempt is due; `None` before the first.
     pub(crate) next_attempt: Option<SystemTime>,
+    /// Whether an attempt is running.
+    in_flight: bool,
+    /// Until when the cached path serves the value without a second look: the end of its
+    /// serving time, or the next attempt if that is due sooner and none is in flight.
+    fast_until: SystemTime,
     pub(crate) refreshes: u64,
     pub(crate) consecutive_failures: u32,
     /// Failures since the value expired or went missing.
     urgent_failures: u32,
+    invalidations: Invalidations,
 }
 
 impl<T, E> Default for Snapshot<T, E> {
@@ -75,77 +108,157 @@ impl<T, E> Default for Snapshot<T, E> {
             current: None,
             last_error: None,
             next_attempt: None,
+            in_flight: false,
+            fast_until: UNIX_EPOCH,
             refreshes: 0,
             consecutive_failures: 0,
             urgent_failures: 0,
+            invalidations: Invalidations::default(),
         }
     }
 }
 
 impl<T: Clone, E: Failure> Snapshot<T, E> {
-    /// The snapshot after an attempt that started at `started` and ended at `now`; `unit` is a
-    /// random number in `[0, 1)` for the jitter.
-    fn after(
+    fn due(&self, now: SystemTime) -> bool {
+        self.next_attempt.is_none_or(|due| now >= due)
+    }
+
+    /// This snapshot with `fast_until` recomputed.
+    fn sealed(mut self) -> Self {
+        self.fast_until = match &self.current {
+            None => UNIX_EPOCH,
+            Some(c) if self.in_flight => c.serve_until,
+            Some(c) => self
+                .next_attempt
+                .map_or(UNIX_EPOCH, |t| t.min(c.serve_until)),
+        };
+        self
+    }
+
+    /// An attempt starts at `now`; it serves any pending invalidation.
+    fn started(&self, now: SystemTime) -> Self {
+        let mut next = self.clone();
+        next.in_flight = true;
+        if next.invalidations.pending {
+            next.invalidations.pending = false;
+            next.invalidations.last_run = Some(now);
+        }
+        next.sealed()
+    }
+
+    /// The worker that ran an attempt died with it.
+    fn orphaned(&self) -> Self {
+        let mut next = self.clone();
+        next.in_flight = false;
+        next.sealed()
+    }
+
+    /// The attempt that started at `started` ended at `now` with `result`; `draw` is a random
+    /// number in `[0, 1)` for the jitter.
+    fn finished(
         &self,
         result: Result<(T, SystemTime), E>,
         started: SystemTime,
         now: SystemTime,
         policy: &RefreshPolicy,
-        unit: f64,
+        draw: f64,
     ) -> Self {
-        match result {
-            Ok((value, expiry)) => Snapshot {
-                current: Some(Current {
-                    value,
-                    expiry,
-                    serve_until: policy.serve_until(started, expiry),
-                }),
-                last_error: None,
-                next_attempt: Some(policy.refresh_point(started, expiry, unit)),
-                refreshes: self.refreshes + 1,
-                consecutive_failures: 0,
-                urgent_failures: 0,
-            },
-            Err(error) => {
-                let consecutive_failures = self.consecutive_failures.saturating_add(1);
-                let current = self.current.clone().filter(|c| now < c.expiry);
-                let (urgent_failures, next_attempt) = match &current {
-                    // Valid credentials remain: back off, but try again as the mandatory window
-                    // starts (after a retryable failure) and at expiry at the latest.
-                    Some(c) => {
-                        let retryable = error.is_retryable();
-                        let delay = policy.retry_delay(consecutive_failures, retryable, unit);
-                        let latest = if retryable && now < c.serve_until {
-                            c.serve_until
-                        } else {
-                            c.expiry
-                        };
-                        (0, (now + delay).min(latest))
-                    }
-                    // Expired or never fetched: one attempt at a time, 1 s to 30 s apart.
-                    None => {
-                        let urgent = self.urgent_failures.saturating_add(1);
-                        (urgent, now + policy.urgent_retry_delay(urgent))
-                    }
-                };
-                Snapshot {
-                    current,
-                    last_error: Some(error),
-                    next_attempt: Some(next_attempt),
-                    refreshes: self.refreshes,
-                    consecutive_failures,
-                    urgent_failures,
-                }
+        let (value, expiry) = match result {
+            Ok(fetched) => fetched,
+            Err(error) => return self.failed(error, self.current.clone(), now, policy, draw),
+        };
+        let arrived = Current {
+            value,
+            expiry,
+            serve_until: policy.serve_until(started, expiry),
+        };
+        if now >= arrived.serve_until {
+            // Too short-lived to count as a success: keep whichever value lasts longer, and back
+            // off as after any failure.
+            let lifetime = expiry.duration_since(started).unwrap_or_default();
+            let keep = match self.current.clone() {
+                Some(old) if old.expiry > expiry => old,
+                _ => arrived,
+            };
+            return self.failed(
+                E::expiring_on_arrival(lifetime),
+                Some(keep),
+                now,
+                policy,
+                draw,
+            );
+        }
+        Snapshot {
+            next_attempt: Some(policy.refresh_point(started, expiry, draw)),
+            current: Some(arrived),
+            last_error: None,
+            in_flight: false,
+            fast_until: UNIX_EPOCH,
+            refreshes: self.refreshes.saturating_add(1),
+            consecutive_failures: 0,
+            urgent_failures: 0,
+            invalidations: self.invalidations,
+        }
+        .sealed()
+    }
+
+    fn failed(
+        &self,
+        error: E,
+        current: Option<Current<T>>,
+        now: SystemTime,
+        policy: &RefreshPolicy,
+        draw: f64,
+    ) -> Self {
+        let current = current.filter(|c| now < c.expiry);
+        let failures = self.consecutive_failures.saturating_add(1);
+        let retry = policy.retry_after_failure(
+            now,
+            current.as_ref().map(Current::validity),
+            error.is_retryable(),
+            failures,
+            self.urgent_failures,
+            draw,
+        );
+        Snapshot {
+            current,
+            last_error: Some(error),
+            next_attempt: Some(retry.at),
+            in_flight: false,
+            fast_until: UNIX_EPOCH,
+            refreshes: self.refreshes,
+            consecutive_failures: failures,
+            urgent_failures: retry.urgent_failures,
+            invalidations: self.invalidations,
+        }
+        .sealed()
+    }
+
+    /// The value was invalidated at `now`.
+    fn invalidated(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
+        let backoff_until = self.last_error.as_ref().and(self.next_attempt);
+        let (what, invalidations) =
+            policy.invalidation(now, self.invalidations, self.in_flight, backoff_until);
+        let mut next = self.clone();
+        next.invalidations = invalidations;
+        match what {
+            Invalidation::Coalesced => {}
+            Invalidation::DropValue => next.current = None,
+            Invalidation::RunNow => {
+                next.current = None;
+                next.next_attempt = Some(now);
+            }
+            Invalidation::Defer(at) => {
+                next.next_attempt = Some(next.next_attempt.map_or(at, |due| due.min(at)));
             }
         }
+        next.sealed()
     }
 }
 
 /// What the cache and its worker share.
-struct Engine<T, E> {
+struct Shared<T, E> {
     state: ArcSwap<Snapshot<T, E>>,
-    /// True while the worker runs an attempt, until its outcome is in `state`.
-    in_flight: AtomicBool,
     /// Wakes the worker to look at `state.next_attempt` again.
     wake: Notify,
     /// Counts completed attempts; its sender belongs to the worker.
@@ -155,7 +268,7 @@ struct Engine<T, E> {
 }
 
 pub(crate) struct Cache<T, E> {
-    engine: Arc<Engine<T, E>>,
+    shared: Arc<Shared<T, E>>,
     fetch: Fetch<T, E>,
     sleep: SharedAsyncSleep,
     worker: Mutex<Option<AbortOnDrop>>,
@@ -182,10 +295,8 @@ where
     ) -> Self {
         let (_, completed) = watch::channel(0);
         Cache {
-            engine: Arc::new(Engine {
+            shared: Arc::new(Shared {
                 state: ArcSwap::from_pointee(Snapshot::default()),
-                // `ensure_worker` sets it as it starts the worker, whose first act is an attempt.
-                in_flight: AtomicBool::new(false),
                 wake: Notify::new(),
                 completed: Mutex::new(completed),
                 time,
@@ -200,113 +311,165 @@ where
     /// The cached value if it is outside its mandatory window: the hot path.
     #[inline]
     pub(crate) fn get(&self) -> Option<T> {
-        let state = self.engine.state.load();
+        let state = self.shared.state.load();
         let current = state.current.as_ref()?;
-        (self.engine.time.now() < current.serve_until).then(|| current.value.clone())
+        let now = self.shared.time.now();
+        if now < state.fast_until {
+            return Some(current.value.clone());
+        }
+        self.get_when_due(&state, current, now)
     }
 
-    /// The value for a caller the hot path could not serve.
-    ///
-    /// Waits for an attempt in flight only while there is something to wait for: a first value
-    /// (none yet, no error yet), or a fresher one for a value inside its mandatory window (and
-    /// then no longer than that value stays valid). Otherwise answers at once: the still-valid
-    /// value, or the last error.
+    /// The cached path once an attempt is due or the value is inside its mandatory window: wakes
+    /// a worker that overslept, and leaves a dead one to the slow path.
+    #[cold]
+    #[inline(never)]
+    fn get_when_due(
+        &self,
+        state: &Snapshot<T, E>,
+        current: &Current<T>,
+        now: SystemTime,
+    ) -> Option<T> {
+        if now >= current.serve_until {
+            return None;
+        }
+        if !state.in_flight {
+            if !self.worker_alive() {
+                return None;
+            }
+            self.shared.wake.notify_one();
+        }
+        Some(current.value.clone())
+    }
+
+    /// The value for a caller the hot path could not serve: the value, the last error, or what
+    /// the attempt it waits for brings, as [`RefreshPolicy::caller_action`] decides.
     pub(crate) async fn get_or_wait(&self) -> Result<T, E> {
-        let mut completed = self.ensure_worker()?;
         let mut waited = false;
         loop {
+            let (mut completed, restarted) = self.ensure_worker()?;
             completed.borrow_and_update();
-            let in_flight = self.engine.in_flight.load(Ordering::Acquire);
-            let state = self.engine.state.load_full();
-            let now = self.engine.time.now();
-            if !in_flight && state.next_attempt.is_some_and(|due| now >= due) {
-                // The worker overslept (a suspended machine, a clock jump): wake it.
-                self.engine.wake.notify_one();
+            let state = self.shared.state.load_full();
+            let now = self.shared.time.now();
+            let due = state.due(now);
+            if due && !state.in_flight {
+                self.shared.wake.notify_one();
             }
             let valid = state.current.as_ref().filter(|c| now < c.expiry);
-            let wait_until = match (valid, &state.last_error) {
-                (Some(current), _) if now < current.serve_until || waited || !in_flight => {
-                    return Ok(current.value.clone())
+            let attempts = Attempts {
+                in_flight: state.in_flight,
+                due,
+                failed: state.last_error.is_some(),
+                waited,
+                restarted,
+            };
+            let action =
+                self.shared
+                    .policy
+                    .caller_action(now, valid.map(Current::validity), attempts);
+            match (action, valid, &state.last_error) {
+                (CallerAction::Serve, Some(current), _) => return Ok(current.value.clone()),
+                (CallerAction::Fail, _, Some(error)) => return Err(error.clone()),
+                (CallerAction::Wait { until }, ..) => {
+                    waited |= self.wait_for_attempt(completed, until, now).await?;
                 }
-                (Some(current), _) => Some(current.expiry),
-                (None, Some(error)) => return Err(error.clone()),
-                (None, None) => None,
-            };
-            let completion = completed.changed();
-            let outcome = match wait_until.and_then(|t| t.duration_since(now).ok()) {
-                Some(left) => Timeout::new(completion, self.sleep.sleep(left))
-                    .await
-                    .unwrap_or(Ok(())),
-                None => completion.await,
-            };
-            if outcome.is_err() {
-                // The worker stopped with the runtime it ran on: start another on this one.
-                completed = self.ensure_worker()?;
-                continue;
+                // Serve and Fail come only with a valid value and an error.
+                _ => waited |= self.wait_for_attempt(completed, None, now).await?,
             }
-            waited = true;
+        }
+    }
+
+    /// Waits for the next completed attempt, but not past `until`. Returns whether an attempt
+    /// completed or `until` passed; `false` when the worker is gone, or did not complete an
+    /// attempt within the stall limit and was replaced.
+    async fn wait_for_attempt(
+        &self,
+        mut completed: watch::Receiver<u64>,
+        until: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<bool, E> {
+        let stall = self.shared.policy.stall_limit();
+        let left = until.map(|t| t.duration_since(now).unwrap_or_default());
+        let limit = left.map_or(stall, |left| left.min(stall));
+        match Timeout::new(completed.changed(), self.sleep.sleep(limit)).await {
+            Ok(Ok(())) => Ok(true),
+            // The worker stopped with the runtime it ran on; the caller starts another.
+            Ok(Err(_)) => Ok(false),
+            // Waiters are never held past the value's expiry.
+            Err(_) if left.is_some_and(|left| left <= stall) => Ok(true),
+            Err(_) => {
+                warn!(
+                    waited = ?stall,
+                    "the credentials refresh task made no progress (its tokio runtime does not \
+                     run); starting another on this runtime"
+                );
+                let mut worker = self.worker.lock();
+                self.spawn_worker(&mut worker)?;
+                Ok(false)
+            }
         }
     }
 
     /// The value while it has not expired, whatever its windows.
     pub(crate) fn get_unexpired(&self) -> Option<T> {
-        let state = self.engine.state.load();
+        let state = self.shared.state.load();
         let current = state.current.as_ref()?;
-        (self.engine.time.now() < current.expiry).then(|| current.value.clone())
+        (self.shared.time.now() < current.expiry).then(|| current.value.clone())
     }
 
-    /// Drops the cached value. The worker fetches a new one at once, unless attempts are
-    /// failing: then the backoff stands and callers get the last error until an attempt succeeds.
+    /// Drops the cached value and starts a fresh attempt, as [`RefreshPolicy::invalidation`]
+    /// allows: at once, with the attempt in flight, when the failure backoff ends, or (while
+    /// invalidations come too fast) a little later, serving the value until then.
     pub(crate) fn invalidate(&self) {
-        let now = self.engine.time.now();
-        self.engine.state.rcu(|state| Snapshot {
-            current: None,
-            last_error: state.last_error.clone(),
-            next_attempt: match state.last_error {
-                None => Some(now),
-                Some(_) => state.next_attempt,
-            },
-            refreshes: state.refreshes,
-            consecutive_failures: state.consecutive_failures,
-            urgent_failures: state.urgent_failures,
-        });
-        self.engine.wake.notify_one();
+        let now = self.shared.time.now();
+        let policy = &self.shared.policy;
+        self.shared
+            .state
+            .rcu(|state| state.invalidated(now, policy));
+        self.shared.wake.notify_one();
     }
 
     pub(crate) fn snapshot(&self) -> Arc<Snapshot<T, E>> {
-        self.engine.state.load_full()
+        self.shared.state.load_full()
     }
 
-    /// Starts the worker on the current tokio runtime if it is not running, and returns a
-    /// receiver of completed attempts.
-    fn ensure_worker(&self) -> Result<watch::Receiver<u64>, E> {
-        let mut worker = self.worker.lock().unwrap_or_else(|e| e.into_inner());
-        let mut completed = self
-            .engine
-            .completed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if worker.as_ref().is_none_or(|w| w.0.is_finished()) {
-            let runtime = tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
-            let (sender, receiver) = watch::channel(0);
-            *completed = receiver;
-            self.engine.in_flight.store(true, Ordering::Release);
-            let task = work(
-                self.engine.clone(),
-                self.fetch.clone(),
-                self.sleep.clone(),
-                sender,
-            );
-            *worker = Some(AbortOnDrop(runtime.spawn(task)));
+    fn worker_alive(&self) -> bool {
+        let worker = self.worker.lock();
+        worker.as_ref().is_some_and(|w| !w.0.is_finished())
+    }
+
+    /// Starts a worker on the current tokio runtime unless one is running, and returns a
+    /// receiver of completed attempts and whether a worker was started.
+    fn ensure_worker(&self) -> Result<(watch::Receiver<u64>, bool), E> {
+        let mut worker = self.worker.lock();
+        if worker.as_ref().is_some_and(|w| !w.0.is_finished()) {
+            return Ok((self.shared.completed.lock().clone(), false));
         }
-        Ok(completed.clone())
+        Ok((self.spawn_worker(&mut worker)?, true))
+    }
+
+    /// Replaces the worker in `slot` with a new one on the current tokio runtime.
+    fn spawn_worker(&self, slot: &mut Option<AbortOnDrop>) -> Result<watch::Receiver<u64>, E> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
+        let (sender, receiver) = watch::channel(0);
+        *self.shared.completed.lock() = receiver.clone();
+        // An attempt of the worker being replaced will never complete.
+        self.shared.state.rcu(|state| state.orphaned());
+        let task = run_worker(
+            self.shared.clone(),
+            self.fetch.clone(),
+            self.sleep.clone(),
+            sender,
+        );
+        *slot = Some(AbortOnDrop(runtime.spawn(task)));
+        Ok(receiver)
     }
 }
 
-/// The worker: an attempt, then a sleep until the next one is due, forever. Invalidations and
-/// callers who find an attempt overdue wake it to look at `next_attempt` again.
-async fn work<T, E>(
-    engine: Arc<Engine<T, E>>,
+/// The worker: sleeps until the next attempt is due, makes it, and again, forever.
+/// Invalidations and callers who find an attempt overdue wake it to look again.
+async fn run_worker<T, E>(
+    shared: Arc<Shared<T, E>>,
     fetch: Fetch<T, E>,
     sleep: SharedAsyncSleep,
     completed: watch::Sender<u64>,
@@ -314,42 +477,69 @@ async fn work<T, E>(
     T: Clone + Send + Sync + 'static,
     E: Failure,
 {
-    let time = &engine.time;
-    let policy = &engine.policy;
+    let (time, policy) = (&shared.time, &shared.policy);
     loop {
-        engine.in_flight.store(true, Ordering::Release);
+        sleep_until_due(&shared, &sleep).await;
         let started = time.now();
+        shared.state.rcu(|state| state.started(started));
         debug!("refreshing credentials");
-        let timeout = policy.fetch_timeout_duration();
-        let attempt =
-            Timeout::new(fetch(), sleep.sleep(timeout)).instrument(debug_span!("refresh"));
-        let result = match attempt.await {
-            Ok(result) => result,
-            Err(_) => Err(E::timed_out(timeout)),
-        };
+        let result = attempt(&fetch, &sleep, policy.fetch_timeout)
+            .instrument(debug_span!("refresh"))
+            .await;
         let now = time.now();
-        let unit = fastrand::f64();
+        let draw = fastrand::f64();
         // `rcu`, so that an invalidation during the attempt is not undone.
-        let previous = engine
+        let previous = shared
             .state
-            .rcu(|state| state.after(result.clone(), started, now, policy, unit));
-        log_outcome(&previous, &engine.state.load(), now);
-        engine.in_flight.store(false, Ordering::Release);
-        completed.send_modify(|n| *n += 1);
+            .rcu(|state| state.finished(result.clone(), started, now, policy, draw));
+        log_outcome(&previous, &shared.state.load(), now);
+        completed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
 
-        // Sleep until the next attempt is due; invalidations and callers who find it overdue
-        // wake the worker to look again.
-        loop {
-            let now = time.now();
-            let due = engine.state.load().next_attempt.unwrap_or(now);
-            match due.duration_since(now) {
-                Ok(wait) if !wait.is_zero() => {
-                    let _ = Timeout::new(engine.wake.notified(), sleep.sleep(wait)).await;
-                }
-                _ => break,
+async fn sleep_until_due<T, E>(shared: &Shared<T, E>, sleep: &SharedAsyncSleep) {
+    loop {
+        let now = shared.time.now();
+        let next_attempt = shared.state.load().next_attempt;
+        let wait = next_attempt.and_then(|due| due.duration_since(now).ok());
+        match wait.filter(|wait| !wait.is_zero()) {
+            None => return,
+            Some(wait) => {
+                let nap = sleep.sleep(wait.min(LONGEST_SLEEP));
+                let _ = Timeout::new(shared.wake.notified(), nap).await;
             }
         }
     }
+}
+
+/// One fetch, under the fetch timeout; a panic in it is a failure like any other.
+async fn attempt<T, E: Failure>(
+    fetch: &Fetch<T, E>,
+    sleep: &SharedAsyncSleep,
+    timeout: Duration,
+) -> Result<(T, SystemTime), E> {
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| fetch())) {
+        Ok(future) => future,
+        Err(panic) => return Err(E::panicked(panic_message(&*panic))),
+    };
+    match Timeout::new(
+        AssertUnwindSafe(future).catch_unwind(),
+        sleep.sleep(timeout),
+    )
+    .await
+    {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(E::panicked(panic_message(&*panic))),
+        Err(_) => Err(E::timed_out(timeout)),
+    }
+}
+
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
 }
 
 fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, now: SystemTime) {
@@ -387,7 +577,7 @@ fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, 
 
 impl<T, E> fmt::Debug for Cache<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.engine.state.load();
+        let state = self.shared.state.load();
         f.debug_struct("Cache")
             .field("expiry", &state.current.as_ref().map(|c| c.expiry))
             .field("next_attempt", &state.next_attempt)
@@ -397,486 +587,4 @@ impl<T, E> fmt::Debug for Cache<T, E> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_smithy_async::test_util::tick_advance_sleep::{
-        tick_advance_time_and_sleep, TickAdvanceTime,
-    };
-    use aws_smithy_async::time::TimeSource;
-    use std::collections::VecDeque;
-    use std::time::UNIX_EPOCH;
-    use tokio::sync::Semaphore;
-
-    const SEC: Duration = Duration::from_secs(1);
-    const MINUTE: Duration = Duration::from_secs(60);
-
-    #[derive(Clone, Debug, PartialEq)]
-    struct Fail {
-        retryable: bool,
-        what: String,
-    }
-
-    impl fmt::Display for Fail {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(&self.what)
-        }
-    }
-
-    impl Failure for Fail {
-        fn is_retryable(&self) -> bool {
-            self.retryable
-        }
-        fn timed_out(_: Duration) -> Self {
-            Fail {
-                retryable: true,
-                what: "timed out".into(),
-            }
-        }
-        fn no_runtime() -> Self {
-            Fail {
-                retryable: false,
-                what: "no tokio runtime".into(),
-            }
-        }
-    }
-
-    fn throttled() -> Fail {
-        Fail {
-            retryable: true,
-            what: "throttled".into(),
-        }
-    }
-
-    fn denied() -> Fail {
-        Fail {
-            retryable: false,
-            what: "denied".into(),
-        }
-    }
-
-    /// What the fake fetch answers: a value with this lifetime, or a failure.
-    #[derive(Clone)]
-    enum Answer {
-        Lifetime(Duration),
-        Fails(Fail),
-    }
-
-    /// A scripted fetch: records when it was called, answers from the script (the last answer
-    /// repeats), and can be held in flight until the test releases it.
-    #[derive(Clone)]
-    struct Script {
-        time: TickAdvanceTime,
-        answers: Arc<Mutex<VecDeque<Answer>>>,
-        calls: Arc<Mutex<Vec<SystemTime>>>,
-        gate: Arc<Semaphore>,
-    }
-
-    impl Script {
-        fn new(time: &TickAdvanceTime, answers: impl IntoIterator<Item = Answer>) -> Self {
-            Script {
-                time: time.clone(),
-                answers: Arc::new(Mutex::new(answers.into_iter().collect())),
-                calls: Arc::new(Mutex::new(Vec::new())),
-                gate: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
-            }
-        }
-
-        fn then(&self, answer: Answer) {
-            let mut answers = self.answers.lock().unwrap();
-            answers.clear();
-            answers.push_back(answer);
-        }
-
-        fn hold(&self) {
-            self.gate.forget_permits(Semaphore::MAX_PERMITS);
-        }
-
-        fn release(&self) {
-            self.gate
-                .add_permits(Semaphore::MAX_PERMITS - self.gate.available_permits());
-        }
-
-        fn calls(&self) -> Vec<u64> {
-            let calls = self.calls.lock().unwrap();
-            calls.iter().map(|t| secs(*t)).collect()
-        }
-
-        fn fetch(&self) -> Fetch<u64, Fail> {
-            let script = self.clone();
-            Arc::new(move || {
-                let script = script.clone();
-                Box::pin(async move {
-                    let now = script.time.now();
-                    script.calls.lock().unwrap().push(now);
-                    let number = script.calls.lock().unwrap().len() as u64;
-                    let _permit = script.gate.acquire().await.unwrap();
-                    let answer = {
-                        let mut answers = script.answers.lock().unwrap();
-                        if answers.len() > 1 {
-                            answers.pop_front().unwrap()
-                        } else {
-                            answers.front().cloned().expect("a scripted answer")
-                        }
-                    };
-                    match answer {
-                        Answer::Lifetime(lifetime) => Ok((number, now + lifetime)),
-                        Answer::Fails(fail) => Err(fail),
-                    }
-                })
-            })
-        }
-    }
-
-    fn secs(t: SystemTime) -> u64 {
-        t.duration_since(UNIX_EPOCH).unwrap().as_secs()
-    }
-
-    /// A cache on tick-advanced time whose fetch follows `answers`.
-    fn setup(
-        answers: impl IntoIterator<Item = Answer>,
-        policy: RefreshPolicy,
-    ) -> (TickAdvanceTime, Script, Arc<Cache<u64, Fail>>) {
-        let (time, sleep) = tick_advance_time_and_sleep();
-        let script = Script::new(&time, answers);
-        let cache = Arc::new(Cache::new(
-            script.fetch(),
-            policy,
-            SharedTimeSource::new(time.clone()),
-            SharedAsyncSleep::new(sleep),
-        ));
-        (time, script, cache)
-    }
-
-    /// Advances time one second at a time.
-    async fn tick_seconds(time: &TickAdvanceTime, seconds: u64) {
-        for _ in 0..seconds {
-            time.tick(SEC).await;
-        }
-    }
-
-    /// Lets spawned tasks run until they block.
-    async fn settle() {
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
-    }
-
-    fn no_jitter() -> RefreshPolicy {
-        RefreshPolicy::default().jitter(0.0)
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn concurrent_first_callers_share_one_fetch_even_when_some_give_up() {
-        let (_time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
-        script.hold();
-        let callers: Vec<_> = (0..100)
-            .map(|_| {
-                let cache = cache.clone();
-                tokio::spawn(async move { cache.get_or_wait().await })
-            })
-            .collect();
-        settle().await;
-        // Half the callers give up mid-fetch; the fetch goes on for the others.
-        for caller in callers.iter().step_by(2) {
-            caller.abort();
-        }
-        settle().await;
-        script.release();
-        for caller in callers.into_iter().skip(1).step_by(2) {
-            assert_eq!(caller.await.unwrap(), Ok(1));
-        }
-        assert_eq!(script.calls(), [0]);
-        assert_eq!(cache.get(), Some(1));
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn an_idle_cache_refreshes_at_the_refresh_point_by_itself() {
-        let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
-        assert_eq!(cache.get_or_wait().await, Ok(1));
-        // One hour: the advisory window is 15 minutes.
-        time.tick(45 * MINUTE - SEC).await;
-        settle().await;
-        assert_eq!(script.calls(), [0]);
-        time.tick(SEC).await;
-        settle().await;
-        assert_eq!(script.calls(), [0, 2700]);
-        assert_eq!(cache.get(), Some(2));
-        time.tick(45 * MINUTE).await;
-        settle().await;
-        assert_eq!(script.calls(), [0, 2700, 5400]);
-        assert_eq!(cache.snapshot().refreshes, 3);
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn refresh_points_of_a_fleet_spread_over_the_jitter_range() {
-        let policy = RefreshPolicy::default();
-        let mut points = Vec::new();
-        for _ in 0..200 {
-            let (_, _, cache) = setup([Answer::Lifetime(60 * MINUTE)], policy.clone());
-            cache.get_or_wait().await.unwrap();
-            points.push(secs(cache.snapshot().next_attempt.unwrap()));
-        }
-        // Fifteen minutes before expiry, moved earlier by up to 20 % of that: 2520 s to 2700 s.
-        assert!(
-            points.iter().all(|p| (2520..=2700).contains(p)),
-            "{points:?}"
-        );
-        let (low, high) = (points.iter().min().unwrap(), points.iter().max().unwrap());
-        assert!(high - low > 90, "spread {low}..{high}");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn callers_get_the_cached_value_at_once_while_a_refresh_is_in_flight() {
-        let (time, script, cache) = setup(
-            [Answer::Lifetime(60 * MINUTE)],
-            no_jitter().fetch_timeout(60 * MINUTE),
-        );
-        cache.get_or_wait().await.unwrap();
-        script.hold();
-        time.tick(45 * MINUTE).await;
-        settle().await;
-        assert_eq!(script.calls(), [0, 2700], "the refresh is in flight");
-        for _ in 0..100 {
-            assert_eq!(cache.get(), Some(1));
-        }
-        // Even one second before the mandatory window.
-        time.tick(14 * MINUTE - SEC).await;
-        assert_eq!(cache.get(), Some(1));
-        script.release();
-        settle().await;
-        assert_eq!(cache.get(), Some(2));
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn non_retryable_failures_retry_every_5_minutes_and_keep_serving_until_expiry() {
-        let (time, script, cache) = setup(
-            [Answer::Lifetime(60 * MINUTE), Answer::Fails(denied())],
-            no_jitter(),
-        );
-        cache.get_or_wait().await.unwrap();
-        tick_seconds(&time, 59 * 60 + 10).await;
-        settle().await;
-        // Refresh at 2700 s; then every 5 minutes, and once more at expiry.
-        assert_eq!(script.calls(), [0, 2700, 3000, 3300]);
-        assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3600);
-        assert_eq!(cache.get(), None, "inside the mandatory window");
-        assert_eq!(
-            cache.get_or_wait().await,
-            Ok(1),
-            "the still-valid value, at once"
-        );
-        time.tick(50 * SEC).await;
-        settle().await;
-        assert_eq!(script.calls(), [0, 2700, 3000, 3300, 3600]);
-        assert_eq!(cache.get_or_wait().await, Err(denied()));
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn inside_the_mandatory_window_callers_wait_for_the_attempt_in_flight() {
-        let policy = no_jitter().retry_backoff(SEC, SEC);
-        let (time, script, cache) = setup(
-            [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
-            policy,
-        );
-        cache.get_or_wait().await.unwrap();
-        tick_seconds(&time, 59 * 60 + 5).await;
-        settle().await;
-        script.hold();
-        let calls = script.calls().len();
-        time.tick(2 * SEC).await;
-        settle().await;
-        assert_eq!(script.calls().len(), calls + 1, "an attempt is in flight");
-        let waiting = {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.get_or_wait().await })
-        };
-        settle().await;
-        assert!(!waiting.is_finished(), "waits for the attempt in flight");
-        script.release();
-        assert_eq!(
-            waiting.await.unwrap(),
-            Ok(1),
-            "the still-valid value after the failure"
-        );
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn expired_values_are_never_returned_and_errors_come_at_once_between_attempts() {
-        let (time, script, cache) = setup(
-            [Answer::Lifetime(10 * MINUTE), Answer::Fails(throttled())],
-            no_jitter(),
-        );
-        cache.get_or_wait().await.unwrap();
-        time.tick(10 * MINUTE).await;
-        settle().await;
-        assert_eq!(cache.get(), None);
-        assert_eq!(cache.get_unexpired(), None);
-        let calls = script.calls().len();
-        assert_eq!(cache.get_or_wait().await, Err(throttled()));
-        assert_eq!(cache.get_or_wait().await, Err(throttled()));
-        assert_eq!(script.calls().len(), calls, "no attempt per caller");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn retries_back_off_from_5_seconds_while_valid_then_from_1_second_once_expired() {
-        let (time, script, cache) = setup(
-            [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
-            no_jitter(),
-        );
-        cache.get_or_wait().await.unwrap();
-        tick_seconds(&time, 70 * 60).await;
-        settle().await;
-        let calls = script.calls();
-        let gaps: Vec<u64> = calls.windows(2).map(|w| w[1] - w[0]).collect();
-        // Refresh at 2700 s; then jittered backoff under 5, 10, 20, … 300 s, with an attempt as
-        // the mandatory window starts (3540 s) and one at expiry (3600 s); then 1, 2, 4, 8, 16,
-        // 30, 30 … s.
-        assert_eq!(calls[1], 2700);
-        let window_start = calls
-            .iter()
-            .position(|&t| t == 3540)
-            .expect("an attempt at 3540 s");
-        let at_expiry = calls.iter().position(|&t| t >= 3600).unwrap();
-        assert_eq!(calls[at_expiry], 3600, "{calls:?}");
-        for (n, gap) in gaps[1..window_start - 1].iter().enumerate() {
-            let ceiling = (5u64 << n).min(300);
-            assert!(
-                *gap <= ceiling,
-                "gap {n} is {gap} s, above {ceiling} s: {calls:?}"
-            );
-        }
-        assert_eq!(
-            &gaps[at_expiry..at_expiry + 8],
-            &[1, 2, 4, 8, 16, 30, 30, 30],
-            "{calls:?}"
-        );
-        assert_eq!(
-            cache.snapshot().consecutive_failures as usize,
-            calls.len() - 1
-        );
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_first_fetch_that_fails_is_retried_with_urgent_backoff_and_recovers() {
-        let (time, script, cache) = setup([Answer::Fails(throttled())], no_jitter());
-        assert_eq!(cache.get_or_wait().await, Err(throttled()));
-        time.tick(7 * SEC).await;
-        settle().await;
-        assert_eq!(script.calls(), [0, 1, 3, 7]);
-        script.then(Answer::Lifetime(60 * MINUTE));
-        time.tick(8 * SEC).await;
-        settle().await;
-        assert_eq!(script.calls(), [0, 1, 3, 7, 15]);
-        assert_eq!(cache.get_or_wait().await, Ok(5));
-        assert_eq!(cache.snapshot().consecutive_failures, 0);
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn invalidate_makes_the_next_callers_share_one_fresh_fetch() {
-        let (_time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
-        assert_eq!(cache.get_or_wait().await, Ok(1));
-        script.hold();
-        cache.invalidate();
-        assert_eq!(cache.get(), None);
-        assert_eq!(cache.get_unexpired(), None);
-        let callers: Vec<_> = (0..10)
-            .map(|_| {
-                let cache = cache.clone();
-                tokio::spawn(async move { cache.get_or_wait().await })
-            })
-            .collect();
-        settle().await;
-        script.release();
-        for caller in callers {
-            assert_eq!(caller.await.unwrap(), Ok(2));
-        }
-        assert_eq!(script.calls(), [0, 0]);
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn an_invalidation_during_a_failing_attempt_is_not_undone() {
-        let (time, script, cache) = setup(
-            [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
-            no_jitter().fetch_timeout(60 * MINUTE),
-        );
-        assert_eq!(cache.get_or_wait().await, Ok(1));
-        script.hold();
-        time.tick(45 * MINUTE).await;
-        settle().await;
-        assert_eq!(script.calls(), [0, 2700], "the refresh is in flight");
-        cache.invalidate();
-        script.release();
-        settle().await;
-        assert_eq!(cache.get(), None);
-        assert_eq!(
-            cache.get_unexpired(),
-            None,
-            "the rejected value stays dropped"
-        );
-        assert_eq!(cache.get_or_wait().await, Err(throttled()));
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn invalidating_while_attempts_fail_keeps_their_backoff() {
-        let (_time, script, cache) = setup([Answer::Fails(throttled())], no_jitter());
-        assert_eq!(cache.get_or_wait().await, Err(throttled()));
-        for _ in 0..100 {
-            cache.invalidate();
-            settle().await;
-        }
-        assert_eq!(script.calls(), [0], "no attempt before the backoff ends");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_fetch_that_hangs_times_out() {
-        let (time, script, cache) = setup(
-            [Answer::Lifetime(60 * MINUTE)],
-            no_jitter().fetch_timeout(10 * SEC),
-        );
-        script.hold();
-        let caller = {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.get_or_wait().await })
-        };
-        settle().await;
-        time.tick(10 * SEC).await;
-        assert_eq!(caller.await.unwrap(), Err(Fail::timed_out(10 * SEC)));
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn dropping_the_cache_stops_its_worker() {
-        let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
-        cache.get_or_wait().await.unwrap();
-        let mut completed = cache.engine.completed.lock().unwrap().clone();
-        completed.borrow_and_update();
-        drop(cache);
-        settle().await;
-        let changed = tokio::time::timeout(Duration::from_secs(5), completed.changed()).await;
-        assert!(
-            matches!(changed, Ok(Err(_))),
-            "the worker and its sender are gone"
-        );
-        time.tick(2 * 60 * MINUTE).await;
-        settle().await;
-        assert_eq!(script.calls(), [0]);
-    }
-
-    #[test]
-    fn without_a_runtime_callers_get_a_clear_error() {
-        let (_, _, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
-        let err = futures_lite_block_on(cache.get_or_wait()).unwrap_err();
-        assert!(err.what.contains("tokio runtime"), "{err}");
-    }
-
-    /// Polls a future to completion on this thread, outside any tokio runtime.
-    fn futures_lite_block_on<F: Future>(future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        let waker = std::task::Waker::noop();
-        let mut context = std::task::Context::from_waker(waker);
-        loop {
-            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-                return output;
-            }
-        }
-    }
-}
+mod tests;

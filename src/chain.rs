@@ -5,16 +5,19 @@
 //! stay valid past their mandatory window: refreshing a chain whose earlier hops are still valid
 //! costs one STS call.
 
-use std::sync::Mutex;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::SystemTime;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use futures_util::FutureExt;
+use parking_lot::{Mutex, MutexGuard};
 use tracing::debug;
 
 use crate::assume::Hop;
+use crate::cache::panic_message;
 use crate::error::{Error, ErrorKind};
 use crate::policy::RefreshPolicy;
 
@@ -61,8 +64,8 @@ impl Chain {
             .collect()
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, Vec<Option<Held>>> {
-        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    fn held(&self) -> MutexGuard<'_, Vec<Option<Held>>> {
+        self.held.lock()
     }
 
     /// Whether held credentials can still sign the next hop at `now`.
@@ -121,18 +124,31 @@ impl Chain {
     }
 
     /// The base credentials, which sign hop 0: their failure is reported at hop 0.
+    /// A panic in the base provider is its failure too.
     async fn base_credentials(&self) -> Result<Credentials, Error> {
-        self.base.provide_credentials().await.map_err(|err| {
-            Error::new(
+        let loaded = match catch_unwind(AssertUnwindSafe(|| self.base.provide_credentials())) {
+            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+            Err(panic) => Err(panic),
+        };
+        let error = match loaded {
+            Ok(Ok(credentials)) => return Ok(credentials),
+            Ok(Err(err)) => Error::new(
                 ErrorKind::BaseCredentials,
                 format!(
                     "the base credentials provider failed: {}",
                     DisplayErrorContext(&err)
                 ),
             )
-            .at_hop(0, self.hops[0].role.role_arn())
-            .with_source(err)
-        })
+            .with_source(err),
+            Err(panic) => Error::new(
+                ErrorKind::BaseCredentials,
+                format!(
+                    "the base credentials provider panicked: {}",
+                    panic_message(&*panic)
+                ),
+            ),
+        };
+        Err(error.at_hop(0, self.hops[0].role.role_arn()))
     }
 }
 

@@ -93,12 +93,13 @@ pub struct Error {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     hop: Option<usize>,
     role_arn: Option<String>,
     message: String,
-    source: Option<BoxError>,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -115,15 +116,15 @@ impl Error {
     }
 
     pub(crate) fn at_hop(mut self, hop: usize, role_arn: &str) -> Self {
-        let inner = Arc::get_mut(&mut self.inner).expect("set while the error is being built");
+        // Copies the error only if it was shared before it was complete.
+        let inner = Arc::make_mut(&mut self.inner);
         inner.hop = Some(hop);
         inner.role_arn = Some(role_arn.to_owned());
         self
     }
 
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        let inner = Arc::get_mut(&mut self.inner).expect("set while the error is being built");
-        inner.source = Some(source.into());
+        Arc::make_mut(&mut self.inner).source = Some(Arc::from(source.into()));
         self
     }
 
@@ -194,6 +195,26 @@ impl crate::cache::Failure for Error {
         Error::new(
             ErrorKind::InvalidConfiguration,
             "credentials must be requested from within a tokio runtime, where the refresh task runs",
+        )
+    }
+
+    fn panicked(message: &str) -> Self {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!(
+                "the chain run panicked: {message}; check the components given to the builder or \
+                 brought by configure (HTTP client, time source, sleep, interceptors)"
+            ),
+        )
+    }
+
+    fn expiring_on_arrival(lifetime: std::time::Duration) -> Self {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!(
+                "STS granted credentials for {lifetime:?}, and they arrived inside their mandatory \
+                 window (RefreshPolicy::mandatory_window): too late to serve without waiting"
+            ),
         )
     }
 }

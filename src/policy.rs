@@ -1,22 +1,32 @@
-//! When to refresh and when to retry: [`RefreshPolicy`] and the pure functions that apply it.
+//! Every timing rule in one place: [`RefreshPolicy`] and the pure functions that apply it.
 //!
-//! Every decision here is a function of (lifetime, expiry, failures, now, a random number in
-//! `[0, 1)`), so the rules are tested without clocks or tasks.
+//! Each decision here is a function of plain values (lifetime, expiry, failures, the state of
+//! the attempts, now, a random draw in `[0, 1)`), so the rules are tested without clocks or
+//! tasks: when to refresh, how long to back off, whether a caller is served, fails or waits, and
+//! what an invalidation does. All time arithmetic saturates: no setting and no answer from STS
+//! can make it panic.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::BuildError;
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// The largest duration any setting may have: STS's longest session.
+const LONGEST_SETTING: Duration = Duration::from_secs(12 * 3600);
+/// The smallest first delay of a backoff and the smallest attempt timeout.
+const SHORTEST_DELAY: Duration = Duration::from_millis(10);
+/// No background refresh starts before this fraction of the lifetime has passed.
+const EARLIEST_REFRESH: f64 = 0.4;
 
 /// How credentials are refreshed ahead of expiry and how failed refreshes are retried.
 ///
-/// The defaults follow what the AWS SDKs converge on:
+/// The defaults follow what the AWS SDKs converge on, with a wider spread of refresh points:
 ///
-/// - **Advisory window**: a background refresh starts this long before expiry: 5 min for
-///   lifetimes up to 20 min, 15 min below 90 min, 60 min otherwise, never more than half the
-///   lifetime. The refresh point moves earlier by a random jitter of up to 20 % of the window,
-///   so that a fleet started together does not refresh in lockstep.
+/// - **Advisory point**: a background refresh starts at the latest this long before expiry: 5 min
+///   for lifetimes up to 20 min, 15 min below 90 min, 60 min otherwise, never more than half the
+///   lifetime. The refresh point is drawn at random between 40 % of the lifetime and the advisory
+///   point, so that a fleet started together does not refresh in lockstep: for 1-hour
+///   credentials, between 24 and 45 minutes after the fetch.
 /// - **Mandatory window**: 60 s, never more than a quarter of the lifetime. Outside it callers
 ///   never wait; inside it they wait for a refresh in flight (no longer than the credentials stay
 ///   valid), and get the still-valid credentials between attempts.
@@ -25,6 +35,10 @@ const MINUTE: Duration = Duration::from_secs(60);
 ///   after any other failure; an attempt at expiry at the latest.
 /// - **Backoff** once the credentials have expired or were never fetched: 1 s doubling up to
 ///   30 s.
+/// - **Invalidations** start at most one chain run per second; while they keep coming right
+///   after fresh credentials, the interval doubles up to 1 min.
+///
+/// Every duration is at most 12 hours; backoffs start at 10 ms at the least.
 ///
 /// ```
 /// use std::time::Duration;
@@ -32,7 +46,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 ///
 /// let policy = RefreshPolicy::default()
 ///     .advisory_window(Duration::from_secs(10 * 60))
-///     .jitter(0.1);
+///     .jitter(0.5);
 /// # let _ = policy;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -42,7 +56,8 @@ pub struct RefreshPolicy {
     jitter: f64,
     retry_backoff: (Duration, Duration),
     urgent_retry_backoff: (Duration, Duration),
-    fetch_timeout: Duration,
+    invalidation_backoff: (Duration, Duration),
+    pub(crate) fetch_timeout: Duration,
 }
 
 impl Default for RefreshPolicy {
@@ -50,17 +65,19 @@ impl Default for RefreshPolicy {
         RefreshPolicy {
             advisory_window: None,
             mandatory_window: MINUTE,
-            jitter: 0.2,
+            jitter: 1.0,
             retry_backoff: (Duration::from_secs(5), 5 * MINUTE),
             urgent_retry_backoff: (Duration::from_secs(1), Duration::from_secs(30)),
+            invalidation_backoff: (Duration::from_secs(1), MINUTE),
             fetch_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl RefreshPolicy {
-    /// How long before expiry the background refresh starts, for every lifetime (still capped at
-    /// half the lifetime). Default: chosen by lifetime, see the type's documentation.
+    /// How long before expiry the background refresh starts at the latest, for every lifetime
+    /// (still capped at half the lifetime; at most 12 hours). Default: chosen by lifetime, see the
+    /// type's documentation.
     pub fn advisory_window(mut self, window: Duration) -> Self {
         self.advisory_window = Some(window);
         self
@@ -74,36 +91,42 @@ impl RefreshPolicy {
         self
     }
 
-    /// The largest fraction of the advisory window by which the refresh point moves earlier at
-    /// random, from 0.0 (no jitter) to 1.0. Default: 0.2.
+    /// The fraction, from 0.0 to 1.0, of the span between 40 % of the lifetime and the advisory
+    /// point over which the refresh point is drawn at random, counted back from the advisory
+    /// point. 0.0 refreshes exactly at the advisory point. Default: 1.0, the whole span.
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = fraction;
         self
     }
 
-    /// First and largest delay between background retries while valid credentials remain.
-    /// Default: 5 s and 5 min.
+    /// First and largest delay between background retries while valid credentials remain
+    /// (10 ms to 12 h). Default: 5 s and 5 min.
     pub fn retry_backoff(mut self, first: Duration, max: Duration) -> Self {
         self.retry_backoff = (first, max);
         self
     }
 
     /// First and largest delay between attempts once the credentials have expired or were never
-    /// fetched. Default: 1 s and 30 s.
+    /// fetched (10 ms to 12 h). Default: 1 s and 30 s.
     pub fn urgent_retry_backoff(mut self, first: Duration, max: Duration) -> Self {
         self.urgent_retry_backoff = (first, max);
         self
     }
 
-    /// How long one refresh (the whole chain run) may take before it counts as a
-    /// [`TimedOut`](crate::ErrorKind::TimedOut) failure. Default: 30 s.
-    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.fetch_timeout = timeout;
+    /// The least time between two chain runs started by
+    /// [`invalidate`](crate::RoleChainProvider::invalidate), and how far it grows (doubling) while
+    /// invalidations keep arriving sooner than that after fresh credentials (10 ms to 12 h).
+    /// Default: 1 s and 1 min.
+    pub fn invalidation_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.invalidation_backoff = (first, max);
         self
     }
 
-    pub(crate) fn fetch_timeout_duration(&self) -> Duration {
-        self.fetch_timeout
+    /// How long one refresh (the whole chain run) may take before it counts as a
+    /// [`TimedOut`](crate::ErrorKind::TimedOut) failure (10 ms to 12 h). Default: 30 s.
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
     }
 
     pub(crate) fn validate(&self) -> Result<(), BuildError> {
@@ -112,6 +135,12 @@ impl RefreshPolicy {
             return fail(format!(
                 "jitter must be a fraction from 0.0 to 1.0; got {}",
                 self.jitter
+            ));
+        }
+        let longest = LONGEST_SETTING;
+        if let Some(window) = self.advisory_window.filter(|w| *w > longest) {
+            return fail(format!(
+                "advisory_window must be at most 12 hours (STS's longest session); got {window:?}"
             ));
         }
         // The default advisory window is 5 minutes at the least.
@@ -125,15 +154,20 @@ impl RefreshPolicy {
         for (name, (first, max)) in [
             ("retry_backoff", self.retry_backoff),
             ("urgent_retry_backoff", self.urgent_retry_backoff),
+            ("invalidation_backoff", self.invalidation_backoff),
         ] {
-            if first.is_zero() || first > max {
+            if first < SHORTEST_DELAY || first > max || max > longest {
                 return fail(format!(
-                    "{name} needs a first delay above zero and no larger than the maximum; got {first:?} and {max:?}"
+                    "{name} needs a first delay of at least 10 ms, no larger than the maximum, and \
+                     a maximum of at most 12 hours; got {first:?} and {max:?}"
                 ));
             }
         }
-        if self.fetch_timeout.is_zero() {
-            return fail("fetch_timeout must be above zero".to_owned());
+        if !(SHORTEST_DELAY..=longest).contains(&self.fetch_timeout) {
+            return fail(format!(
+                "fetch_timeout must be from 10 ms to 12 hours; got {:?}",
+                self.fetch_timeout
+            ));
         }
         Ok(())
     }
@@ -158,35 +192,38 @@ impl RefreshPolicy {
     /// Until when credentials fetched at `fetched_at` that expire at `expiry` are served without
     /// waiting: expiry minus the mandatory window.
     pub(crate) fn serve_until(&self, fetched_at: SystemTime, expiry: SystemTime) -> SystemTime {
-        let lifetime = expiry.duration_since(fetched_at).unwrap_or_default();
-        expiry - self.mandatory(lifetime)
+        earlier(expiry, self.mandatory(lifetime(fetched_at, expiry)))
     }
 
     /// When to start the background refresh of credentials fetched at `fetched_at` that expire
-    /// at `expiry`; `unit` is a random number in `[0, 1)` that picks the jitter.
+    /// at `expiry`; `draw` is a random number in `[0, 1)` that places it between 40 % of the
+    /// lifetime and the advisory point.
     pub(crate) fn refresh_point(
         &self,
         fetched_at: SystemTime,
         expiry: SystemTime,
-        unit: f64,
+        draw: f64,
     ) -> SystemTime {
-        let lifetime = expiry.duration_since(fetched_at).unwrap_or_default();
-        let window = self.advisory(lifetime);
-        let jitter = window.mul_f64(self.jitter * unit.clamp(0.0, 1.0));
+        let lifetime = lifetime(fetched_at, expiry);
+        let advisory_point = earlier(expiry, self.advisory(lifetime));
+        let earliest = later(fetched_at, lifetime.mul_f64(EARLIEST_REFRESH));
+        let span = advisory_point.duration_since(earliest).unwrap_or_default();
+        let jitter = span.mul_f64(self.jitter * draw.clamp(0.0, 1.0));
         // Never later than the point where callers would have to wait.
-        let latest = self.serve_until(fetched_at, expiry);
-        (expiry - window - jitter).max(fetched_at).min(latest)
+        earlier(advisory_point, jitter)
+            .min(self.serve_until(fetched_at, expiry))
+            .max(fetched_at)
     }
 
     /// The delay before the next attempt after `failures` consecutive failures (1 after the
     /// first), while valid credentials remain.
-    pub(crate) fn retry_delay(&self, failures: u32, retryable: bool, unit: f64) -> Duration {
+    pub(crate) fn retry_delay(&self, failures: u32, retryable: bool, draw: f64) -> Duration {
         let (first, max) = self.retry_backoff;
         if !retryable {
             return max;
         }
         // Full jitter: anywhere between zero and the exponential delay.
-        exponential(first, max, failures).mul_f64(unit.clamp(0.0, 1.0))
+        exponential(first, max, failures).mul_f64(draw.clamp(0.0, 1.0))
     }
 
     /// The delay before the next attempt after `failures` consecutive failures (1 after the
@@ -195,6 +232,211 @@ impl RefreshPolicy {
         let (first, max) = self.urgent_retry_backoff;
         exponential(first, max, failures)
     }
+
+    /// When to try again after a failed attempt that ended at `now`.
+    ///
+    /// While a value is still valid: back off (`failures` counts the failures since the last
+    /// success), but try again as the mandatory window starts after a retryable failure, and at
+    /// expiry at the latest. Without one: the urgent backoff, counted by `urgent_failures`, the
+    /// failures since the value expired or went missing.
+    pub(crate) fn retry_after_failure(
+        &self,
+        now: SystemTime,
+        valid: Option<Validity>,
+        retryable: bool,
+        failures: u32,
+        urgent_failures: u32,
+        draw: f64,
+    ) -> Retry {
+        match valid.filter(|v| now < v.expiry) {
+            Some(v) => {
+                let delay = self.retry_delay(failures, retryable, draw);
+                let latest = if retryable && now < v.serve_until {
+                    v.serve_until
+                } else {
+                    v.expiry
+                };
+                Retry {
+                    at: later(now, delay).min(latest),
+                    urgent_failures: 0,
+                }
+            }
+            None => {
+                let urgent_failures = urgent_failures.saturating_add(1);
+                Retry {
+                    at: later(now, self.urgent_retry_delay(urgent_failures)),
+                    urgent_failures,
+                }
+            }
+        }
+    }
+
+    /// What a caller that the cached path could not serve does now.
+    ///
+    /// A valid value outside its mandatory window is served, unless this caller just restarted a
+    /// dead worker with an attempt due: then it waits for that attempt, which would otherwise die
+    /// with the caller's runtime. Inside the mandatory window a caller waits for an attempt in
+    /// flight or due (until the value expires) and is served between attempts. Without a valid
+    /// value it waits for an attempt in flight or due, and otherwise gets the last error at once:
+    /// an error stands only until the attempt that the backoff schedules.
+    pub(crate) fn caller_action(
+        &self,
+        now: SystemTime,
+        valid: Option<Validity>,
+        attempts: Attempts,
+    ) -> CallerAction {
+        let pending = attempts.in_flight || attempts.due;
+        match valid.filter(|v| now < v.expiry) {
+            Some(_) if attempts.waited => CallerAction::Serve,
+            Some(v) if now < v.serve_until => match attempts.restarted && pending {
+                true => CallerAction::Wait {
+                    until: Some(v.expiry),
+                },
+                false => CallerAction::Serve,
+            },
+            Some(v) => match pending {
+                true => CallerAction::Wait {
+                    until: Some(v.expiry),
+                },
+                false => CallerAction::Serve,
+            },
+            None if attempts.failed && (attempts.waited || !pending) => CallerAction::Fail,
+            None => CallerAction::Wait { until: None },
+        }
+    }
+
+    /// What an invalidation at `now` does, given the state of earlier ones, whether an attempt
+    /// is in flight, and until when a failure backoff holds (if one does).
+    pub(crate) fn invalidation(
+        &self,
+        now: SystemTime,
+        state: Invalidations,
+        in_flight: bool,
+        backoff_until: Option<SystemTime>,
+    ) -> (Invalidation, Invalidations) {
+        if state.pending {
+            return (Invalidation::Coalesced, state);
+        }
+        if in_flight || backoff_until.is_some_and(|until| now < until) {
+            return (Invalidation::DropValue, state);
+        }
+        let (first, max) = self.invalidation_backoff;
+        let interval = state.interval.max(first);
+        let allowed = state.last_run.map_or(now, |last| later(last, interval));
+        let pending = Invalidations {
+            pending: true,
+            ..state
+        };
+        if now >= allowed {
+            let state = Invalidations {
+                interval: first,
+                ..pending
+            };
+            (Invalidation::RunNow, state)
+        } else {
+            let state = Invalidations {
+                interval: interval.saturating_mul(2).min(max),
+                ..pending
+            };
+            (Invalidation::Defer(allowed), state)
+        }
+    }
+
+    /// How long a caller waits for an attempt before it takes the worker for stuck (its runtime
+    /// no longer runs) and starts another on its own runtime: an attempt ends within the fetch
+    /// timeout when its runtime runs.
+    pub(crate) fn stall_limit(&self) -> Duration {
+        self.fetch_timeout
+            .saturating_mul(2)
+            .max(self.fetch_timeout.saturating_add(Duration::from_secs(1)))
+    }
+}
+
+/// When a value stops being served without waiting, and when it expires.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Validity {
+    pub(crate) serve_until: SystemTime,
+    pub(crate) expiry: SystemTime,
+}
+
+/// The next attempt after a failure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Retry {
+    pub(crate) at: SystemTime,
+    pub(crate) urgent_failures: u32,
+}
+
+/// The state of the attempts, as a caller sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Attempts {
+    /// An attempt is running.
+    pub(crate) in_flight: bool,
+    /// The next attempt is due: the worker starts it as soon as it runs.
+    pub(crate) due: bool,
+    /// The last attempt failed.
+    pub(crate) failed: bool,
+    /// This caller has seen an attempt complete (or its value expire) while waiting.
+    pub(crate) waited: bool,
+    /// This caller has just started a worker, the last one having died with its runtime.
+    pub(crate) restarted: bool,
+}
+
+/// What a caller does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum CallerAction {
+    /// Gets the valid value.
+    Serve,
+    /// Gets the last error.
+    Fail,
+    /// Waits for an attempt to complete, but not past `until`.
+    Wait { until: Option<SystemTime> },
+}
+
+/// What earlier invalidations left behind.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Invalidations {
+    /// A run for an invalidation is scheduled and has not started: later ones join it.
+    pub(crate) pending: bool,
+    /// When the last run for an invalidation started.
+    pub(crate) last_run: Option<SystemTime>,
+    /// The least time from that run to the next one.
+    pub(crate) interval: Duration,
+}
+
+/// What an invalidation does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Invalidation {
+    /// Nothing: a run for an earlier invalidation is already scheduled.
+    Coalesced,
+    /// Drops the value and lets the attempt in flight, or the one the backoff schedules, bring
+    /// the next.
+    DropValue,
+    /// Drops the value and starts a run now.
+    RunNow,
+    /// Keeps serving the value and starts a run at this time, the earliest the invalidation
+    /// backoff allows.
+    Defer(SystemTime),
+}
+
+/// The time from `fetched_at` to `expiry`; zero if it expires first.
+fn lifetime(fetched_at: SystemTime, expiry: SystemTime) -> Duration {
+    expiry.duration_since(fetched_at).unwrap_or_default()
+}
+
+/// `t + d`, or the end of year 9999 if that is later or cannot be represented.
+pub(crate) fn later(t: SystemTime, d: Duration) -> SystemTime {
+    let end = end_of_time();
+    t.checked_add(d).map_or(end, |t| t.min(end))
+}
+
+/// `t - d`, or the Unix epoch if that is earlier or cannot be represented.
+pub(crate) fn earlier(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_sub(d).map_or(UNIX_EPOCH, |t| t.max(UNIX_EPOCH))
+}
+
+/// 9999-12-31T23:59:59Z, the last second STS's timestamps can name.
+fn end_of_time() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(253_402_300_799)
 }
 
 /// `first · 2^(n-1)`, capped at `max`.
@@ -204,137 +446,4 @@ fn exponential(first: Duration, max: Duration, n: u32) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::UNIX_EPOCH;
-
-    const SEC: Duration = Duration::from_secs(1);
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn windows_depend_on_the_lifetime() {
-        let policy = RefreshPolicy::default();
-        // (lifetime, advisory, mandatory)
-        let cases = [
-            (30 * SEC, 15 * SEC, Duration::from_millis(7500)),
-            (15 * MINUTE, 5 * MINUTE, MINUTE),
-            (20 * MINUTE, 5 * MINUTE, MINUTE),
-            (21 * MINUTE, 15 * MINUTE, MINUTE),
-            (60 * MINUTE, 15 * MINUTE, MINUTE),
-            (89 * MINUTE, 15 * MINUTE, MINUTE),
-            (90 * MINUTE, 45 * MINUTE, MINUTE),
-            (12 * 60 * MINUTE, 60 * MINUTE, MINUTE),
-        ];
-        for (lifetime, advisory, mandatory) in cases {
-            assert_eq!(
-                policy.advisory(lifetime),
-                advisory.min(lifetime / 2),
-                "advisory for {lifetime:?}"
-            );
-            assert_eq!(
-                policy.mandatory(lifetime),
-                mandatory,
-                "mandatory for {lifetime:?}"
-            );
-        }
-        assert_eq!(
-            policy.advisory(90 * MINUTE),
-            45 * MINUTE,
-            "capped at half the lifetime"
-        );
-        assert_eq!(policy.advisory(120 * MINUTE), 60 * MINUTE);
-    }
-
-    #[test]
-    fn refresh_point_is_the_advisory_window_before_expiry_moved_earlier_by_jitter() {
-        let policy = RefreshPolicy::default();
-        // One hour: window 15 min, jitter up to 3 min.
-        assert_eq!(policy.refresh_point(at(0), at(3600), 0.0), at(3600 - 900));
-        assert_eq!(
-            policy.refresh_point(at(0), at(3600), 0.5),
-            at(3600 - 900 - 90)
-        );
-        let latest_jitter = policy.refresh_point(at(0), at(3600), 0.999_999);
-        assert!(latest_jitter > at(3600 - 900 - 180) && latest_jitter < at(3600 - 900 - 179));
-        // Twelve hours: window 60 min, jitter up to 12 min.
-        assert_eq!(
-            policy.refresh_point(at(0), at(43_200), 1.0),
-            at(43_200 - 3600 - 720)
-        );
-        // 30 s: window 15 s (half), jitter up to 3 s.
-        assert_eq!(policy.refresh_point(at(0), at(30), 0.0), at(15));
-        assert_eq!(policy.refresh_point(at(0), at(30), 1.0), at(12));
-        let no_jitter = RefreshPolicy::default().jitter(0.0);
-        assert_eq!(no_jitter.refresh_point(at(0), at(3600), 0.7), at(2700));
-    }
-
-    #[test]
-    fn refresh_point_never_falls_inside_the_mandatory_window_or_before_the_fetch() {
-        let policy = RefreshPolicy::default()
-            .advisory_window(MINUTE)
-            .mandatory_window(MINUTE)
-            .jitter(1.0);
-        for unit in [0.0, 0.3, 0.99] {
-            let point = policy.refresh_point(at(100), at(100 + 3600), unit);
-            assert!(point <= at(100 + 3600 - 60) && point >= at(100), "{unit}");
-        }
-        let expired = policy.refresh_point(at(100), at(50), 0.5);
-        assert!(expired <= at(100));
-    }
-
-    #[test]
-    fn retry_backoff_doubles_from_5_seconds_to_5_minutes_with_full_jitter() {
-        let policy = RefreshPolicy::default();
-        let ceilings: Vec<u64> = (1..=9)
-            .map(|n| policy.retry_delay(n, true, 1.0).as_secs())
-            .collect();
-        assert_eq!(ceilings, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
-        assert_eq!(policy.retry_delay(3, true, 0.0), Duration::ZERO);
-        assert_eq!(policy.retry_delay(3, true, 0.5), 10 * SEC);
-        assert_eq!(policy.retry_delay(1000, true, 1.0), 300 * SEC);
-    }
-
-    #[test]
-    fn non_retryable_failures_wait_the_cap() {
-        let policy = RefreshPolicy::default();
-        for n in [1, 2, 10] {
-            assert_eq!(policy.retry_delay(n, false, 0.0), 5 * MINUTE);
-        }
-    }
-
-    #[test]
-    fn urgent_backoff_doubles_from_1_second_to_30_seconds() {
-        let policy = RefreshPolicy::default();
-        let delays: Vec<u64> = (1..=8)
-            .map(|n| policy.urgent_retry_delay(n).as_secs())
-            .collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
-    }
-
-    #[test]
-    fn invalid_policies_are_refused_naming_the_setting() {
-        let cases = [
-            RefreshPolicy::default().jitter(1.5),
-            RefreshPolicy::default().jitter(-0.1),
-            RefreshPolicy::default().jitter(f64::NAN),
-            RefreshPolicy::default()
-                .advisory_window(SEC)
-                .mandatory_window(2 * SEC),
-            RefreshPolicy::default().retry_backoff(Duration::ZERO, SEC),
-            RefreshPolicy::default().urgent_retry_backoff(10 * SEC, SEC),
-            RefreshPolicy::default().fetch_timeout(Duration::ZERO),
-        ];
-        for policy in cases {
-            let err = policy.validate().unwrap_err();
-            assert_eq!(
-                (err.field(), err.hop()),
-                ("refresh_policy", None),
-                "{policy:?}"
-            );
-        }
-        assert!(RefreshPolicy::default().validate().is_ok());
-    }
-}
+mod tests;

@@ -53,7 +53,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
@@ -161,6 +161,7 @@ impl fmt::Debug for LocalSts {
 #[derive(Debug, Default)]
 pub struct LocalStsBuilder {
     time_source: Option<SharedTimeSource>,
+    offset: Option<(Skew, Duration)>,
 }
 
 impl LocalStsBuilder {
@@ -171,11 +172,30 @@ impl LocalStsBuilder {
         self
     }
 
+    /// Runs the server's clock this much ahead of its time source (the system clock unless
+    /// set): its signing window, the `Expiration` of the credentials it issues and its `Date`
+    /// header move together, as with an STS whose clock is ahead of the caller's.
+    pub fn clock_ahead(mut self, by: Duration) -> Self {
+        self.offset = Some((Skew::Ahead, by));
+        self
+    }
+
+    /// Runs the server's clock this much behind its time source; see
+    /// [`clock_ahead`](LocalStsBuilder::clock_ahead).
+    pub fn clock_behind(mut self, by: Duration) -> Self {
+        self.offset = Some((Skew::Behind, by));
+        self
+    }
+
     /// Binds an ephemeral port of 127.0.0.1 and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<LocalSts> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         let endpoint_url = format!("http://{}", listener.local_addr()?);
-        let state = Arc::new(State::new(self.time_source.unwrap_or_default()));
+        let mut time = self.time_source.unwrap_or_default();
+        if let Some((skew, by)) = self.offset {
+            time = SharedTimeSource::new(Offset { time, skew, by });
+        }
+        let state = Arc::new(State::new(time));
         let sleep = SharedAsyncSleep::new(TokioSleep::new());
         let server = tokio::spawn(server::serve(listener, state.clone(), sleep));
         Ok(LocalSts {
@@ -183,6 +203,31 @@ impl LocalStsBuilder {
             state,
             server,
         })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Skew {
+    Ahead,
+    Behind,
+}
+
+/// A clock that runs ahead of or behind another.
+#[derive(Debug)]
+struct Offset {
+    time: SharedTimeSource,
+    skew: Skew,
+    by: Duration,
+}
+
+impl TimeSource for Offset {
+    fn now(&self) -> SystemTime {
+        let now = self.time.now();
+        let shifted = match self.skew {
+            Skew::Ahead => now.checked_add(self.by),
+            Skew::Behind => now.checked_sub(self.by),
+        };
+        shifted.unwrap_or(now)
     }
 }
 
