@@ -1,6 +1,8 @@
 //! A fleet on simulated time: 10,000 providers with 1-hour credentials, all started within the
-//! same second, run for 6 hours; STS calls per second with this crate's jitter and without it,
-//! and during and after a 10-minute STS outage. STS is an in-process fake answering at once, and
+//! same second, run for 6 hours; STS calls per second and per minute with this crate's spread of
+//! refresh points and without it, next to the floor of any random spread (the same number of
+//! calls at independent, uniformly random seconds), and during and after a 10-minute STS
+//! outage. STS is an in-process fake answering at once, and
 //! time is a simulated clock that jumps from one due sleep to the next.
 //!
 //! ```text
@@ -142,11 +144,47 @@ struct Run {
 
 impl Run {
     fn peak_and_mean(&self, from: usize, to: usize) -> (u64, f64) {
-        let window = &self.per_second[from..to.min(self.per_second.len())];
-        let peak = window.iter().copied().max().unwrap_or(0);
-        let mean = window.iter().sum::<u64>() as f64 / window.len() as f64;
-        (peak, mean)
+        peak_and_mean(&self.per_second[from..to.min(self.per_second.len())])
     }
+
+    /// Peak and mean of the calls in each whole minute from `from` to `to`.
+    fn per_minute(&self, from: usize, to: usize) -> (u64, f64) {
+        let minutes: Vec<u64> = self.per_second[from..to.min(self.per_second.len())]
+            .chunks_exact(60)
+            .map(|minute| minute.iter().sum())
+            .collect();
+        peak_and_mean(&minutes)
+    }
+
+    /// The same number of calls from `from` to `to`, each at an independent, uniformly random
+    /// second: the least peak any random spread can expect.
+    fn random_floor(&self, from: usize, to: usize) -> Run {
+        let to = to.min(self.per_second.len());
+        let calls: u64 = self.per_second[from..to].iter().sum();
+        let mut per_second = vec![0u64; to - from];
+        let mut rng = fastrand::Rng::with_seed(42);
+        for _ in 0..calls {
+            per_second[rng.usize(..to - from)] += 1;
+        }
+        Run { per_second }
+    }
+}
+
+fn peak_and_mean(counts: &[u64]) -> (u64, f64) {
+    let peak = counts.iter().copied().max().unwrap_or(0);
+    let mean = counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64;
+    (peak, mean)
+}
+
+/// `| name | peak/s | mean/s | peak/mean | peak/min | mean/min | peak/mean |`
+fn row(name: &str, run: &Run, from: usize, to: usize) {
+    let (peak, mean) = run.peak_and_mean(from, to);
+    let (peak_minute, mean_minute) = run.per_minute(from, to);
+    println!(
+        "| {name} | {peak} | {mean:.2} | {:.1}× | {peak_minute} | {mean_minute:.1} | {:.1}× |",
+        peak as f64 / mean,
+        peak_minute as f64 / mean_minute
+    );
 }
 
 async fn simulate(policy: RefreshPolicy, outage: Option<(u64, u64)>) -> Run {
@@ -204,30 +242,32 @@ fn main() {
         let end = (HOURS * 3600) as usize + 1;
         println!("{FLEET} providers, 1-hour credentials, started within one second, {HOURS} simulated hours");
         println!();
-        println!("| refresh policy | STS calls/s after the start: peak | mean | peak / mean |");
-        println!("|---|---|---|---|");
+        println!("| refresh policy | calls/s: peak | mean | peak / mean | calls/min: peak | mean | peak / mean |");
+        println!("|---|---|---|---|---|---|---|");
         for (name, policy) in [
-            ("default (jitter 20 % of the advisory window)", RefreshPolicy::default()),
+            ("default (spread from 40 % of the lifetime to the advisory point)", RefreshPolicy::default()),
+            ("jitter 0.2 (a fifth of that spread)", RefreshPolicy::default().jitter(0.2)),
             ("jitter off", RefreshPolicy::default().jitter(0.0)),
-            ("jitter 100 % of the advisory window", RefreshPolicy::default().jitter(1.0)),
         ] {
             let run = simulate(policy, None).await;
-            let (peak, mean) = run.peak_and_mean(1, end);
-            println!("| {name} | {peak} | {mean:.2} | {:.0}× |", peak as f64 / mean);
+            row(name, &run, 1, end);
+            if name.starts_with("default") {
+                let floor = run.random_floor(1, end);
+                row("floor: the default's calls at uniformly random seconds", &floor, 0, end - 1);
+            }
         }
 
         // A 10-minute outage two hours in, for the default policy.
         let (start, minutes) = (2 * 3600, 10);
         let run = simulate(RefreshPolicy::default(), Some((start, minutes))).await;
         let (start, stop) = (start as usize, (start + minutes * 60) as usize);
-        let (before_peak, before_mean) = run.peak_and_mean(3600, start);
-        let (during_peak, during_mean) = run.peak_and_mean(start, stop);
-        let (after_peak, after_mean) = run.peak_and_mean(stop, stop + 600);
         println!();
-        println!("| 10-minute STS outage, default policy | STS calls/s: peak | mean |");
-        println!("|---|---|---|");
-        println!("| the hour before | {before_peak} | {before_mean:.2} |");
-        println!("| during the outage | {during_peak} | {during_mean:.2} |");
-        println!("| the 10 minutes after | {after_peak} | {after_mean:.2} |");
+        println!("| 10-minute STS outage two hours in, default policy | calls/s: peak | mean | peak / mean | calls/min: peak | mean | peak / mean |");
+        println!("|---|---|---|---|---|---|---|");
+        row("the hour before", &run, 3600, start);
+        row("during the outage", &run, start, stop);
+        row("the 10 minutes after", &run, stop, stop + 600);
+        row("from 30 minutes after to the end", &run, stop + 1800, end);
+        row("all 6 hours", &run, 1, end);
     });
 }

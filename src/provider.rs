@@ -72,7 +72,9 @@ impl RoleChainProvider {
     ///
     /// Served from the cache at once while they are outside their mandatory window (by default
     /// more than 60 s from expiry); a background task refreshes them before that. The first call
-    /// waits for the first chain run, shared by all concurrent callers.
+    /// waits for the first chain run, shared by all concurrent callers. A call that finds the
+    /// background task gone with its runtime and a refresh due starts the task on its own
+    /// runtime and waits for that refresh (see the README's "Runtimes").
     pub async fn credentials(&self) -> Result<Credentials, Error> {
         if let Some(credentials) = self.inner.cache.get() {
             trace!("served cached credentials");
@@ -83,8 +85,36 @@ impl RoleChainProvider {
     }
 
     /// Drops the cached credentials, so that the next call waits for fresh ones (one chain run,
-    /// shared by all callers). For use after a service rejected them, with
-    /// `InvalidClientTokenId` or `ExpiredToken`.
+    /// shared by all callers and by concurrent invalidations). For use after a service rejected
+    /// them, with `InvalidClientTokenId` or `ExpiredToken`.
+    ///
+    /// Invalidations start at most one chain run per
+    /// [`RefreshPolicy::invalidation_backoff`] (1 s, doubling up to 1 min while they keep
+    /// arriving right after fresh credentials); one that must wait for that keeps the
+    /// credentials in service until its run. While refreshes are failing, their backoff stands.
+    ///
+    /// An SDK client keeps credentials in its own identity cache, which this does not reach:
+    /// build the client with `IdentityCache::no_cache()` (free here, since this provider caches)
+    /// so that each request asks the provider.
+    ///
+    /// ```no_run
+    /// # async fn example(provider: aws_role_chain::RoleChainProvider, sdk_config: aws_types::SdkConfig) {
+    /// use aws_sdk_s3::config::IdentityCache;
+    /// use aws_sdk_s3::error::ProvideErrorMetadata;
+    ///
+    /// let s3 = aws_sdk_s3::Client::from_conf(
+    ///     aws_sdk_s3::config::Builder::from(&sdk_config)
+    ///         .credentials_provider(provider.clone())
+    ///         .identity_cache(IdentityCache::no_cache())
+    ///         .build(),
+    /// );
+    /// if let Err(err) = s3.list_buckets().send().await {
+    ///     if matches!(err.code(), Some("InvalidClientTokenId" | "ExpiredToken")) {
+    ///         provider.invalidate();
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn invalidate(&self) {
         debug!("cached credentials invalidated");
         self.inner.cache.invalidate();

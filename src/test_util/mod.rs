@@ -257,6 +257,9 @@ pub enum Fault {
     /// HTTP 200 with credentials that expire this long after the server's time, whatever the
     /// requested duration: far in the future, say.
     ExpiresIn(Duration),
+    /// HTTP 200 with credentials whose `Expiration` is this time, whatever the server's clock:
+    /// in the past, now, or in the year 9999.
+    ExpiresAt(SystemTime),
 }
 
 /// A role registered with [`LocalSts`], with the trust rule that decides who may assume it.

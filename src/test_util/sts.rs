@@ -254,6 +254,7 @@ impl State {
                         let expiry = match &fault {
                             Some(Fault::ExpiredCredentials) => Some(now - Duration::from_secs(3600)),
                             Some(Fault::ExpiresIn(lifetime)) => Some(now + *lifetime),
+                            Some(Fault::ExpiresAt(expiration)) => Some(*expiration),
                             _ => None,
                         };
                         let mut reply = registry.act(&caller, &param, now, expiry, &request_id);

@@ -133,3 +133,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
         self.clone()
     }
 }
+
+/// This host's time, as the system clock tells it.
+pub fn now() -> std::time::SystemTime {
+    use aws_smithy_async::time::TimeSource;
+    aws_smithy_async::time::SystemTimeSource::new().now()
+}
