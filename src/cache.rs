@@ -17,14 +17,18 @@
 //!   timers are caught up) until the next attempt is due, then makes it, under a timeout and a
 //!   panic guard: a panicking fetch is a failed attempt like any other. It holds no reference to
 //!   the cache's owner, which aborts it on drop.
-//! - **A worker dies with its runtime.** Whoever finds it dead (a caller on the slow path, or on
-//!   the cached path once an attempt is due) starts another on its own runtime; the new one waits
-//!   for the attempt the backoff scheduled, and the caller that started it waits for that
-//!   attempt, which would otherwise die with the caller's runtime too. A caller that waits
-//!   longer than an attempt can take takes the worker for stuck and replaces it.
+//! - **A worker dies with its runtime**, or stalls with one that no longer runs. Whoever finds
+//!   it dead, or an attempt due or in flight for longer than the stall limit (a caller on the
+//!   slow path, or on the cached path once an attempt is due), starts another on its own
+//!   runtime; the new one waits for the attempt the backoff scheduled, and the caller that
+//!   started it waits for that attempt, which would otherwise die with the caller's runtime too.
+//!   Replacing happens under the worker lock, against the state read under it, so that callers
+//!   who find the same stuck worker replace it once.
 //! - **Callers** the cached path cannot serve do what [`RefreshPolicy::caller_action`] says:
-//!   take the value, take the last error, or wait for an attempt (a `watch` channel counts
-//!   completed ones). An expired value is never returned.
+//!   take the value, take the last error, or wait for an attempt. A `watch` channel that lives
+//!   as long as the cache tells waiters to look again whenever an attempt completes or a worker
+//!   starts or stops; the snapshot counts completed attempts, so that a waiter knows whether the
+//!   one it waited for has come. An expired value is never returned.
 
 use std::fmt;
 use std::future::Future;
@@ -42,7 +46,9 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 use tracing::{debug, debug_span, info, warn, Instrument};
 
-use crate::policy::{Attempts, CallerAction, Invalidation, Invalidations, RefreshPolicy, Validity};
+use crate::policy::{
+    later, Attempts, CallerAction, Invalidation, Invalidations, RefreshPolicy, Validity,
+};
 
 /// The longest the worker sleeps before it looks at the clock again.
 const LONGEST_SLEEP: Duration = Duration::from_secs(5 * 60);
@@ -63,8 +69,10 @@ pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
 
 type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
 
-/// Fetches a new value and its expiry.
-pub(crate) type Fetch<T, E> = Arc<dyn Fn() -> BoxFuture<Result<(T, SystemTime), E>> + Send + Sync>;
+/// Fetches a new value and its expiry; from scratch (`true`) after an invalidation, which for a
+/// chain means reusing no earlier hop.
+pub(crate) type Fetch<T, E> =
+    Arc<dyn Fn(bool) -> BoxFuture<Result<(T, SystemTime), E>> + Send + Sync>;
 
 /// A value and when to stop serving it without waiting.
 #[derive(Clone, Debug)]
@@ -89,16 +97,18 @@ pub(crate) struct Snapshot<T, E> {
     pub(crate) current: Option<Current<T>>,
     pub(crate) last_error: Option<E>,
     /// When the next attempt is due; `None` before the first.
-    pub(crate) next_attempt: Option<SystemTime>,
-    /// Whether an attempt is running.
-    in_flight: bool,
+    pub(crate) next_refresh: Option<SystemTime>,
+    /// When the attempt in flight, if any, started.
+    in_flight_since: Option<SystemTime>,
     /// Until when the cached path serves the value without a second look: the end of its
-    /// serving time, or the next attempt if that is due sooner and none is in flight.
+    /// serving time, or sooner when an attempt comes due or may have stalled.
     fast_until: SystemTime,
-    pub(crate) refreshes: u64,
+    pub(crate) successful_refreshes: u64,
     pub(crate) consecutive_failures: u32,
     /// Failures since the value expired or went missing.
     urgent_failures: u32,
+    /// Attempts completed, successful or not.
+    attempts: u64,
     invalidations: Invalidations,
 }
 
@@ -107,12 +117,13 @@ impl<T, E> Default for Snapshot<T, E> {
         Snapshot {
             current: None,
             last_error: None,
-            next_attempt: None,
-            in_flight: false,
+            next_refresh: None,
+            in_flight_since: None,
             fast_until: UNIX_EPOCH,
-            refreshes: 0,
+            successful_refreshes: 0,
             consecutive_failures: 0,
             urgent_failures: 0,
+            attempts: 0,
             invalidations: Invalidations::default(),
         }
     }
@@ -120,37 +131,45 @@ impl<T, E> Default for Snapshot<T, E> {
 
 impl<T: Clone, E: Failure> Snapshot<T, E> {
     fn due(&self, now: SystemTime) -> bool {
-        self.next_attempt.is_none_or(|due| now >= due)
+        self.next_refresh.is_none_or(|due| now >= due)
+    }
+
+    /// Whether the worker should have finished or started an attempt long ago.
+    fn stalled(&self, now: SystemTime, policy: &RefreshPolicy) -> bool {
+        let due_since = self.next_refresh.filter(|due| now >= *due);
+        policy.stalled(now, self.in_flight_since, due_since)
     }
 
     /// This snapshot with `fast_until` recomputed.
-    fn sealed(mut self) -> Self {
-        self.fast_until = match &self.current {
-            None => UNIX_EPOCH,
-            Some(c) if self.in_flight => c.serve_until,
-            Some(c) => self
-                .next_attempt
-                .map_or(UNIX_EPOCH, |t| t.min(c.serve_until)),
+    fn sealed(mut self, policy: &RefreshPolicy) -> Self {
+        self.fast_until = match (&self.current, self.in_flight_since) {
+            (None, _) => UNIX_EPOCH,
+            (Some(c), Some(since)) => later(since, policy.stall_limit()).min(c.serve_until),
+            (Some(c), None) => self
+                .next_refresh
+                .map_or(UNIX_EPOCH, |due| due.min(c.serve_until)),
         };
         self
     }
 
     /// An attempt starts at `now`; it serves any pending invalidation.
-    fn started(&self, now: SystemTime) -> Self {
+    fn started(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
         let mut next = self.clone();
-        next.in_flight = true;
+        next.in_flight_since = Some(now);
         if next.invalidations.pending {
             next.invalidations.pending = false;
             next.invalidations.last_run = Some(now);
         }
-        next.sealed()
+        next.sealed(policy)
     }
 
-    /// The worker that ran an attempt died with it.
-    fn orphaned(&self) -> Self {
+    /// The worker was replaced at `now`: an attempt in flight will never complete, and one
+    /// overdue is due from now (the new worker makes it at once, and is not stalled yet).
+    fn orphaned(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
         let mut next = self.clone();
-        next.in_flight = false;
-        next.sealed()
+        next.in_flight_since = None;
+        next.next_refresh = next.next_refresh.map(|due| due.max(now));
+        next.sealed(policy)
     }
 
     /// The attempt that started at `started` ended at `now` with `result`; `draw` is a random
@@ -189,17 +208,18 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
             );
         }
         Snapshot {
-            next_attempt: Some(policy.refresh_point(started, expiry, draw)),
+            next_refresh: Some(policy.refresh_point(started, expiry, draw)),
             current: Some(arrived),
             last_error: None,
-            in_flight: false,
+            in_flight_since: None,
             fast_until: UNIX_EPOCH,
-            refreshes: self.refreshes.saturating_add(1),
+            successful_refreshes: self.successful_refreshes.saturating_add(1),
             consecutive_failures: 0,
             urgent_failures: 0,
+            attempts: self.attempts.wrapping_add(1),
             invalidations: self.invalidations,
         }
-        .sealed()
+        .sealed(policy)
     }
 
     fn failed(
@@ -223,22 +243,23 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         Snapshot {
             current,
             last_error: Some(error),
-            next_attempt: Some(retry.at),
-            in_flight: false,
+            next_refresh: Some(retry.at),
+            in_flight_since: None,
             fast_until: UNIX_EPOCH,
-            refreshes: self.refreshes,
+            successful_refreshes: self.successful_refreshes,
             consecutive_failures: failures,
             urgent_failures: retry.urgent_failures,
+            attempts: self.attempts.wrapping_add(1),
             invalidations: self.invalidations,
         }
-        .sealed()
+        .sealed(policy)
     }
 
     /// The value was invalidated at `now`.
     fn invalidated(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
-        let backoff_until = self.last_error.as_ref().and(self.next_attempt);
+        let in_flight = self.in_flight_since.is_some();
         let (what, invalidations) =
-            policy.invalidation(now, self.invalidations, self.in_flight, backoff_until);
+            policy.invalidation(now, self.invalidations, in_flight, self.current.is_some());
         let mut next = self.clone();
         next.invalidations = invalidations;
         match what {
@@ -246,25 +267,32 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
             Invalidation::DropValue => next.current = None,
             Invalidation::RunNow => {
                 next.current = None;
-                next.next_attempt = Some(now);
+                next.next_refresh = Some(now);
             }
             Invalidation::Defer(at) => {
-                next.next_attempt = Some(next.next_attempt.map_or(at, |due| due.min(at)));
+                next.next_refresh = Some(next.next_refresh.map_or(at, |due| due.min(at)));
             }
         }
-        next.sealed()
+        next.sealed(policy)
     }
 }
 
 /// What the cache and its worker share.
 struct Shared<T, E> {
     state: ArcSwap<Snapshot<T, E>>,
-    /// Wakes the worker to look at `state.next_attempt` again.
+    /// Wakes the worker to look at `state.next_refresh` again.
     wake: Notify,
-    /// Counts completed attempts; its sender belongs to the worker.
-    completed: Mutex<watch::Receiver<u64>>,
+    /// Told whenever an attempt completes and whenever a worker starts or stops, so that
+    /// waiting callers look at `state` again.
+    changed: watch::Sender<()>,
     time: SharedTimeSource,
     policy: RefreshPolicy,
+}
+
+impl<T, E> Shared<T, E> {
+    fn tell_waiters(&self) {
+        self.changed.send_replace(());
+    }
 }
 
 pub(crate) struct Cache<T, E> {
@@ -293,12 +321,11 @@ where
         time: SharedTimeSource,
         sleep: SharedAsyncSleep,
     ) -> Self {
-        let (_, completed) = watch::channel(0);
         Cache {
             shared: Arc::new(Shared {
                 state: ArcSwap::from_pointee(Snapshot::default()),
                 wake: Notify::new(),
-                completed: Mutex::new(completed),
+                changed: watch::Sender::new(()),
                 time,
                 policy,
             }),
@@ -320,8 +347,9 @@ where
         self.get_when_due(&state, current, now)
     }
 
-    /// The cached path once an attempt is due or the value is inside its mandatory window: wakes
-    /// a worker that overslept, and leaves a dead one to the slow path.
+    /// The cached path once an attempt is due, may have stalled, or the value is inside its
+    /// mandatory window: wakes a worker that overslept, and leaves a dead or stuck one to the
+    /// slow path.
     #[cold]
     #[inline(never)]
     fn get_when_due(
@@ -330,14 +358,14 @@ where
         current: &Current<T>,
         now: SystemTime,
     ) -> Option<T> {
-        if now >= current.serve_until {
+        if now >= current.serve_until
+            || state.stalled(now, &self.shared.policy)
+            || !self.worker_alive()
+        {
             return None;
         }
-        if !state.in_flight {
-            if !self.worker_alive() {
-                return None;
-            }
-            self.shared.wake.notify_one();
+        if state.in_flight_since.is_none() {
+            self.shared.wake.notify_waiters();
         }
         Some(current.value.clone())
     }
@@ -345,69 +373,59 @@ where
     /// The value for a caller the hot path could not serve: the value, the last error, or what
     /// the attempt it waits for brings, as [`RefreshPolicy::caller_action`] decides.
     pub(crate) async fn get_or_wait(&self) -> Result<T, E> {
-        let mut waited = false;
+        tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
+        let policy = &self.shared.policy;
+        // The attempts completed when this caller began to wait, and whether the value it
+        // waited on expired meanwhile.
+        let (mut waiting_since, mut outlived) = (None, false);
+        // Whether this caller started a worker: then it waits for the attempt due, which would
+        // otherwise die with its runtime.
+        let mut restarted = false;
         loop {
-            let (mut completed, restarted) = self.ensure_worker()?;
-            completed.borrow_and_update();
+            restarted |= self.ensure_live_worker()?;
+            // Subscribed before the state is read, so that no change falls in between.
+            let mut changed = self.shared.changed.subscribe();
             let state = self.shared.state.load_full();
             let now = self.shared.time.now();
             let due = state.due(now);
-            if due && !state.in_flight {
-                self.shared.wake.notify_one();
+            if due && state.in_flight_since.is_none() {
+                self.shared.wake.notify_waiters();
             }
             let valid = state.current.as_ref().filter(|c| now < c.expiry);
             let attempts = Attempts {
-                in_flight: state.in_flight,
+                in_flight: state.in_flight_since.is_some(),
                 due,
                 failed: state.last_error.is_some(),
-                waited,
+                waited: outlived || waiting_since.is_some_and(|n| state.attempts != n),
                 restarted,
             };
-            let action =
-                self.shared
-                    .policy
-                    .caller_action(now, valid.map(Current::validity), attempts);
-            match (action, valid, &state.last_error) {
+            let action = policy.caller_action(now, valid.map(Current::validity), attempts);
+            let until = match (action, valid, &state.last_error) {
                 (CallerAction::Serve, Some(current), _) => return Ok(current.value.clone()),
                 (CallerAction::Fail, _, Some(error)) => return Err(error.clone()),
-                (CallerAction::Wait { until }, ..) => {
-                    waited |= self.wait_for_attempt(completed, until, now).await?;
-                }
+                (CallerAction::Wait { until }, ..) => until,
                 // Serve and Fail come only with a valid value and an error.
-                _ => waited |= self.wait_for_attempt(completed, None, now).await?,
-            }
+                _ => None,
+            };
+            waiting_since.get_or_insert(state.attempts);
+            outlived |= self.wait(&mut changed, until, now).await;
         }
     }
 
-    /// Waits for the next completed attempt, but not past `until`. Returns whether an attempt
-    /// completed or `until` passed; `false` when the worker is gone, or did not complete an
-    /// attempt within the stall limit and was replaced.
-    async fn wait_for_attempt(
+    /// Waits until an attempt completes, a worker starts or stops, `until` passes, or the
+    /// stall limit (after which the loop looks for a stuck worker). Returns whether `until`
+    /// passed: waiters are never held past the value's expiry.
+    async fn wait(
         &self,
-        mut completed: watch::Receiver<u64>,
+        changed: &mut watch::Receiver<()>,
         until: Option<SystemTime>,
         now: SystemTime,
-    ) -> Result<bool, E> {
+    ) -> bool {
         let stall = self.shared.policy.stall_limit();
         let left = until.map(|t| t.duration_since(now).unwrap_or_default());
         let limit = left.map_or(stall, |left| left.min(stall));
-        match Timeout::new(completed.changed(), self.sleep.sleep(limit)).await {
-            Ok(Ok(())) => Ok(true),
-            // The worker stopped with the runtime it ran on; the caller starts another.
-            Ok(Err(_)) => Ok(false),
-            // Waiters are never held past the value's expiry.
-            Err(_) if left.is_some_and(|left| left <= stall) => Ok(true),
-            Err(_) => {
-                warn!(
-                    waited = ?stall,
-                    "the credentials refresh task made no progress (its tokio runtime does not \
-                     run); starting another on this runtime"
-                );
-                let mut worker = self.worker.lock();
-                self.spawn_worker(&mut worker)?;
-                Ok(false)
-            }
-        }
+        let woken = Timeout::new(changed.changed(), self.sleep.sleep(limit)).await;
+        woken.is_err() && left.is_some_and(|left| left <= stall)
     }
 
     /// The value while it has not expired, whatever its windows.
@@ -418,15 +436,15 @@ where
     }
 
     /// Drops the cached value and starts a fresh attempt, as [`RefreshPolicy::invalidation`]
-    /// allows: at once, with the attempt in flight, when the failure backoff ends, or (while
-    /// invalidations come too fast) a little later, serving the value until then.
+    /// allows: at once, with the attempt in flight, or (while invalidations come too fast) a
+    /// little later, serving the value until then.
     pub(crate) fn invalidate(&self) {
         let now = self.shared.time.now();
         let policy = &self.shared.policy;
         self.shared
             .state
             .rcu(|state| state.invalidated(now, policy));
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_waiters();
     }
 
     pub(crate) fn snapshot(&self) -> Arc<Snapshot<T, E>> {
@@ -438,52 +456,70 @@ where
         worker.as_ref().is_some_and(|w| !w.0.is_finished())
     }
 
-    /// Starts a worker on the current tokio runtime unless one is running, and returns a
-    /// receiver of completed attempts and whether a worker was started.
-    fn ensure_worker(&self) -> Result<(watch::Receiver<u64>, bool), E> {
+    /// Starts a worker on the current tokio runtime if none runs (its runtime shut down) or the
+    /// one that runs is stuck (its runtime no longer runs). Returns whether it started one.
+    fn ensure_live_worker(&self) -> Result<bool, E> {
         let mut worker = self.worker.lock();
-        if worker.as_ref().is_some_and(|w| !w.0.is_finished()) {
-            return Ok((self.shared.completed.lock().clone(), false));
+        let alive = worker.as_ref().is_some_and(|w| !w.0.is_finished());
+        // Read under the lock: a caller that finds the worker stuck after another replaced it
+        // sees the replacement's state.
+        let stuck = alive
+            && self
+                .shared
+                .state
+                .load()
+                .stalled(self.shared.time.now(), &self.shared.policy);
+        if alive && !stuck {
+            return Ok(false);
         }
-        Ok((self.spawn_worker(&mut worker)?, true))
-    }
-
-    /// Replaces the worker in `slot` with a new one on the current tokio runtime.
-    fn spawn_worker(&self, slot: &mut Option<AbortOnDrop>) -> Result<watch::Receiver<u64>, E> {
+        if stuck {
+            warn!(
+                "the credentials refresh task made no progress (its tokio runtime does not run); \
+                 starting another on this runtime"
+            );
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
-        let (sender, receiver) = watch::channel(0);
-        *self.shared.completed.lock() = receiver.clone();
-        // An attempt of the worker being replaced will never complete.
-        self.shared.state.rcu(|state| state.orphaned());
-        let task = run_worker(
-            self.shared.clone(),
-            self.fetch.clone(),
-            self.sleep.clone(),
-            sender,
-        );
-        *slot = Some(AbortOnDrop(runtime.spawn(task)));
-        Ok(receiver)
+        let now = self.shared.time.now();
+        let policy = &self.shared.policy;
+        self.shared.state.rcu(|state| state.orphaned(now, policy));
+        let task = run_worker(self.shared.clone(), self.fetch.clone(), self.sleep.clone());
+        let task = runtime.spawn(task);
+        // A runtime that is shutting down cancels what it is given at once.
+        if task.is_finished() {
+            return Err(E::no_runtime());
+        }
+        *worker = Some(AbortOnDrop(task));
+        self.shared.tell_waiters();
+        Ok(true)
+    }
+}
+
+/// Tells waiting callers when the worker stops, with its runtime or by abort.
+struct TellWaitersOnDrop<T, E>(Arc<Shared<T, E>>);
+
+impl<T, E> Drop for TellWaitersOnDrop<T, E> {
+    fn drop(&mut self) {
+        self.0.tell_waiters();
     }
 }
 
 /// The worker: sleeps until the next attempt is due, makes it, and again, forever.
 /// Invalidations and callers who find an attempt overdue wake it to look again.
-async fn run_worker<T, E>(
-    shared: Arc<Shared<T, E>>,
-    fetch: Fetch<T, E>,
-    sleep: SharedAsyncSleep,
-    completed: watch::Sender<u64>,
-) where
+async fn run_worker<T, E>(shared: Arc<Shared<T, E>>, fetch: Fetch<T, E>, sleep: SharedAsyncSleep)
+where
     T: Clone + Send + Sync + 'static,
     E: Failure,
 {
+    let _stopped = TellWaitersOnDrop(shared.clone());
     let (time, policy) = (&shared.time, &shared.policy);
     loop {
         sleep_until_due(&shared, &sleep).await;
         let started = time.now();
-        shared.state.rcu(|state| state.started(started));
-        debug!("refreshing credentials");
-        let result = attempt(&fetch, &sleep, policy.fetch_timeout)
+        let before = shared.state.rcu(|state| state.started(started, policy));
+        // A run for an invalidation derives every hop anew: any of them may have been revoked.
+        let from_scratch = before.invalidations.pending;
+        debug!(from_scratch, "refreshing credentials");
+        let result = attempt(&fetch, from_scratch, &sleep, policy.fetch_timeout)
             .instrument(debug_span!("refresh"))
             .await;
         let now = time.now();
@@ -493,20 +529,23 @@ async fn run_worker<T, E>(
             .state
             .rcu(|state| state.finished(result.clone(), started, now, policy, draw));
         log_outcome(&previous, &shared.state.load(), now);
-        completed.send_modify(|n| *n = n.wrapping_add(1));
+        shared.tell_waiters();
     }
 }
 
 async fn sleep_until_due<T, E>(shared: &Shared<T, E>, sleep: &SharedAsyncSleep) {
     loop {
+        // Registered before the state is read, so that no wake-up falls in between.
+        let mut woken = std::pin::pin!(shared.wake.notified());
+        woken.as_mut().enable();
         let now = shared.time.now();
-        let next_attempt = shared.state.load().next_attempt;
-        let wait = next_attempt.and_then(|due| due.duration_since(now).ok());
+        let next_refresh = shared.state.load().next_refresh;
+        let wait = next_refresh.and_then(|due| due.duration_since(now).ok());
         match wait.filter(|wait| !wait.is_zero()) {
             None => return,
             Some(wait) => {
                 let nap = sleep.sleep(wait.min(LONGEST_SLEEP));
-                let _ = Timeout::new(shared.wake.notified(), nap).await;
+                let _ = Timeout::new(woken, nap).await;
             }
         }
     }
@@ -515,10 +554,11 @@ async fn sleep_until_due<T, E>(shared: &Shared<T, E>, sleep: &SharedAsyncSleep) 
 /// One fetch, under the fetch timeout; a panic in it is a failure like any other.
 async fn attempt<T, E: Failure>(
     fetch: &Fetch<T, E>,
+    from_scratch: bool,
     sleep: &SharedAsyncSleep,
     timeout: Duration,
 ) -> Result<(T, SystemTime), E> {
-    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| fetch())) {
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| fetch(from_scratch))) {
         Ok(future) => future,
         Err(panic) => return Err(E::panicked(panic_message(&*panic))),
     };
@@ -550,7 +590,7 @@ fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, 
     match &next.last_error {
         None => {
             let expiry = at(next.current.as_ref().map(|c| c.expiry));
-            let next_refresh = at(next.next_attempt);
+            let next_refresh = at(next.next_refresh);
             if previous.consecutive_failures > 0 {
                 info!(
                     ?expiry,
@@ -563,13 +603,13 @@ fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, 
             }
         }
         Some(error) => {
-            let next_attempt = at(next.next_attempt);
+            let next_refresh = at(next.next_refresh);
             let valid_until = at(next.current.as_ref().map(|c| c.expiry));
-            let retry_in = next.next_attempt.and_then(|t| t.duration_since(now).ok());
+            let retry_in = next.next_refresh.and_then(|t| t.duration_since(now).ok());
             if next.consecutive_failures == 1 {
-                warn!(%error, ?valid_until, ?next_attempt, ?retry_in, "refreshing credentials failed; retrying with backoff");
+                warn!(%error, ?valid_until, ?next_refresh, ?retry_in, "refreshing credentials failed; retrying with backoff");
             } else {
-                debug!(%error, failures = next.consecutive_failures, ?valid_until, ?next_attempt, "refreshing credentials failed again");
+                debug!(%error, failures = next.consecutive_failures, ?valid_until, ?next_refresh, "refreshing credentials failed again");
             }
         }
     }
@@ -580,7 +620,7 @@ impl<T, E> fmt::Debug for Cache<T, E> {
         let state = self.shared.state.load();
         f.debug_struct("Cache")
             .field("expiry", &state.current.as_ref().map(|c| c.expiry))
-            .field("next_attempt", &state.next_attempt)
+            .field("next_refresh", &state.next_refresh)
             .field("consecutive_failures", &state.consecutive_failures)
             .finish_non_exhaustive()
     }

@@ -78,12 +78,12 @@ impl Chain {
     }
 
     /// Fetches the last hop's credentials and their expiry, reusing the held credentials of
-    /// earlier hops while they are fresh.
-    pub(crate) async fn run(&self) -> Result<(Credentials, SystemTime), Error> {
+    /// earlier hops while they are fresh, unless `from_scratch`.
+    pub(crate) async fn run(&self, from_scratch: bool) -> Result<(Credentials, SystemTime), Error> {
         let now = self.time.now();
         let held = self.held().clone();
-        let last = self.hops.len() - 1;
-        let reusable = (0..last).rev().find_map(|i| {
+        let reusable_hops = if from_scratch { 0 } else { self.hops.len() - 1 };
+        let reusable = (0..reusable_hops).rev().find_map(|i| {
             held[i]
                 .as_ref()
                 .filter(|h| self.reusable(h, now))

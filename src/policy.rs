@@ -306,18 +306,21 @@ impl RefreshPolicy {
     }
 
     /// What an invalidation at `now` does, given the state of earlier ones, whether an attempt
-    /// is in flight, and until when a failure backoff holds (if one does).
+    /// is in flight, and whether there is a value to drop.
+    ///
+    /// Invalidations have their own rate limit, whatever the failure backoff: a run they start
+    /// and that fails leaves no value, so the urgent backoff follows, never the 5-min one.
     pub(crate) fn invalidation(
         &self,
         now: SystemTime,
         state: Invalidations,
         in_flight: bool,
-        backoff_until: Option<SystemTime>,
+        has_value: bool,
     ) -> (Invalidation, Invalidations) {
-        if state.pending {
+        if state.pending || !has_value {
             return (Invalidation::Coalesced, state);
         }
-        if in_flight || backoff_until.is_some_and(|until| now < until) {
+        if in_flight {
             return (Invalidation::DropValue, state);
         }
         let (first, max) = self.invalidation_backoff;
@@ -342,9 +345,21 @@ impl RefreshPolicy {
         }
     }
 
-    /// How long a caller waits for an attempt before it takes the worker for stuck (its runtime
-    /// no longer runs) and starts another on its own runtime: an attempt ends within the fetch
-    /// timeout when its runtime runs.
+    /// Whether the worker is stuck (its runtime no longer runs): an attempt in flight since
+    /// `in_flight_since`, or due since `due_since`, for longer than the stall limit. An attempt
+    /// ends within the fetch timeout, and a due one starts at once, when the runtime runs.
+    pub(crate) fn stalled(
+        &self,
+        now: SystemTime,
+        in_flight_since: Option<SystemTime>,
+        due_since: Option<SystemTime>,
+    ) -> bool {
+        in_flight_since
+            .or(due_since)
+            .is_some_and(|since| now >= later(since, self.stall_limit()))
+    }
+
+    /// How long an attempt may be in flight or due before the worker counts as stuck.
     pub(crate) fn stall_limit(&self) -> Duration {
         self.fetch_timeout
             .saturating_mul(2)
@@ -406,10 +421,9 @@ pub(crate) struct Invalidations {
 /// What an invalidation does.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Invalidation {
-    /// Nothing: a run for an earlier invalidation is already scheduled.
+    /// Nothing: a run for an earlier invalidation is already scheduled, or there is no value.
     Coalesced,
-    /// Drops the value and lets the attempt in flight, or the one the backoff schedules, bring
-    /// the next.
+    /// Drops the value and lets the attempt in flight bring the next.
     DropValue,
     /// Drops the value and starts a run now.
     RunNow,

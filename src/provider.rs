@@ -143,8 +143,8 @@ impl RoleChainProvider {
                 .as_ref()
                 .map(|c| c.expiry)
                 .filter(|e| now < *e),
-            next_refresh: snapshot.next_attempt,
-            successful_refreshes: snapshot.refreshes,
+            next_refresh: snapshot.next_refresh,
+            successful_refreshes: snapshot.successful_refreshes,
             consecutive_failures: snapshot.consecutive_failures,
             last_error: snapshot
                 .last_error
@@ -393,9 +393,9 @@ impl Builder {
         ));
         let fetch: Fetch<Credentials, Error> = {
             let chain = chain.clone();
-            Arc::new(move || {
+            Arc::new(move |from_scratch| {
                 let chain = chain.clone();
-                Box::pin(async move { chain.run().await })
+                Box::pin(async move { chain.run(from_scratch).await })
             })
         };
         let cache = Cache::new(fetch, self.refresh_policy, time.clone(), sleep);

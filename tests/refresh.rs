@@ -205,10 +205,11 @@ async fn invalidate_makes_the_next_call_fetch_fresh_credentials_once() {
     }
     assert_eq!(keys.len(), 1);
     assert!(!keys.contains(first.access_key_id()));
-    // One more AssumeRole: the last hop, signed by the broker's credentials that are still valid.
+    // One more chain run, from scratch: a rejection may come from a revoked session of any hop.
     let calls = world.assume_role_requests();
-    assert_eq!(calls.len(), 3);
-    assert_eq!(calls[2].param("RoleArn"), Some(STORAGE));
+    assert_eq!(calls.len(), 4);
+    assert_eq!(calls[2].param("RoleArn"), Some(BROKER));
+    assert_eq!(calls[3].param("RoleArn"), Some(STORAGE));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,8 @@ struct Script {
     time: TickAdvanceTime,
     answers: Arc<Mutex<VecDeque<Answer>>>,
     calls: Arc<Mutex<Vec<SystemTime>>>,
+    /// Whether each call was from scratch.
+    from_scratch: Arc<Mutex<Vec<bool>>>,
     gate: Arc<Semaphore>,
 }
 
@@ -90,6 +92,7 @@ impl Script {
             time: time.clone(),
             answers: Arc::new(Mutex::new(answers.into_iter().collect())),
             calls: Arc::new(Mutex::new(Vec::new())),
+            from_scratch: Arc::new(Mutex::new(Vec::new())),
             gate: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
         }
     }
@@ -116,11 +119,12 @@ impl Script {
 
     fn fetch(&self) -> Fetch<u64, Fail> {
         let script = self.clone();
-        Arc::new(move || {
+        Arc::new(move |from_scratch| {
             let script = script.clone();
             Box::pin(async move {
                 let now = script.time.now();
                 script.calls.lock().push(now);
+                script.from_scratch.lock().push(from_scratch);
                 let number = script.calls.lock().len() as u64;
                 let _permit = script.gate.acquire().await.unwrap();
                 let answer = {
@@ -218,7 +222,7 @@ async fn an_idle_cache_refreshes_at_the_refresh_point_by_itself() {
     time.tick(45 * MINUTE).await;
     settle().await;
     assert_eq!(script.calls(), [0, 2700, 5400]);
-    assert_eq!(cache.snapshot().refreshes, 3);
+    assert_eq!(cache.snapshot().successful_refreshes, 3);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -228,7 +232,7 @@ async fn refresh_points_of_a_fleet_spread_between_40_percent_and_the_advisory_po
     for _ in 0..200 {
         let (_, _, cache) = setup([Answer::Lifetime(60 * MINUTE)], policy.clone());
         cache.get_or_wait().await.unwrap();
-        points.push(secs(cache.snapshot().next_attempt.unwrap()));
+        points.push(secs(cache.snapshot().next_refresh.unwrap()));
     }
     // Between 24 and 45 minutes into the hour, over at least 12 minutes.
     assert!(
@@ -272,7 +276,7 @@ async fn non_retryable_failures_retry_every_5_minutes_and_keep_serving_until_exp
     settle().await;
     // Refresh at 2700 s; then every 5 minutes, and once more at expiry.
     assert_eq!(script.calls(), [0, 2700, 3000, 3300]);
-    assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 3600);
+    assert_eq!(secs(cache.snapshot().next_refresh.unwrap()), 3600);
     assert_eq!(cache.get(), None, "inside the mandatory window");
     assert_eq!(
         cache.get_or_wait().await,
@@ -461,14 +465,15 @@ async fn a_fetch_that_hangs_times_out() {
 async fn dropping_the_cache_stops_its_worker() {
     let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
     cache.get_or_wait().await.unwrap();
-    let mut completed = cache.shared.completed.lock().clone();
-    completed.borrow_and_update();
+    let mut changed = cache.shared.changed.subscribe();
     drop(cache);
     settle().await;
-    let changed = tokio::time::timeout(Duration::from_secs(5), completed.changed()).await;
+    let gone = tokio::time::timeout(Duration::from_secs(5), async {
+        while changed.changed().await.is_ok() {}
+    });
     assert!(
-        matches!(changed, Ok(Err(_))),
-        "the worker and its sender are gone"
+        gone.await.is_ok(),
+        "the worker and the state it shared are gone"
     );
     time.tick(2 * 60 * MINUTE).await;
     settle().await;
@@ -605,14 +610,14 @@ async fn a_success_arriving_inside_its_mandatory_window_counts_as_a_failure() {
     settle().await;
     let snapshot = cache.snapshot();
     assert_eq!(snapshot.consecutive_failures, 1);
-    assert_eq!(snapshot.refreshes, 1);
+    assert_eq!(snapshot.successful_refreshes, 1);
     assert_eq!(
         snapshot.last_error.as_ref().map(|e| e.what.as_str()),
         Some("arrived expiring (60s)")
     );
     // The first value lasts longer and stays; the retry comes at the 5-min cap.
     assert_eq!(cache.get(), Some(1));
-    assert_eq!(secs(snapshot.next_attempt.unwrap()), 2750 + 300);
+    assert_eq!(secs(snapshot.next_refresh.unwrap()), 2750 + 300);
 }
 
 /// A sleep that never ends: the timers of a suspended machine.
@@ -658,8 +663,9 @@ async fn an_invalidation_storm_runs_few_fetches() {
         time.tick(Duration::from_millis(10)).await;
         settle().await;
     }
-    // One run at once, then 1, 2, 4 s apart.
+    // One run at once, then 1, 2, 4 s apart; each derives the value from scratch.
     assert_eq!(script.calls(), [0, 0, 1, 3, 7]);
+    assert_eq!(*script.from_scratch.lock(), [false, true, true, true, true]);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -690,9 +696,79 @@ async fn a_deferred_invalidation_keeps_serving_the_value_until_its_run() {
     // Right after that run: deferred by the 1-s invalidation backoff.
     cache.invalidate();
     assert_eq!(cache.get(), Some(2), "still served");
-    assert_eq!(secs(cache.snapshot().next_attempt.unwrap()), 1);
+    assert_eq!(secs(cache.snapshot().next_refresh.unwrap()), 1);
     time.tick(SEC).await;
     settle().await;
     assert_eq!(script.calls(), [0, 0, 1]);
     assert_eq!(cache.get(), Some(3));
+}
+
+#[test]
+fn a_worker_stuck_on_an_idle_runtime_is_replaced_before_the_value_expires() {
+    let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
+    let idle = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(idle.block_on(cache.get_or_wait()), Ok(1));
+    // The refresh comes due at 2700 s, but the worker's runtime never runs again.
+    on_fresh_runtime(time.tick(45 * MINUTE));
+    assert_eq!(script.calls(), [0]);
+    assert_eq!(cache.get(), Some(1), "due for less than the stall limit");
+    on_fresh_runtime(time.tick(MINUTE));
+    // Stuck for the stall limit (60 s): the cached path leaves it to the slow path, whose
+    // caller replaces it and waits for the refresh.
+    assert_eq!(cache.get(), None);
+    assert_eq!(on_fresh_runtime(cache.get_or_wait()), Ok(2));
+    assert_eq!(script.calls(), [0, 2760]);
+    drop(idle);
+}
+
+#[test]
+fn a_call_outside_any_runtime_while_a_worker_runs_gets_a_clear_error() {
+    let (time, _script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(runtime.block_on(cache.get_or_wait()), Ok(1));
+    runtime.block_on(time.tick(59 * MINUTE + 30 * SEC));
+    let err = futures_lite_block_on(cache.get_or_wait()).unwrap_err();
+    assert!(err.what.contains("tokio runtime"), "{err}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_worker_that_stops_tells_the_callers_waiting_for_it() {
+    let (_time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
+    script.hold();
+    let caller = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.get_or_wait().await })
+    };
+    settle().await;
+    // The worker dies mid-attempt (as with its runtime); the caller starts another at once.
+    cache.worker.lock().take();
+    settle().await;
+    script.release();
+    assert_eq!(caller.await.unwrap(), Ok(2));
+    assert_eq!(script.calls(), [0, 0]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_invalidation_during_a_failure_backoff_runs_at_once_from_scratch() {
+    let (time, script, cache) = setup(
+        [Answer::Lifetime(60 * MINUTE), Answer::Fails(denied())],
+        no_jitter(),
+    );
+    assert_eq!(cache.get_or_wait().await, Ok(1));
+    time.tick(45 * MINUTE).await;
+    settle().await;
+    // The refresh was denied: the next attempt waits the 5-min cap while the value is valid.
+    assert_eq!(script.calls(), [0, 2700]);
+    assert_eq!(secs(cache.snapshot().next_refresh.unwrap()), 3000);
+    cache.invalidate();
+    settle().await;
+    assert_eq!(script.calls(), [0, 2700, 2700]);
+    assert_eq!(*script.from_scratch.lock(), [false, false, true]);
+    // Denied again, and no value left: the urgent backoff follows, not the 5-min one.
+    assert_eq!(cache.get_or_wait().await, Err(denied()));
+    assert_eq!(secs(cache.snapshot().next_refresh.unwrap()), 2701);
 }

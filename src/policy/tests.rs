@@ -248,41 +248,41 @@ const FIRST: Invalidations = Invalidations {
 };
 
 fn invalidate(
-    (now, state, in_flight, backoff_until, expected): (
+    (now, state, in_flight, has_value, expected): (
         u64,
         Invalidations,
         bool,
-        Option<u64>,
+        bool,
         (Invalidation, Invalidations),
     ),
 ) {
     let policy = RefreshPolicy::default();
-    let got = policy.invalidation(at_ms(now), state, in_flight, backoff_until.map(at_ms));
+    let got = policy.invalidation(at_ms(now), state, in_flight, has_value);
     assert_eq!(got, expected);
 }
 
 cases! { invalidate:
-    invalidation_with_none_before_runs_now: (5_000, FIRST, false, None,
+    invalidation_with_none_before_runs_now: (5_000, FIRST, false, true,
         (Invalidation::RunNow, Invalidations { pending: true, last_run: None, interval: SEC }));
-    invalidation_joins_a_pending_one: (5_000, Invalidations { pending: true, ..FIRST }, false, None,
+    invalidation_joins_a_pending_one: (5_000, Invalidations { pending: true, ..FIRST }, false, true,
         (Invalidation::Coalesced, Invalidations { pending: true, ..FIRST }));
-    invalidation_during_an_attempt_drops_the_value_for_it: (5_000, FIRST, true, None,
+    invalidation_during_an_attempt_drops_the_value_for_it: (5_000, FIRST, true, true,
         (Invalidation::DropValue, FIRST));
-    invalidation_during_a_failure_backoff_keeps_the_backoff: (5_000, FIRST, false, Some(9_000),
-        (Invalidation::DropValue, FIRST));
-    invalidation_after_the_backoff_runs_now: (9_000, FIRST, false, Some(9_000),
-        (Invalidation::RunNow, Invalidations { pending: true, last_run: None, interval: SEC }));
+    invalidation_without_a_value_changes_nothing: (5_000, FIRST, false, false,
+        (Invalidation::Coalesced, FIRST));
+    invalidation_without_a_value_during_an_attempt_changes_nothing: (5_000, FIRST, true, false,
+        (Invalidation::Coalesced, FIRST));
     invalidation_inside_a_grown_interval_is_deferred_to_its_end: (
-        6_000, Invalidations { last_run: Some(at(5)), interval: 4 * SEC, ..FIRST }, false, None,
+        6_000, Invalidations { last_run: Some(at(5)), interval: 4 * SEC, ..FIRST }, false, true,
         (Invalidation::Defer(at(9)), Invalidations { pending: true, last_run: Some(at(5)), interval: 8 * SEC }));
     invalidation_right_after_a_run_is_deferred_and_doubles_the_interval: (
-        5_050, Invalidations { last_run: Some(at(5)), interval: SEC, ..FIRST }, false, None,
+        5_050, Invalidations { last_run: Some(at(5)), interval: SEC, ..FIRST }, false, true,
         (Invalidation::Defer(at(6)), Invalidations { pending: true, last_run: Some(at(5)), interval: 2 * SEC }));
     invalidation_a_full_interval_after_the_last_run_runs_now: (
-        9_000, Invalidations { last_run: Some(at(5)), interval: 4 * SEC, ..FIRST }, false, None,
+        9_000, Invalidations { last_run: Some(at(5)), interval: 4 * SEC, ..FIRST }, false, true,
         (Invalidation::RunNow, Invalidations { pending: true, last_run: Some(at(5)), interval: SEC }));
     invalidation_interval_stops_growing_at_the_cap: (
-        5_050, Invalidations { last_run: Some(at(5)), interval: 50 * SEC, ..FIRST }, false, None,
+        5_050, Invalidations { last_run: Some(at(5)), interval: 50 * SEC, ..FIRST }, false, true,
         (Invalidation::Defer(at(55)), Invalidations { pending: true, last_run: Some(at(5)), interval: MINUTE }));
 }
 
@@ -295,7 +295,7 @@ fn an_invalidation_storm_starts_few_runs() {
     let mut runs = Vec::new();
     let mut scheduled: Option<u64> = None;
     for now in (0..10_000).step_by(10) {
-        let (what, next) = policy.invalidation(at_ms(now), state, false, None);
+        let (what, next) = policy.invalidation(at_ms(now), state, false, true);
         state = next;
         match what {
             Invalidation::RunNow => scheduled = Some(now),
@@ -369,6 +369,22 @@ cases! { accepted:
         .urgent_retry_backoff(SHORTEST_DELAY, SHORTEST_DELAY)
         .invalidation_backoff(SHORTEST_DELAY, SHORTEST_DELAY)
         .fetch_timeout(SHORTEST_DELAY);
+}
+
+fn stalled((now, in_flight_since, due_since, expected): (u64, Option<u64>, Option<u64>, bool)) {
+    let policy = RefreshPolicy::default();
+    let stalled = policy.stalled(at(now), in_flight_since.map(at), due_since.map(at));
+    assert_eq!(stalled, expected);
+}
+
+cases! { stalled:
+    // The stall limit is 60 s with the default 30-s fetch timeout.
+    a_worker_with_nothing_due_is_not_stalled: (1000, None, None, false);
+    a_worker_with_an_attempt_due_for_59_seconds_is_not_stalled: (1059, None, Some(1000), false);
+    a_worker_with_an_attempt_due_for_60_seconds_is_stalled: (1060, None, Some(1000), true);
+    a_worker_with_an_attempt_in_flight_for_59_seconds_is_not_stalled: (1059, Some(1000), None, false);
+    a_worker_with_an_attempt_in_flight_for_60_seconds_is_stalled: (1060, Some(1000), Some(900), true);
+    a_worker_with_an_attempt_in_flight_since_it_came_due_counts_from_the_start: (1059, Some(1000), Some(900), false);
 }
 
 #[test]
