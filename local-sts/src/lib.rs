@@ -1,25 +1,21 @@
-//! Testing without AWS: [`LocalSts`], a real STS endpoint on 127.0.0.1.
+//! A local STS endpoint for tests: [`LocalSts`], `AssumeRole` and `GetCallerIdentity` on an
+//! ephemeral port of 127.0.0.1, answered as STS answers them.
 //!
-//! Enabled by the `test-util` feature, for this crate's tests and examples and for users' own
-//! test suites:
+//! It speaks STS's query protocol over HTTP/1.1 (hyper), answers in STS's XML and
+//! `ErrorResponse` shapes with STS's HTTP statuses, and authenticates every request as STS does:
+//! the access key must be known, the session token must match, the SigV4 signature is recomputed
+//! with the caller's secret key and compared, and the signing time must be within 15 minutes of
+//! its clock. Roles carry a trust rule (the callers they admit and the ExternalId they require), a
+//! maximum session duration, and STS's 1-hour limit for sessions assumed with role-session
+//! credentials. Tests of failure handling script faults per request or for a whole outage, and
+//! every request is logged for assertions.
 //!
-//! ```toml
-//! [dev-dependencies]
-//! aws-role-chain = { version = "0.1", features = ["test-util"] }
-//! ```
-//!
-//! `LocalSts` speaks STS's query protocol over HTTP/1.1 (hyper), answers `AssumeRole` and
-//! `GetCallerIdentity` in STS's XML and `ErrorResponse` shapes with STS's HTTP statuses, and
-//! authenticates every request as STS does: the access key must be known, the session token must
-//! match, the SigV4 signature is recomputed with the caller's secret key and compared, and the
-//! signing time must be within 15 minutes of its clock. Roles carry a trust rule (the callers
-//! they admit and the ExternalId they require), a maximum session duration, and STS's 1-hour
-//! limit for sessions assumed with role-session credentials.
+//! `aws-role-chain` re-exports it as `aws_role_chain::test_util` (feature `test-util`); any STS
+//! client can use it, the AWS SDK's among them:
 //!
 //! ```
-//! use aws_role_chain::test_util::{LocalRole, LocalSts};
-//! use aws_role_chain::{Role, RoleChainProvider};
-//! use aws_types::region::Region;
+//! use aws_role_chain_local_sts::{LocalRole, LocalSts};
+//! use aws_sdk_sts::config::{Region, SharedCredentialsProvider};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,20 +26,36 @@
 //!         .trust("arn:aws:iam::222222222222:user/compute")
 //!         .external_id("storage-7f3a9c"),
 //! );
-//!
-//! let provider = RoleChainProvider::builder()
-//!     .base_provider(compute)
-//!     .endpoint_url(sts.endpoint_url())
-//!     .region(Region::new("us-east-1"))
-//!     .assume(Role::new("arn:aws:iam::111111111111:role/storage-access").external_id("storage-7f3a9c"))
-//!     .build()?;
-//! let credentials = provider.credentials().await?;
-//! assert_eq!(credentials.account_id().map(|a| a.as_str()), Some("111111111111"));
-//! assert_eq!(sts.requests().len(), 1);
+//! let client = aws_sdk_sts::Client::from_conf(
+//!     aws_sdk_sts::Config::builder()
+//!         .credentials_provider(SharedCredentialsProvider::new(compute))
+//!         .endpoint_url(sts.endpoint_url())
+//!         .region(Region::new("us-east-1"))
+//!         .build(),
+//! );
+//! let assumed = client
+//!     .assume_role()
+//!     .role_arn("arn:aws:iam::111111111111:role/storage-access")
+//!     .role_session_name("test")
+//!     .external_id("storage-7f3a9c")
+//!     .send()
+//!     .await?;
+//! assert!(assumed.credentials().is_some());
+//! assert_eq!(sts.requests()[0].param("RoleArn"), Some("arn:aws:iam::111111111111:role/storage-access"));
 //! sts.stop().await;
 //! # Ok(()) }
 //! ```
 
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
+mod actions;
+mod auth;
+mod reply;
 mod server;
 mod sigv4;
 mod sts;
@@ -67,7 +79,7 @@ use self::sts::State;
 /// 127.0.0.1, with real SigV4 checks, trust rules and a log of every request.
 ///
 /// Start it with [`LocalSts::start`] inside a tokio runtime, stop it with [`LocalSts::stop`] (or
-/// by dropping it). See the [module documentation](self) for an example.
+/// by dropping it). See the [crate documentation](crate) for an example.
 pub struct LocalSts {
     endpoint_url: String,
     state: Arc<State>,
@@ -85,7 +97,7 @@ impl LocalSts {
         LocalStsBuilder::default()
     }
 
-    /// The URL to pass to [`Builder::endpoint_url`](crate::Builder::endpoint_url), such as
+    /// The URL of the endpoint, for an STS client's `endpoint_url`, such as
     /// `http://127.0.0.1:41234`.
     pub fn endpoint_url(&self) -> &str {
         &self.endpoint_url
@@ -265,7 +277,7 @@ pub enum Fault {
 /// A role registered with [`LocalSts`], with the trust rule that decides who may assume it.
 ///
 /// ```
-/// use aws_role_chain::test_util::LocalRole;
+/// use aws_role_chain_local_sts::LocalRole;
 ///
 /// // Only the broker role's sessions may assume it, and only with this ExternalId.
 /// let role = LocalRole::new("arn:aws:iam::111111111111:role/storage")

@@ -1,4 +1,4 @@
-//! The HTTP side of [`LocalSts`](super::LocalSts): a hyper 1 server on a loopback listener.
+//! The HTTP side of [`LocalSts`](crate::LocalSts): a hyper 1 server on a loopback listener.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use super::sts::{Answer, State, StsRequest};
+use crate::reply::Answer;
+use crate::sts::{State, StsRequest};
 
 /// Accepts connections until the task is aborted; aborting it drops the connection tasks too.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, sleep: SharedAsyncSleep) {
