@@ -16,13 +16,13 @@ use futures_util::FutureExt;
 use parking_lot::{Mutex, MutexGuard};
 use tracing::debug;
 
-use crate::assume::Hop;
 use crate::cache::panic_message;
 use crate::error::{Error, ErrorKind};
+use crate::hop::Hop;
 use crate::policy::RefreshPolicy;
 
 #[derive(Clone)]
-struct Held {
+struct HeldCredentials {
     credentials: Credentials,
     fetched_at: SystemTime,
     expiry: SystemTime,
@@ -32,7 +32,7 @@ pub(crate) struct Chain {
     sts: aws_sdk_sts::Client,
     base: SharedCredentialsProvider,
     hops: Vec<Hop>,
-    held: Mutex<Vec<Option<Held>>>,
+    held: Mutex<Vec<Option<HeldCredentials>>>,
     time: SharedTimeSource,
     policy: RefreshPolicy,
 }
@@ -64,12 +64,12 @@ impl Chain {
             .collect()
     }
 
-    fn held(&self) -> MutexGuard<'_, Vec<Option<Held>>> {
+    fn held(&self) -> MutexGuard<'_, Vec<Option<HeldCredentials>>> {
         self.held.lock()
     }
 
     /// Whether held credentials can still sign the next hop at `now`.
-    fn reusable(&self, held: &Held, now: SystemTime) -> bool {
+    fn reusable(&self, held: &HeldCredentials, now: SystemTime) -> bool {
         now < self.policy.serve_until(held.fetched_at, held.expiry)
     }
 
@@ -112,7 +112,7 @@ impl Chain {
                     return Err(err);
                 }
             };
-            self.held()[hop.index] = Some(Held {
+            self.held()[hop.index] = Some(HeldCredentials {
                 credentials: credentials.clone(),
                 fetched_at,
                 expiry,

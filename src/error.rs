@@ -93,6 +93,8 @@ pub struct Error {
     inner: Arc<Inner>,
 }
 
+/// Shared by an error's clones. `Clone`, with its source behind an `Arc`, so that the error can
+/// be completed (`at_hop`, `with_source`) even if it was cloned first.
 #[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
@@ -100,6 +102,48 @@ struct Inner {
     role_arn: Option<String>,
     message: String,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+}
+
+// Not `thiserror`: its `#[source]` would hand out the `Arc` rather than the error inside it,
+// which callers downcast to (the SDK's `CredentialsError`, say).
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let (place, advice) = (Where(&inner.hop, &inner.role_arn), Advice(&inner.kind));
+        write!(f, "{place}{}: {}{advice}", inner.kind, inner.message)
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        let source = self.inner.source.as_deref()?;
+        Some(source)
+    }
+}
+
+/// `hop 1 (arn:…): ` before the message of an error at a hop.
+struct Where<'a>(&'a Option<usize>, &'a Option<String>);
+
+impl fmt::Display for Where<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.1) {
+            (Some(hop), Some(arn)) => write!(f, "hop {hop} ({arn}): "),
+            (Some(hop), None) => write!(f, "hop {hop}: "),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `; check …` after the message, for the kinds that need a human.
+struct Advice<'a>(&'a ErrorKind);
+
+impl fmt::Display for Advice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.advice() {
+            Some(advice) => write!(f, "; {advice}"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Error {
@@ -147,22 +191,6 @@ impl Error {
     /// Whether a later attempt may succeed without a change to the configuration.
     pub fn is_retryable(&self) -> bool {
         self.inner.kind.is_retryable()
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = &*self.inner;
-        match (inner.hop, &inner.role_arn) {
-            (Some(hop), Some(arn)) => write!(f, "hop {hop} ({arn}): ")?,
-            (Some(hop), None) => write!(f, "hop {hop}: ")?,
-            _ => {}
-        }
-        write!(f, "{}: {}", inner.kind, inner.message)?;
-        if let Some(advice) = inner.kind.advice() {
-            write!(f, "; {advice}")?;
-        }
-        Ok(())
     }
 }
 
@@ -219,20 +247,12 @@ impl crate::cache::Failure for Error {
     }
 }
 
-impl StdError for Error {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|e| e as &(dyn StdError + 'static))
-    }
-}
-
 /// A role chain that cannot be built: a missing piece or a value STS would refuse.
 ///
 /// [`field`](BuildError::field) names the setting and [`hop`](BuildError::hop) the role it belongs
 /// to; the message states the rule and the offending value (an ExternalId only by its length).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{field}: {message}", Role(.hop))]
 pub struct BuildError {
     hop: Option<usize>,
     field: &'static str,
@@ -262,15 +282,14 @@ impl BuildError {
     }
 }
 
-impl fmt::Display for BuildError {
+/// `role 2 in the chain: ` before the field of a role's setting.
+struct Role<'a>(&'a Option<usize>);
+
+impl fmt::Display for Role<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.hop {
-            Some(hop) => write!(
-                f,
-                "role {hop} in the chain: {}: {}",
-                self.field, self.message
-            ),
-            None => write!(f, "{}: {}", self.field, self.message),
+        match self.0 {
+            Some(hop) => write!(f, "role {hop} in the chain: "),
+            None => Ok(()),
         }
     }
 }
@@ -284,8 +303,6 @@ impl fmt::Debug for BuildError {
             .finish()
     }
 }
-
-impl StdError for BuildError {}
 
 #[cfg(test)]
 mod tests {
@@ -334,6 +351,18 @@ mod tests {
         assert_eq!(copy.role_arn(), Some("arn:aws:iam::111111111111:role/a"));
         assert_eq!(copy.source().unwrap().to_string(), "reset");
         assert!(copy.is_retryable());
+    }
+
+    #[test]
+    fn an_error_cloned_before_it_is_complete_is_completed_apart_from_its_clone() {
+        let err = Error::new(ErrorKind::Unavailable, "HTTP 503");
+        let early = err.clone();
+        let done = err
+            .at_hop(1, "arn:aws:iam::111111111111:role/a")
+            .with_source(std::io::Error::other("reset"));
+        assert_eq!((done.hop(), early.hop()), (Some(1), None));
+        assert_eq!(done.source().unwrap().to_string(), "reset");
+        assert!(early.source().is_none());
     }
 
     #[test]

@@ -6,16 +6,19 @@
     rust_2018_idioms
 )]
 
-mod assume;
 mod cache;
 mod chain;
+mod classify;
 mod error;
+mod hop;
 mod policy;
 mod provider;
 mod role;
 mod status;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+#[cfg(test)]
+mod testing;
 
 pub use error::{BuildError, Error, ErrorKind};
 pub use policy::RefreshPolicy;

@@ -14,13 +14,13 @@ use aws_types::region::Region;
 use aws_types::SdkConfig;
 use tracing::{debug, debug_span, field, trace, Instrument};
 
-use crate::assume::Hop;
 use crate::cache::{Cache, Fetch};
 use crate::chain::Chain;
 use crate::error::{BuildError, Error, ErrorKind};
+use crate::hop::Hop;
 use crate::policy::RefreshPolicy;
 use crate::role::Role;
-use crate::status::{HopStatus, Status};
+use crate::status::Status;
 
 /// The region whose STS endpoint is called when neither [`Builder::region`] nor
 /// [`Builder::configure`] names one: STS's historical global endpoint lives there.
@@ -81,7 +81,7 @@ impl RoleChainProvider {
             return Ok(credentials);
         }
         // Out of line, so that the cached path's future stays small.
-        Box::pin(self.inner.wait()).await
+        Box::pin(self.inner.get_or_wait()).await
     }
 
     /// Drops the cached credentials, so that the next call waits for fresh ones (one chain run,
@@ -123,40 +123,14 @@ impl RoleChainProvider {
     /// A snapshot of the provider's state for health checks: expiry, next refresh, successes,
     /// failures, last error, and each hop's expiry. Never contains a secret.
     pub fn status(&self) -> Status {
-        let snapshot = self.inner.cache.snapshot();
-        let hops = self
-            .inner
-            .chain
-            .hops()
-            .iter()
-            .zip(self.inner.chain.hop_expiries())
-            .map(|(hop, expiry)| HopStatus {
-                hop: hop.index,
-                role_arn: hop.role.role_arn.clone(),
-                expiry,
-            })
-            .collect();
-        let now = self.inner.time.now();
-        Status {
-            expiry: snapshot
-                .current
-                .as_ref()
-                .map(|c| c.expiry)
-                .filter(|e| now < *e),
-            next_refresh: snapshot.next_refresh,
-            successful_refreshes: snapshot.successful_refreshes,
-            consecutive_failures: snapshot.consecutive_failures,
-            last_error: snapshot
-                .last_error
-                .as_ref()
-                .map(|e| (e.kind(), e.to_string())),
-            hops,
-        }
+        let inner = &self.inner;
+        Status::new(&inner.cache.snapshot(), &inner.chain, inner.time.now())
     }
 }
 
 impl Inner {
-    async fn wait(&self) -> Result<Credentials, Error> {
+    /// The slow path: waits for the cache, in a span that records the outcome.
+    async fn get_or_wait(&self) -> Result<Credentials, Error> {
         let span = debug_span!(
             "role_chain_credentials",
             hops = self.chain.hops().len(),
@@ -183,7 +157,10 @@ impl ProvideCredentials for RoleChainProvider {
                 future::ProvideCredentials::ready(Ok(credentials))
             }
             None => future::ProvideCredentials::new(async move {
-                self.inner.wait().await.map_err(into_credentials_error)
+                self.inner
+                    .get_or_wait()
+                    .await
+                    .map_err(into_credentials_error)
             }),
         }
     }
@@ -300,6 +277,49 @@ impl Builder {
     /// Checks every setting and builds the provider. Makes no request and starts no task: the
     /// background refresh starts with the first call, on that caller's tokio runtime.
     pub fn build(self) -> Result<RoleChainProvider, BuildError> {
+        self.validate()?;
+        let sdk = self.sdk_config.as_ref();
+        let base = self
+            .base_provider
+            .clone()
+            .or_else(|| sdk.and_then(SdkConfig::credentials_provider))
+            .ok_or_else(|| {
+                BuildError::new(
+                    None,
+                    "base_provider",
+                    "no base credentials provider; set one with Builder::base_provider, or pass an \
+                     SdkConfig that has one to Builder::configure",
+                )
+            })?;
+        let time = self
+            .time_source
+            .clone()
+            .or_else(|| sdk.and_then(SdkConfig::time_source))
+            .unwrap_or_default();
+        let sleep = self
+            .sleep_impl
+            .clone()
+            .or_else(|| sdk.and_then(SdkConfig::sleep_impl))
+            .or_else(default_async_sleep)
+            .ok_or_else(|| {
+                BuildError::new(
+                    None,
+                    "sleep_impl",
+                    "no sleep implementation; set one with Builder::sleep_impl",
+                )
+            })?;
+        let sts = self.sts_client(&time, &sleep);
+        let hops = hops(self.roles, &default_session_name(&time));
+        let policy = self.refresh_policy;
+        let chain = Arc::new(Chain::new(sts, base, hops, time.clone(), policy.clone()));
+        let cache = Cache::new(run_chain(&chain), policy, time.clone(), sleep);
+        Ok(RoleChainProvider {
+            inner: Arc::new(Inner { chain, cache, time }),
+        })
+    }
+
+    /// Every rule that needs no other setting: the roles, the endpoint URL, the refresh policy.
+    fn validate(&self) -> Result<(), BuildError> {
         if self.roles.is_empty() {
             return Err(BuildError::new(
                 None,
@@ -310,27 +330,16 @@ impl Builder {
         for (hop, role) in self.roles.iter().enumerate() {
             role.validate(hop)?;
         }
-        let sdk = self.sdk_config.as_ref();
-        let base = self
-            .base_provider
-            .or_else(|| sdk.and_then(SdkConfig::credentials_provider))
-            .ok_or_else(|| {
-                BuildError::new(
-                    None,
-                    "base_provider",
-                    "no base credentials provider; set one with Builder::base_provider, or pass an \
-                     SdkConfig that has one to Builder::configure",
-                )
-            })?;
         if let Some(url) = &self.endpoint_url {
             check_endpoint_url(url)?;
         }
-        self.refresh_policy.validate()?;
-        let time = self
-            .time_source
-            .or_else(|| sdk.and_then(SdkConfig::time_source))
-            .unwrap_or_default();
+        self.refresh_policy.validate()
+    }
 
+    /// The STS client every hop calls, configured from `configure`'s `SdkConfig` and the
+    /// explicit settings, which win. It caches no identity: each call brings its signer.
+    fn sts_client(&self, time: &SharedTimeSource, sleep: &SharedAsyncSleep) -> aws_sdk_sts::Client {
+        let sdk = self.sdk_config.as_ref();
         let mut sts = match sdk {
             Some(sdk) => aws_sdk_sts::config::Builder::from(sdk),
             None => aws_sdk_sts::Config::builder(),
@@ -340,69 +349,44 @@ impl Builder {
             .unwrap_or_else(BehaviorVersion::latest);
         let region = self
             .region
+            .clone()
             .or_else(|| sdk.and_then(|c| c.region().cloned()))
             .unwrap_or_else(|| Region::from_static(DEFAULT_REGION));
         sts = sts
             .behavior_version(behavior_version)
             .identity_cache(IdentityCache::no_cache())
             .region(region)
-            .time_source(time.clone());
-        if let Some(url) = self.endpoint_url {
+            .time_source(time.clone())
+            .sleep_impl(sleep.clone());
+        if let Some(url) = &self.endpoint_url {
             sts = sts.endpoint_url(url);
         }
-        let sleep = self
-            .sleep_impl
-            .or_else(|| sdk.and_then(SdkConfig::sleep_impl))
-            .or_else(default_async_sleep)
-            .ok_or_else(|| {
-                BuildError::new(
-                    None,
-                    "sleep_impl",
-                    "no sleep implementation; set one with Builder::sleep_impl",
-                )
-            })?;
-        sts = sts.sleep_impl(sleep.clone());
-
-        let default_session_name = format!(
-            "aws-role-chain-{}",
-            time.now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-        );
-        let hops = self
-            .roles
-            .into_iter()
-            .enumerate()
-            .map(|(index, role)| Hop {
-                index,
-                session_name: role
-                    .session_name
-                    .clone()
-                    .unwrap_or_else(|| default_session_name.clone()),
-                role,
-                chained: Default::default(),
-            })
-            .collect();
-        let chain = Arc::new(Chain::new(
-            aws_sdk_sts::Client::from_conf(sts.build()),
-            base,
-            hops,
-            time.clone(),
-            self.refresh_policy.clone(),
-        ));
-        let fetch: Fetch<Credentials, Error> = {
-            let chain = chain.clone();
-            Arc::new(move |from_scratch| {
-                let chain = chain.clone();
-                Box::pin(async move { chain.run(from_scratch).await })
-            })
-        };
-        let cache = Cache::new(fetch, self.refresh_policy, time.clone(), sleep);
-        Ok(RoleChainProvider {
-            inner: Arc::new(Inner { chain, cache, time }),
-        })
+        aws_sdk_sts::Client::from_conf(sts.build())
     }
+}
+
+/// `aws-role-chain-<unix millis>`: one session name for the hops that set none, telling the
+/// provider's sessions apart in CloudTrail.
+fn default_session_name(time: &SharedTimeSource) -> String {
+    let since_epoch = time.now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("aws-role-chain-{}", since_epoch.as_millis())
+}
+
+fn hops(roles: Vec<Role>, default_session_name: &str) -> Vec<Hop> {
+    roles
+        .into_iter()
+        .enumerate()
+        .map(|(index, role)| Hop::new(index, role, default_session_name))
+        .collect()
+}
+
+/// What the cache calls to fetch: a run of the chain.
+fn run_chain(chain: &Arc<Chain>) -> Fetch<Credentials, Error> {
+    let chain = chain.clone();
+    Arc::new(move |from_scratch| {
+        let chain = chain.clone();
+        Box::pin(async move { chain.run(from_scratch).await })
+    })
 }
 
 fn check_endpoint_url(url: &str) -> Result<(), BuildError> {

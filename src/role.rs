@@ -154,148 +154,158 @@ impl Role {
 
     /// Checks every setting of the role at position `hop` against STS's rules.
     pub(crate) fn validate(&self, hop: usize) -> Result<(), BuildError> {
-        let fail = |field, message: String| Err(BuildError::new(Some(hop), field, message));
-
-        if let Err(rule) = check_role_arn(&self.role_arn) {
-            return fail("role_arn", format!("{rule}; got {:?}", self.role_arn));
-        }
-        if let Some(id) = &self.external_id {
-            let id = id.expose();
-            if let Err(rule) = check_chars(id, 2, 1224, is_external_id_char) {
-                return fail(
-                    "external_id",
-                    format!(
-                        "must be 2 to 1224 characters of letters, digits and _+=,.@:/-; {rule} \
-                         (value redacted, {} characters)",
-                        id.chars().count()
-                    ),
-                );
-            }
-        }
-        if let Some(name) = &self.session_name {
-            if let Err(rule) = check_chars(name, 2, 64, is_name_char) {
-                return fail(
-                    "session_name",
-                    format!("must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {name:?}"),
-                );
-            }
-        }
-        if let Some(duration) = self.duration {
-            let max = if hop == 0 {
-                MAX_DURATION
-            } else {
-                CHAINED_MAX_DURATION
-            };
-            if duration < MIN_DURATION || duration > max {
-                let why = if hop == 0 {
-                    ""
-                } else {
-                    " (AWS limits role chaining, a session assumed with role credentials, to 1 hour)"
-                };
-                return fail(
-                    "duration",
-                    format!(
-                        "must be between {} s and {} s{why}; got {} s",
-                        MIN_DURATION.as_secs(),
-                        max.as_secs(),
-                        duration.as_secs()
-                    ),
-                );
-            }
-        }
-        if let Some(policy) = &self.policy {
-            if let Err(rule) = check_chars(policy, 1, MAX_POLICY_CHARS, is_policy_char) {
-                return fail(
-                    "policy",
-                    format!("must be 1 to {MAX_POLICY_CHARS} characters of printable text; {rule}"),
-                );
-            }
-        }
-        if self.policy_arns.len() > MAX_POLICY_ARNS {
-            return fail(
-                "policy_arns",
-                format!(
-                    "at most {MAX_POLICY_ARNS} policy ARNs; got {}",
-                    self.policy_arns.len()
-                ),
-            );
-        }
-        for arn in &self.policy_arns {
-            if let Err(rule) = check_policy_arn(arn) {
-                return fail("policy_arns", format!("{rule}; got {arn:?}"));
-            }
-        }
-        self.validate_tags(hop)?;
-        if let Some(id) = &self.source_identity {
-            if id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
-                return fail(
-                    "source_identity",
-                    format!("must not start with \"aws:\", a prefix AWS reserves; got {id:?}"),
-                );
-            }
-            if let Err(rule) = check_chars(id, 2, 64, is_name_char) {
-                return fail(
-                    "source_identity",
-                    format!("must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {id:?}"),
-                );
-            }
-        }
-        Ok(())
+        self.check_role_arn()
+            .and_then(|()| self.check_external_id())
+            .and_then(|()| self.check_session_name())
+            .and_then(|()| self.check_duration(hop))
+            .and_then(|()| self.check_policy())
+            .and_then(|()| self.check_policy_arns())
+            .and_then(|()| self.check_tags())
+            .and_then(|()| self.check_transitive_tag_keys())
+            .and_then(|()| self.check_source_identity())
+            .map_err(|(field, message)| BuildError::new(Some(hop), field, message))
     }
 
-    fn validate_tags(&self, hop: usize) -> Result<(), BuildError> {
-        let fail = |field, message: String| Err(BuildError::new(Some(hop), field, message));
-        if self.tags.len() > MAX_TAGS {
-            return fail(
-                "tags",
-                format!("at most {MAX_TAGS} tags; got {}", self.tags.len()),
+    fn check_role_arn(&self) -> Rule {
+        check_role_arn(&self.role_arn)
+            .map_err(|rule| ("role_arn", format!("{rule}; got {:?}", self.role_arn)))
+    }
+
+    fn check_external_id(&self) -> Rule {
+        let Some(id) = &self.external_id else {
+            return Ok(());
+        };
+        let id = id.expose();
+        check_chars(id, 2, 1224, is_external_id_char).map_err(|rule| {
+            let message = format!(
+                "must be 2 to 1224 characters of letters, digits and _+=,.@:/-; {rule} \
+                 (value redacted, {} characters)",
+                id.chars().count()
             );
+            ("external_id", message)
+        })
+    }
+
+    fn check_session_name(&self) -> Rule {
+        let Some(name) = &self.session_name else {
+            return Ok(());
+        };
+        check_chars(name, 2, 64, is_name_char).map_err(|rule| {
+            let message = format!(
+                "must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {name:?}"
+            );
+            ("session_name", message)
+        })
+    }
+
+    /// 900 s to 12 h on hop 0; at most 1 h on later hops, which are role chaining.
+    fn check_duration(&self, hop: usize) -> Rule {
+        let Some(duration) = self.duration else {
+            return Ok(());
+        };
+        let (max, why) = match hop {
+            0 => (MAX_DURATION, ""),
+            _ => (
+                CHAINED_MAX_DURATION,
+                " (AWS limits role chaining, a session assumed with role credentials, to 1 hour)",
+            ),
+        };
+        if (MIN_DURATION..=max).contains(&duration) {
+            return Ok(());
+        }
+        let message = format!(
+            "must be between {} s and {} s{why}; got {} s",
+            MIN_DURATION.as_secs(),
+            max.as_secs(),
+            duration.as_secs()
+        );
+        Err(("duration", message))
+    }
+
+    fn check_policy(&self) -> Rule {
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        check_chars(policy, 1, MAX_POLICY_CHARS, is_policy_char).map_err(|rule| {
+            let message =
+                format!("must be 1 to {MAX_POLICY_CHARS} characters of printable text; {rule}");
+            ("policy", message)
+        })
+    }
+
+    fn check_policy_arns(&self) -> Rule {
+        let count = self.policy_arns.len();
+        if count > MAX_POLICY_ARNS {
+            let message = format!("at most {MAX_POLICY_ARNS} policy ARNs; got {count}");
+            return Err(("policy_arns", message));
+        }
+        self.policy_arns.iter().try_for_each(|arn| {
+            check_policy_arn(arn).map_err(|rule| ("policy_arns", format!("{rule}; got {arn:?}")))
+        })
+    }
+
+    fn check_tags(&self) -> Rule {
+        let fail = |message: String| Err(("tags", message));
+        if self.tags.len() > MAX_TAGS {
+            return fail(format!("at most {MAX_TAGS} tags; got {}", self.tags.len()));
         }
         for (i, (key, value)) in self.tags.iter().enumerate() {
             if let Err(rule) = check_chars(key, 1, 128, is_tag_char) {
-                return fail(
-                    "tags",
-                    format!("a tag key must be 1 to 128 characters of letters, digits, spaces and _.:/=+-@; {rule}; got {key:?}"),
-                );
+                return fail(format!("a tag key must be 1 to 128 characters of letters, digits, spaces and _.:/=+-@; {rule}; got {key:?}"));
             }
             if let Err(rule) = check_chars(value, 0, 256, is_tag_char) {
-                return fail(
-                    "tags",
-                    format!("the value of tag {key:?} must be 0 to 256 characters of letters, digits, spaces and _.:/=+-@; {rule}"),
-                );
+                return fail(format!("the value of tag {key:?} must be 0 to 256 characters of letters, digits, spaces and _.:/=+-@; {rule}"));
             }
             if self.tags[..i]
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case(key))
             {
-                return fail(
-                    "tags",
-                    format!(
-                        "tag key {key:?} is given twice (keys are compared without regard to case)"
-                    ),
-                );
-            }
-        }
-        if self.transitive_tag_keys.len() > MAX_TAGS {
-            return fail(
-                "transitive_tag_keys",
-                format!(
-                    "at most {MAX_TAGS} keys; got {}",
-                    self.transitive_tag_keys.len()
-                ),
-            );
-        }
-        for key in &self.transitive_tag_keys {
-            if !self.tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
-                return fail(
-                    "transitive_tag_keys",
-                    format!("{key:?} is not the key of a session tag of this role; add it with Role::tag"),
-                );
+                return fail(format!(
+                    "tag key {key:?} is given twice (keys are compared without regard to case)"
+                ));
             }
         }
         Ok(())
     }
+
+    fn check_transitive_tag_keys(&self) -> Rule {
+        let fail = |message: String| Err(("transitive_tag_keys", message));
+        let keys = &self.transitive_tag_keys;
+        if keys.len() > MAX_TAGS {
+            return fail(format!("at most {MAX_TAGS} keys; got {}", keys.len()));
+        }
+        match keys
+            .iter()
+            .find(|key| !self.tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)))
+        {
+            Some(key) => fail(format!(
+                "{key:?} is not the key of a session tag of this role; add it with Role::tag"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn check_source_identity(&self) -> Rule {
+        let Some(id) = &self.source_identity else {
+            return Ok(());
+        };
+        let fail = |message: String| Err(("source_identity", message));
+        if id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+            return fail(format!(
+                "must not start with \"aws:\", a prefix AWS reserves; got {id:?}"
+            ));
+        }
+        match check_chars(id, 2, 64, is_name_char) {
+            Ok(()) => Ok(()),
+            Err(rule) => fail(format!(
+                "must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {id:?}"
+            )),
+        }
+    }
 }
+
+/// The outcome of one rule: the field at fault and the message, on failure.
+type Rule = Result<(), (&'static str, String)>;
 
 /// Checks a length in characters and a character set; on failure says what was wrong.
 fn check_chars(
@@ -390,7 +400,7 @@ fn iam_resource(arn: &str, account_ok: impl Fn(&str) -> bool) -> Option<&str> {
     .then_some(resource)
 }
 
-fn is_account_id(s: &str) -> bool {
+pub(crate) fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 

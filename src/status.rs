@@ -1,8 +1,15 @@
-//! [`Status`]: a snapshot of the provider's state for health checks.
+//! [`Status`]: a snapshot of the provider's state for health checks, assembled from the cache's
+//! snapshot and the chain's hops.
 
+use std::fmt;
 use std::time::SystemTime;
 
-use crate::error::ErrorKind;
+use aws_credential_types::Credentials;
+use aws_smithy_types::DateTime;
+
+use crate::cache::Snapshot;
+use crate::chain::Chain;
+use crate::error::{Error, ErrorKind};
 
 /// A snapshot of a [`RoleChainProvider`](crate::RoleChainProvider)'s state, from
 /// [`status`](crate::RoleChainProvider::status): cheap to take, free of secrets.
@@ -20,7 +27,7 @@ use crate::error::ErrorKind;
 /// }
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Status {
     pub(crate) expiry: Option<SystemTime>,
     pub(crate) next_refresh: Option<SystemTime>,
@@ -31,6 +38,38 @@ pub struct Status {
 }
 
 impl Status {
+    pub(crate) fn new(
+        snapshot: &Snapshot<Credentials, Error>,
+        chain: &Chain,
+        now: SystemTime,
+    ) -> Self {
+        let hops = chain
+            .hops()
+            .iter()
+            .zip(chain.hop_expiries())
+            .map(|(hop, expiry)| HopStatus {
+                hop: hop.index,
+                role_arn: hop.role.role_arn.clone(),
+                expiry,
+            })
+            .collect();
+        Status {
+            expiry: snapshot
+                .current
+                .as_ref()
+                .map(|c| c.expiry)
+                .filter(|e| now < *e),
+            next_refresh: snapshot.next_refresh,
+            successful_refreshes: snapshot.successful_refreshes,
+            consecutive_failures: snapshot.consecutive_failures,
+            last_error: snapshot
+                .last_error
+                .as_ref()
+                .map(|e| (e.kind(), e.to_string())),
+            hops,
+        }
+    }
+
     /// When the cached credentials expire; `None` before the first success, once they have
     /// expired, and after an invalidation.
     pub fn expiry(&self) -> Option<SystemTime> {
@@ -72,7 +111,7 @@ impl Status {
 }
 
 /// One hop of a [`Status`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HopStatus {
     pub(crate) hop: usize,
     pub(crate) role_arn: String,
@@ -93,5 +132,127 @@ impl HopStatus {
     /// When the hop's held credentials expire; `None` before they were first fetched.
     pub fn expiry(&self) -> Option<SystemTime> {
         self.expiry
+    }
+}
+
+/// A time as RFC 3339, such as `2026-01-01T00:00:00Z`; `-` for none.
+struct Rfc3339(Option<SystemTime>);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(time) => write!(f, "{}", DateTime::from(time)),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+impl fmt::Debug for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Debug for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Status")
+            .field("expiry", &Rfc3339(self.expiry))
+            .field("next_refresh", &Rfc3339(self.next_refresh))
+            .field("successful_refreshes", &self.successful_refreshes)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("last_error", &self.last_error)
+            .field("hops", &self.hops)
+            .finish()
+    }
+}
+
+impl fmt::Debug for HopStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HopStatus")
+            .field("hop", &self.hop)
+            .field("role_arn", &self.role_arn)
+            .field("expiry", &Rfc3339(self.expiry))
+            .finish()
+    }
+}
+
+/// One line for a health log, such as `credentials expire 2026-01-01T01:00:00Z, next refresh
+/// 2026-01-01T00:40:12Z, 3 successful refreshes, 0 consecutive failures; hop 0 (arn:…) expires
+/// 2026-01-01T01:00:00Z`, with the last error's kind and message while refreshes fail.
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "credentials expire {}, next refresh {}, {} successful refreshes, {} consecutive failures",
+            Rfc3339(self.expiry),
+            Rfc3339(self.next_refresh),
+            self.successful_refreshes,
+            self.consecutive_failures
+        )?;
+        if let Some((kind, message)) = &self.last_error {
+            write!(f, ", last error ({kind}): {message}")?;
+        }
+        for hop in &self.hops {
+            let expiry = Rfc3339(hop.expiry);
+            write!(f, "; hop {} ({}) expires {expiry}", hop.hop, hop.role_arn)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn status() -> Status {
+        let at = |secs| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        Status {
+            expiry: at(1_767_229_200),
+            next_refresh: at(1_767_227_412),
+            successful_refreshes: 3,
+            consecutive_failures: 1,
+            last_error: Some((
+                ErrorKind::Throttled,
+                "STS answered HTTP 400 Throttling".into(),
+            )),
+            hops: vec![
+                HopStatus {
+                    hop: 0,
+                    role_arn: "arn:aws:iam::333333333333:role/broker".into(),
+                    expiry: at(1_767_229_200),
+                },
+                HopStatus {
+                    hop: 1,
+                    role_arn: "arn:aws:iam::111111111111:role/storage".into(),
+                    expiry: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn display_is_one_line_for_a_health_log() {
+        assert_eq!(
+            status().to_string(),
+            "credentials expire 2026-01-01T01:00:00Z, next refresh 2026-01-01T00:30:12Z, \
+             3 successful refreshes, 1 consecutive failures, last error (throttled by STS): \
+             STS answered HTTP 400 Throttling; hop 0 (arn:aws:iam::333333333333:role/broker) \
+             expires 2026-01-01T01:00:00Z; hop 1 (arn:aws:iam::111111111111:role/storage) \
+             expires -"
+        );
+    }
+
+    #[test]
+    fn debug_prints_times_as_rfc_3339() {
+        let debug = format!("{:?}", status());
+        assert!(
+            debug.starts_with(
+                "Status { expiry: 2026-01-01T01:00:00Z, next_refresh: 2026-01-01T00:30:12Z,"
+            ),
+            "{debug}"
+        );
+        assert!(debug.contains("HopStatus { hop: 1, role_arn: \"arn:aws:iam::111111111111:role/storage\", expiry: - }"), "{debug}");
+        assert!(!debug.contains("tv_sec"), "{debug}");
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::testing::cases;
 
 const SEC: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -9,13 +10,6 @@ fn at(secs: u64) -> SystemTime {
 
 fn at_ms(millis: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(millis)
-}
-
-/// One `#[test]` per row of a table, named after the row.
-macro_rules! cases {
-    ($check:ident: $($name:ident: $args:expr;)+) => {
-        $(#[test] fn $name() { $check($args) })+
-    };
 }
 
 fn windows((lifetime, advisory, mandatory): (Duration, Duration, Duration)) {
