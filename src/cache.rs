@@ -35,7 +35,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use aws_smithy_async::future::timeout::Timeout;
@@ -46,9 +46,11 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 use tracing::{debug, debug_span, info, warn, Instrument};
 
-use crate::policy::{
-    later, Attempts, CallerAction, Invalidation, Invalidations, RefreshPolicy, Validity,
-};
+use crate::policy::{Attempts, CallerAction, RefreshPolicy};
+
+mod snapshot;
+
+pub(crate) use snapshot::{Current, Snapshot};
 
 /// The longest the worker sleeps before it looks at the clock again.
 const LONGEST_SLEEP: Duration = Duration::from_secs(5 * 60);
@@ -73,209 +75,6 @@ type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
 /// chain means reusing no earlier hop.
 pub(crate) type Fetch<T, E> =
     Arc<dyn Fn(bool) -> BoxFuture<Result<(T, SystemTime), E>> + Send + Sync>;
-
-/// A value and when to stop serving it without waiting.
-#[derive(Clone, Debug)]
-pub(crate) struct Current<T> {
-    pub(crate) value: T,
-    pub(crate) expiry: SystemTime,
-    serve_until: SystemTime,
-}
-
-impl<T> Current<T> {
-    fn validity(&self) -> Validity {
-        Validity {
-            serve_until: self.serve_until,
-            expiry: self.expiry,
-        }
-    }
-}
-
-/// Everything callers and `status` read, replaced whole by each transition.
-#[derive(Clone, Debug)]
-pub(crate) struct Snapshot<T, E> {
-    pub(crate) current: Option<Current<T>>,
-    pub(crate) last_error: Option<E>,
-    /// When the next attempt is due; `None` before the first.
-    pub(crate) next_refresh: Option<SystemTime>,
-    /// When the attempt in flight, if any, started.
-    in_flight_since: Option<SystemTime>,
-    /// Until when the cached path serves the value without a second look: the end of its
-    /// serving time, or sooner when an attempt comes due or may have stalled.
-    fast_until: SystemTime,
-    pub(crate) successful_refreshes: u64,
-    pub(crate) consecutive_failures: u32,
-    /// Failures since the value expired or went missing.
-    urgent_failures: u32,
-    /// Attempts completed, successful or not.
-    attempts: u64,
-    invalidations: Invalidations,
-}
-
-impl<T, E> Default for Snapshot<T, E> {
-    fn default() -> Self {
-        Snapshot {
-            current: None,
-            last_error: None,
-            next_refresh: None,
-            in_flight_since: None,
-            fast_until: UNIX_EPOCH,
-            successful_refreshes: 0,
-            consecutive_failures: 0,
-            urgent_failures: 0,
-            attempts: 0,
-            invalidations: Invalidations::default(),
-        }
-    }
-}
-
-impl<T: Clone, E: Failure> Snapshot<T, E> {
-    fn due(&self, now: SystemTime) -> bool {
-        self.next_refresh.is_none_or(|due| now >= due)
-    }
-
-    /// Whether the worker should have finished or started an attempt long ago.
-    fn stalled(&self, now: SystemTime, policy: &RefreshPolicy) -> bool {
-        let due_since = self.next_refresh.filter(|due| now >= *due);
-        policy.stalled(now, self.in_flight_since, due_since)
-    }
-
-    /// This snapshot with `fast_until` recomputed.
-    fn sealed(mut self, policy: &RefreshPolicy) -> Self {
-        self.fast_until = match (&self.current, self.in_flight_since) {
-            (None, _) => UNIX_EPOCH,
-            (Some(c), Some(since)) => later(since, policy.stall_limit()).min(c.serve_until),
-            (Some(c), None) => self
-                .next_refresh
-                .map_or(UNIX_EPOCH, |due| due.min(c.serve_until)),
-        };
-        self
-    }
-
-    /// An attempt starts at `now`; it serves any pending invalidation.
-    fn started(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
-        let mut next = self.clone();
-        next.in_flight_since = Some(now);
-        if next.invalidations.pending {
-            next.invalidations.pending = false;
-            next.invalidations.last_run = Some(now);
-        }
-        next.sealed(policy)
-    }
-
-    /// The worker was replaced at `now`: an attempt in flight will never complete, and one
-    /// overdue is due from now (the new worker makes it at once, and is not stalled yet).
-    fn orphaned(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
-        let mut next = self.clone();
-        next.in_flight_since = None;
-        next.next_refresh = next.next_refresh.map(|due| due.max(now));
-        next.sealed(policy)
-    }
-
-    /// The attempt that started at `started` ended at `now` with `result`; `draw` is a random
-    /// number in `[0, 1)` for the jitter.
-    fn finished(
-        &self,
-        result: Result<(T, SystemTime), E>,
-        started: SystemTime,
-        now: SystemTime,
-        policy: &RefreshPolicy,
-        draw: f64,
-    ) -> Self {
-        let (value, expiry) = match result {
-            Ok(fetched) => fetched,
-            Err(error) => return self.failed(error, self.current.clone(), now, policy, draw),
-        };
-        let arrived = Current {
-            value,
-            expiry,
-            serve_until: policy.serve_until(started, expiry),
-        };
-        if now >= arrived.serve_until {
-            // Too short-lived to count as a success: keep whichever value lasts longer, and back
-            // off as after any failure.
-            let lifetime = expiry.duration_since(started).unwrap_or_default();
-            let keep = match self.current.clone() {
-                Some(old) if old.expiry > expiry => old,
-                _ => arrived,
-            };
-            return self.failed(
-                E::expiring_on_arrival(lifetime),
-                Some(keep),
-                now,
-                policy,
-                draw,
-            );
-        }
-        Snapshot {
-            next_refresh: Some(policy.refresh_point(started, expiry, draw)),
-            current: Some(arrived),
-            last_error: None,
-            in_flight_since: None,
-            fast_until: UNIX_EPOCH,
-            successful_refreshes: self.successful_refreshes.saturating_add(1),
-            consecutive_failures: 0,
-            urgent_failures: 0,
-            attempts: self.attempts.wrapping_add(1),
-            invalidations: self.invalidations,
-        }
-        .sealed(policy)
-    }
-
-    fn failed(
-        &self,
-        error: E,
-        current: Option<Current<T>>,
-        now: SystemTime,
-        policy: &RefreshPolicy,
-        draw: f64,
-    ) -> Self {
-        let current = current.filter(|c| now < c.expiry);
-        let failures = self.consecutive_failures.saturating_add(1);
-        let retry = policy.retry_after_failure(
-            now,
-            current.as_ref().map(Current::validity),
-            error.is_retryable(),
-            failures,
-            self.urgent_failures,
-            draw,
-        );
-        Snapshot {
-            current,
-            last_error: Some(error),
-            next_refresh: Some(retry.at),
-            in_flight_since: None,
-            fast_until: UNIX_EPOCH,
-            successful_refreshes: self.successful_refreshes,
-            consecutive_failures: failures,
-            urgent_failures: retry.urgent_failures,
-            attempts: self.attempts.wrapping_add(1),
-            invalidations: self.invalidations,
-        }
-        .sealed(policy)
-    }
-
-    /// The value was invalidated at `now`.
-    fn invalidated(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
-        let in_flight = self.in_flight_since.is_some();
-        let (what, invalidations) =
-            policy.invalidation(now, self.invalidations, in_flight, self.current.is_some());
-        let mut next = self.clone();
-        next.invalidations = invalidations;
-        match what {
-            Invalidation::Coalesced => {}
-            Invalidation::DropValue => next.current = None,
-            Invalidation::RunNow => {
-                next.current = None;
-                next.next_refresh = Some(now);
-            }
-            Invalidation::Defer(at) => {
-                next.next_refresh = Some(next.next_refresh.map_or(at, |due| due.min(at)));
-            }
-        }
-        next.sealed(policy)
-    }
-}
 
 /// What the cache and its worker share.
 struct Shared<T, E> {
