@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use criterion::{criterion_group, criterion_main, Criterion};
-use support::{Bench, SdkCache};
+use support::{Bench, SdkCache, World};
 
 /// Runs `iters` calls spread over `threads` threads, each with its own runtime, and returns the
 /// wall time: with more threads, the aggregate throughput.
@@ -67,7 +67,7 @@ fn cached(c: &mut Criterion) {
         .build()
         .unwrap();
     let (bench, ours, sdk_ours, sdk_aws_config) = runtime.block_on(async {
-        let bench = Bench::new().await;
+        let bench = World::new().await;
         let ours = bench.ours(1);
         ours.credentials().await.unwrap();
         let sdk_ours = SdkCache::new(SharedCredentialsProvider::new(ours.clone()));

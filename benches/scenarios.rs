@@ -18,23 +18,14 @@ use aws_role_chain::{RefreshPolicy, RoleChainProvider};
 use aws_smithy_async::rt::sleep::SharedAsyncSleep;
 use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
 use aws_smithy_async::time::SharedTimeSource;
-use aws_smithy_async::time::{SystemTimeSource, TimeSource};
+use aws_smithy_async::time::TimeSource;
 use aws_smithy_runtime_api::client::identity::Identity;
-use support::{percentile, Bench, SdkCache, ROLES};
+use support::{now, percentile, stopwatch, Bench, SdkCache, World, ROLES};
 
 const LATENCY: Duration = Duration::from_millis(200);
 
-fn now() -> SystemTime {
-    SystemTimeSource::new().now()
-}
-
-#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
-fn stopwatch() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
 /// AssumeRole calls per role, in chain order.
-fn calls_per_hop(bench: &Bench, hops: usize) -> Vec<usize> {
+fn calls_per_hop(bench: &World, hops: usize) -> Vec<usize> {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for request in bench.sts.requests() {
         if let Some(arn) = request.param("RoleArn") {
@@ -93,14 +84,14 @@ async fn key_from_cache(cache: Arc<SdkCache>) -> String {
 }
 
 async fn cold_storm(callers: usize) -> [String; 2] {
-    let report = |bench: &Bench, took: Duration| {
+    let report = |bench: &World, took: Duration| {
         format!(
             "{:?} per hop, all served in {took:.0?}",
             calls_per_hop(bench, 2)
         )
     };
     let ours = {
-        let bench = Bench::new().await;
+        let bench = World::new().await;
         bench.sts.set_latency(LATENCY);
         let provider = bench.ours(2);
         let started = stopwatch();
@@ -108,7 +99,7 @@ async fn cold_storm(callers: usize) -> [String; 2] {
         report(&bench, started.elapsed())
     };
     let aws_config = {
-        let bench = Bench::new().await;
+        let bench = World::new().await;
         bench.sts.set_latency(LATENCY);
         let cache = Arc::new(SdkCache::new(bench.aws_config(2).await));
         let started = stopwatch();
@@ -142,11 +133,11 @@ async fn refresh_tail(callers: usize) -> [String; 2] {
     };
 
     let ours = {
-        let bench = Bench::new().await;
+        let bench = World::new().await;
         bench.sts.set_session_lifetime(Some(lifetime));
         bench.sts.set_latency(LATENCY);
         let provider = bench
-            .ours_builder(2)
+            .chain(2)
             .refresh_policy(RefreshPolicy::default().jitter(0.0))
             .build()
             .unwrap();
@@ -156,7 +147,7 @@ async fn refresh_tail(callers: usize) -> [String; 2] {
         report(results, first.access_key_id())
     };
     let aws_config = {
-        let bench = Bench::new().await;
+        let bench = World::new().await;
         bench.sts.set_session_lifetime(Some(lifetime));
         bench.sts.set_latency(LATENCY);
         let cache = Arc::new(SdkCache::new(bench.aws_config(2).await));
@@ -171,7 +162,7 @@ async fn refresh_tail(callers: usize) -> [String; 2] {
 /// STS calls to refresh a 3-hop chain whose first two hops are still valid.
 async fn chain_refresh() -> [String; 2] {
     let ours = {
-        let bench = Bench::new().await;
+        let bench = World::new().await;
         let provider = bench.ours(3);
         provider.credentials().await.unwrap();
         let before = bench.assume_role_calls();
@@ -180,7 +171,7 @@ async fn chain_refresh() -> [String; 2] {
         format!("{} AssumeRole call(s)", bench.assume_role_calls() - before)
     };
     let aws_config = {
-        let bench = Bench::new().await;
+        let bench = World::new().await;
         let provider = bench.aws_config(3).await;
         provider.provide_credentials().await.unwrap();
         let before = bench.assume_role_calls();
@@ -196,9 +187,9 @@ async fn steady_state(hours: u32) -> [String; 2] {
     let minute = Duration::from_secs(60);
     let ours = {
         let (time, sleep) = tick_advance_time_and_sleep();
-        let bench = Bench::with_clock(time.clone()).await;
+        let bench = World::with_clock(time.clone()).await;
         let provider = bench
-            .ours_builder(2)
+            .chain(2)
             .time_source(time.clone())
             .sleep_impl(sleep)
             .build()
@@ -220,7 +211,7 @@ async fn steady_state(hours: u32) -> [String; 2] {
     };
     let aws_config = {
         let (time, sleep) = tick_advance_time_and_sleep();
-        let bench = Bench::with_clock(time.clone()).await;
+        let bench = World::with_clock(time.clone()).await;
         let (time_source, sleep) = (
             SharedTimeSource::new(time.clone()),
             SharedAsyncSleep::new(sleep),

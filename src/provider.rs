@@ -420,6 +420,7 @@ impl fmt::Debug for Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::cases;
 
     #[test]
     fn the_credentials_future_is_small_because_the_slow_path_is_boxed() {
@@ -435,28 +436,26 @@ mod tests {
         assert!(size <= 24, "{size} bytes");
     }
 
-    #[test]
-    fn endpoint_urls_need_a_scheme_and_a_host() {
-        for url in [
-            "http://127.0.0.1:4566",
-            "https://sts.eu-west-1.amazonaws.com/",
-            "http://localhost",
-        ] {
-            assert_eq!(check_endpoint_url(url), Ok(()), "{url}");
-        }
-        for url in [
-            "",
-            "127.0.0.1:4566",
-            "ftp://host",
-            "http://",
-            "http:///path",
-            "https://a b",
-        ] {
-            assert_eq!(
-                check_endpoint_url(url).unwrap_err().field(),
-                "endpoint_url",
-                "{url}"
-            );
-        }
+    fn endpoint_accepted(url: &str) {
+        assert_eq!(check_endpoint_url(url), Ok(()));
+    }
+
+    cases! { endpoint_accepted:
+        an_http_endpoint_with_a_port_is_accepted: "http://127.0.0.1:4566";
+        an_https_endpoint_with_a_path_is_accepted: "https://sts.eu-west-1.amazonaws.com/";
+        an_http_endpoint_of_a_name_is_accepted: "http://localhost";
+    }
+
+    fn endpoint_refused(url: &str) {
+        assert_eq!(check_endpoint_url(url).unwrap_err().field(), "endpoint_url");
+    }
+
+    cases! { endpoint_refused:
+        an_empty_endpoint_is_refused: "";
+        an_endpoint_without_a_scheme_is_refused: "127.0.0.1:4566";
+        an_ftp_endpoint_is_refused: "ftp://host";
+        an_endpoint_without_a_host_is_refused: "http://";
+        an_endpoint_with_only_a_path_is_refused: "http:///path";
+        an_endpoint_with_a_space_is_refused: "https://a b";
     }
 }

@@ -407,45 +407,44 @@ pub(crate) fn is_account_id(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::cases;
 
     const ARN: &str = "arn:aws:iam::111111111111:role/storage";
 
-    #[test]
-    fn role_arns_of_every_partition_and_with_paths_are_accepted() {
-        for arn in [
-            ARN,
-            "arn:aws-cn:iam::111111111111:role/a",
-            "arn:aws-us-gov:iam::111111111111:role/a",
-            "arn:aws-iso:iam::111111111111:role/a",
-            "arn:aws-iso-b:iam::111111111111:role/a",
-            "arn:aws-iso-f:iam::111111111111:role/a",
-            "arn:aws-eusc:iam::111111111111:role/a",
-            "arn:aws:iam::111111111111:role/service-role/team/x+=,.@_-1",
-        ] {
-            assert_eq!(check_role_arn(arn), Ok(()), "{arn}");
-        }
+    fn accepted(arn: &str) {
+        assert_eq!(check_role_arn(arn), Ok(()));
     }
 
-    #[test]
-    fn malformed_role_arns_are_refused() {
-        for arn in [
-            "",
-            "storage",
-            "arn:aws:iam::11111111111:role/a",
-            "arn:aws:iam::1111111111111:role/a",
-            "arn:aws:iam::11111111111x:role/a",
-            "arn:aws:sts::111111111111:role/a",
-            "arn:aws:iam:us-east-1:111111111111:role/a",
-            "arn:azure:iam::111111111111:role/a",
-            "arn:aws-:iam::111111111111:role/a",
-            "arn:aws:iam::111111111111:user/a",
-            "arn:aws:iam::111111111111:role/",
-            "arn:aws:iam::111111111111:role/path/",
-            "arn:aws:iam::111111111111:role/has space",
-            &format!("arn:aws:iam::111111111111:role/{}", "n".repeat(65)),
-        ] {
-            assert!(check_role_arn(arn).is_err(), "{arn:?}");
-        }
+    cases! { accepted:
+        a_role_arn_of_the_aws_partition_is_accepted: ARN;
+        a_role_arn_of_aws_cn_is_accepted: "arn:aws-cn:iam::111111111111:role/a";
+        a_role_arn_of_aws_us_gov_is_accepted: "arn:aws-us-gov:iam::111111111111:role/a";
+        a_role_arn_of_aws_iso_is_accepted: "arn:aws-iso:iam::111111111111:role/a";
+        a_role_arn_of_aws_iso_b_is_accepted: "arn:aws-iso-b:iam::111111111111:role/a";
+        a_role_arn_of_aws_iso_f_is_accepted: "arn:aws-iso-f:iam::111111111111:role/a";
+        a_role_arn_of_aws_eusc_is_accepted: "arn:aws-eusc:iam::111111111111:role/a";
+        a_role_arn_with_a_path_and_every_name_character_is_accepted: "arn:aws:iam::111111111111:role/service-role/team/x+=,.@_-1";
+    }
+
+    fn refused(arn: &str) {
+        assert!(check_role_arn(arn).is_err());
+    }
+
+    cases! { refused:
+        an_empty_role_arn_is_refused: "";
+        a_role_name_alone_is_refused: "storage";
+        an_account_of_11_digits_is_refused: "arn:aws:iam::11111111111:role/a";
+        an_account_of_13_digits_is_refused: "arn:aws:iam::1111111111111:role/a";
+        an_account_with_a_letter_is_refused: "arn:aws:iam::11111111111x:role/a";
+        an_sts_arn_is_refused: "arn:aws:sts::111111111111:role/a";
+        a_regional_iam_arn_is_refused: "arn:aws:iam:us-east-1:111111111111:role/a";
+        a_foreign_partition_is_refused: "arn:azure:iam::111111111111:role/a";
+        a_partition_ending_in_a_dash_is_refused: "arn:aws-:iam::111111111111:role/a";
+        a_user_arn_is_refused: "arn:aws:iam::111111111111:user/a";
+        a_role_without_a_name_is_refused: "arn:aws:iam::111111111111:role/";
+        a_path_without_a_name_is_refused: "arn:aws:iam::111111111111:role/path/";
+        a_name_with_a_space_is_refused: "arn:aws:iam::111111111111:role/has space";
+        a_name_of_65_characters_is_refused: &format!("arn:aws:iam::111111111111:role/{}", "n".repeat(65));
     }
 
     #[test]

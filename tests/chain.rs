@@ -264,8 +264,3 @@ async fn first_hop_longer_than_an_hour_is_retried_at_one_hour_when_the_base_is_a
     assert_eq!(broker_calls[1].status(), 200);
     assert!(creds.expiry().unwrap() <= now() + Duration::from_secs(3600));
 }
-
-fn now() -> std::time::SystemTime {
-    use aws_smithy_async::time::TimeSource;
-    aws_smithy_async::time::SystemTimeSource::new().now()
-}

@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_role_chain::test_util::{Fault, LocalRole, LocalSts};
 use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
-use aws_smithy_async::time::{SystemTimeSource, TimeSource};
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
@@ -38,73 +37,73 @@ fn provider(world: &World) -> RoleChainProvider {
         .unwrap()
 }
 
-fn now() -> SystemTime {
-    SystemTimeSource::new().now()
+/// A fault on the first fetch gives its error kind at hop 0, after two SDK attempts for those
+/// the SDK retries (`retried`) and one for the others.
+async fn on_the_first_fetch((fault, kind, retried): (Fault, ErrorKind, bool)) {
+    let world = World::new().await;
+    world.sts.set_outage(Some(fault.clone()));
+    let err = provider(&world).credentials().await.unwrap_err();
+    assert_eq!((err.kind(), err.hop()), (kind, Some(0)), "{fault:?}: {err}");
+    assert_eq!(err.is_retryable(), kind.is_retryable(), "{fault:?}");
+    let attempts = if retried { 2 } else { 1 };
+    assert_eq!(
+        world.assume_role_requests().len(),
+        attempts,
+        "{fault:?}: SDK attempts"
+    );
 }
 
-/// (fault, kind of the error, whether the SDK retries it)
-fn failing_faults() -> Vec<(Fault, ErrorKind, bool)> {
-    vec![
-        (Fault::Throttling, ErrorKind::Throttled, true),
-        (Fault::InternalError, ErrorKind::Unavailable, true),
-        (Fault::ServiceUnavailable, ErrorKind::Unavailable, true),
-        (Fault::ConnectionReset, ErrorKind::Unavailable, true),
-        (
-            Fault::Delay(Duration::from_secs(2)),
-            ErrorKind::TimedOut,
-            true,
-        ),
-        (Fault::TruncatedBody, ErrorKind::InvalidResponse, false),
-        (Fault::GarbageBody, ErrorKind::InvalidResponse, false),
-        (Fault::MissingCredentials, ErrorKind::InvalidResponse, false),
-        (Fault::ExpiredCredentials, ErrorKind::InvalidResponse, false),
-    ]
+cases! { on_the_first_fetch:
+    throttling_on_the_first_fetch_is_throttled_after_two_attempts: (Fault::Throttling, ErrorKind::Throttled, true);
+    a_500_on_the_first_fetch_is_unavailable_after_two_attempts: (Fault::InternalError, ErrorKind::Unavailable, true);
+    a_503_on_the_first_fetch_is_unavailable_after_two_attempts: (Fault::ServiceUnavailable, ErrorKind::Unavailable, true);
+    a_reset_connection_on_the_first_fetch_is_unavailable_after_two_attempts: (Fault::ConnectionReset, ErrorKind::Unavailable, true);
+    a_delay_beyond_the_attempt_timeout_on_the_first_fetch_times_out_after_two_attempts: (Fault::Delay(Duration::from_secs(2)), ErrorKind::TimedOut, true);
+    a_truncated_body_on_the_first_fetch_is_an_invalid_response_at_once: (Fault::TruncatedBody, ErrorKind::InvalidResponse, false);
+    a_garbage_body_on_the_first_fetch_is_an_invalid_response_at_once: (Fault::GarbageBody, ErrorKind::InvalidResponse, false);
+    missing_credentials_on_the_first_fetch_are_an_invalid_response_at_once: (Fault::MissingCredentials, ErrorKind::InvalidResponse, false);
+    expired_credentials_on_the_first_fetch_are_an_invalid_response_at_once: (Fault::ExpiredCredentials, ErrorKind::InvalidResponse, false);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_fault_on_the_first_fetch_gives_its_error_kind_after_the_configured_retries() {
-    for (fault, kind, retried) in failing_faults() {
-        let world = World::new().await;
-        world.sts.set_outage(Some(fault.clone()));
-        let err = provider(&world).credentials().await.unwrap_err();
-        assert_eq!((err.kind(), err.hop()), (kind, Some(0)), "{fault:?}: {err}");
-        assert_eq!(err.is_retryable(), kind.is_retryable(), "{fault:?}");
-        let attempts = if retried { 2 } else { 1 };
-        assert_eq!(
-            world.assume_role_requests().len(),
-            attempts,
-            "{fault:?}: SDK attempts"
-        );
-    }
+/// A fault during a refresh is reported by `status()` with its kind, and the valid cached
+/// credentials stay in service.
+async fn during_a_refresh((fault, kind): (Fault, ErrorKind)) {
+    let world = World::new().await;
+    // 8-s sessions (7 s on this host), refreshed 2.8 to 3.5 s in: time enough for the failure
+    // and the check.
+    world.sts.set_session_lifetime(Some(Duration::from_secs(8)));
+    let provider = provider(&world);
+    let creds = provider.credentials().await.unwrap();
+    world.sts.set_outage(Some(fault.clone()));
+    eventually("a refresh fails", || {
+        provider.status().consecutive_failures() >= 1
+    })
+    .await;
+    let status = provider.status();
+    assert_eq!(
+        status.last_error_kind(),
+        Some(kind),
+        "{fault:?}: {status:?}"
+    );
+    let before = now();
+    let served = provider.credentials().await.unwrap();
+    assert_eq!(served.access_key_id(), creds.access_key_id(), "{fault:?}");
+    assert!(
+        served.expiry().unwrap() > before,
+        "{fault:?}: never expired"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_fault_during_a_refresh_keeps_the_valid_credentials_in_service() {
-    for (fault, kind, _) in failing_faults() {
-        let world = World::new().await;
-        // Refreshed from 4 s before expiry: time enough for the failure and the check.
-        world.sts.set_session_lifetime(Some(Duration::from_secs(8)));
-        let provider = provider(&world);
-        let creds = provider.credentials().await.unwrap();
-        world.sts.set_outage(Some(fault.clone()));
-        eventually("a refresh fails", || {
-            provider.status().consecutive_failures() >= 1
-        })
-        .await;
-        let status = provider.status();
-        assert_eq!(
-            status.last_error_kind(),
-            Some(kind),
-            "{fault:?}: {status:?}"
-        );
-        let before = now();
-        let served = provider.credentials().await.unwrap();
-        assert_eq!(served.access_key_id(), creds.access_key_id(), "{fault:?}");
-        assert!(
-            served.expiry().unwrap() > before,
-            "{fault:?}: never expired"
-        );
-    }
+cases! { during_a_refresh:
+    throttling_during_a_refresh_keeps_the_credentials_in_service: (Fault::Throttling, ErrorKind::Throttled);
+    a_500_during_a_refresh_keeps_the_credentials_in_service: (Fault::InternalError, ErrorKind::Unavailable);
+    a_503_during_a_refresh_keeps_the_credentials_in_service: (Fault::ServiceUnavailable, ErrorKind::Unavailable);
+    a_reset_connection_during_a_refresh_keeps_the_credentials_in_service: (Fault::ConnectionReset, ErrorKind::Unavailable);
+    a_delay_during_a_refresh_keeps_the_credentials_in_service: (Fault::Delay(Duration::from_secs(2)), ErrorKind::TimedOut);
+    a_truncated_body_during_a_refresh_keeps_the_credentials_in_service: (Fault::TruncatedBody, ErrorKind::InvalidResponse);
+    a_garbage_body_during_a_refresh_keeps_the_credentials_in_service: (Fault::GarbageBody, ErrorKind::InvalidResponse);
+    missing_credentials_during_a_refresh_keep_the_credentials_in_service: (Fault::MissingCredentials, ErrorKind::InvalidResponse);
+    expired_credentials_during_a_refresh_keep_the_credentials_in_service: (Fault::ExpiredCredentials, ErrorKind::InvalidResponse);
 }
 
 #[tokio::test]
@@ -137,31 +136,15 @@ async fn a_fault_followed_by_success_recovers_on_the_sdk_retry() {
     assert_eq!(statuses, [503, 200]);
 }
 
-#[derive(Debug)]
-struct Skewed {
-    ahead: bool,
-    by: Duration,
-}
-
-impl TimeSource for Skewed {
-    fn now(&self) -> SystemTime {
-        let now = SystemTimeSource::new().now();
-        if self.ahead {
-            now + self.by
-        } else {
-            now - self.by
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_clock_skew_with_sts_either_way_is_corrected_by_the_sdk_retry() {
     for ahead in [true, false] {
-        let skew = Skewed {
-            ahead,
-            by: Duration::from_secs(20 * 60),
+        let skew = Duration::from_secs(20 * 60);
+        let sts = match ahead {
+            true => LocalSts::builder().clock_ahead(skew),
+            false => LocalSts::builder().clock_behind(skew),
         };
-        let sts = LocalSts::builder().time_source(skew).start().await.unwrap();
+        let sts = sts.start().await.unwrap();
         let base = sts.add_user("222222222222", "compute");
         sts.add_role(LocalRole::new(BROKER));
         let provider = RoleChainProvider::builder()

@@ -4,20 +4,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_role_chain::test_util::{Fault, LocalRole, LocalSts};
-use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
+use aws_role_chain::test_util::{Fault, LocalRole};
+use aws_role_chain::{ErrorKind, RefreshPolicy, Role};
 use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
-use aws_smithy_async::time::TimeSource;
 use aws_types::region::Region;
 use common::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-fn now() -> SystemTime {
-    aws_smithy_async::time::SystemTimeSource::new().now()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_during_a_refresh_get_the_old_credentials_without_waiting() {
@@ -241,26 +236,35 @@ async fn callers_that_drop_their_futures_mid_fetch_neither_cancel_it_nor_strand_
 #[tokio::test(flavor = "current_thread")]
 async fn refreshing_a_three_hop_chain_reuses_the_hops_that_are_still_valid() {
     let (time, sleep) = tick_advance_time_and_sleep();
-    let sts = LocalSts::builder()
-        .time_source(time.clone())
-        .start()
-        .await
-        .unwrap();
-    let compute = sts.add_user("222222222222", "compute");
+    let world = World::with_clock(time.clone()).await;
+    let sts = &world.sts;
     let twelve_hours = Duration::from_secs(12 * 3600);
-    sts.add_role(LocalRole::new(BROKER).max_session_duration(twelve_hours));
-    sts.add_role(LocalRole::new(STORAGE));
-    sts.add_role(LocalRole::new(AUDIT));
-    let provider = RoleChainProvider::builder()
-        .base_provider(compute)
-        .endpoint_url(sts.endpoint_url())
-        .region(Region::new("us-east-1"))
+    sts.add_role(
+        LocalRole::new(BROKER)
+            .trust(COMPUTE_USER)
+            .external_id(BROKER_EXTERNAL_ID)
+            .max_session_duration(twelve_hours),
+    );
+    let provider = world
+        .builder()
         .time_source(time.clone())
         .sleep_impl(sleep)
         .refresh_policy(RefreshPolicy::default().jitter(0.0))
-        .assume(Role::new(BROKER).duration(twelve_hours))
-        .assume(Role::new(STORAGE).duration(60 * MINUTE))
-        .assume(Role::new(AUDIT).duration(15 * MINUTE))
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .duration(twelve_hours),
+        )
+        .assume(
+            Role::new(STORAGE)
+                .external_id(STORAGE_EXTERNAL_ID)
+                .duration(60 * MINUTE),
+        )
+        .assume(
+            Role::new(AUDIT)
+                .external_id(AUDIT_EXTERNAL_ID)
+                .duration(15 * MINUTE),
+        )
         .build()
         .unwrap();
     let roles_called = || -> Vec<String> {

@@ -27,164 +27,102 @@ fn build_with(roles: Vec<Role>) -> Result<RoleChainProvider, BuildError> {
 
 const OK: &str = "arn:aws:iam::111111111111:role/ok";
 
-#[test]
-fn every_role_field_is_checked_and_named_with_its_hop() {
-    let cases: Vec<(Role, &str)> = vec![
-        (Role::new("arn:aws:iam::111:role/x"), "role_arn"),
-        (Role::new(OK).external_id("x"), "external_id"),
-        (Role::new(OK).session_name("has space"), "session_name"),
-        (
-            Role::new(OK).duration(Duration::from_secs(7200)),
-            "duration",
-        ),
-        (Role::new(OK).policy("p".repeat(2049)), "policy"),
-        (Role::new(OK).policy_arns(["not-an-arn"]), "policy_arns"),
-        (Role::new(OK).tag("k", "v").tag("K", "v"), "tags"),
-        (
-            Role::new(OK).transitive_tag_keys(["absent"]),
-            "transitive_tag_keys",
-        ),
-        (
-            Role::new(OK).source_identity("aws:admin"),
-            "source_identity",
-        ),
-    ];
-    for (role, field) in cases {
-        // The bad role is the second hop, where durations over an hour are refused too.
-        let err = build_with(vec![Role::new(OK), role]).unwrap_err();
-        assert_eq!((err.field(), err.hop()), (field, Some(1)), "{err}");
-        assert!(
-            err.to_string()
-                .starts_with(&format!("role 1 in the chain: {field}: ")),
-            "{err}"
-        );
-    }
+/// A role with one wrong setting, as the second hop (where durations over an hour are refused
+/// too): refused naming `field` and hop 1.
+fn wrong_at_hop_1((role, field): (Role, &str)) {
+    let err = build_with(vec![Role::new(OK), role]).unwrap_err();
+    assert_eq!((err.field(), err.hop()), (field, Some(1)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("role 1 in the chain: {field}: ")),
+        "{err}"
+    );
 }
 
-#[test]
-fn every_bound_is_checked_on_both_sides() {
-    // (field, setter applied to a valid role, accepted?)
-    type Case = (&'static str, fn(Role) -> Role, bool);
-    let cases: &[Case] = &[
-        ("external_id", |r| r.external_id("ab"), true),
-        ("external_id", |r| r.external_id("a"), false),
-        ("external_id", |r| r.external_id("x".repeat(1224)), true),
-        ("external_id", |r| r.external_id("x".repeat(1225)), false),
-        (
-            "external_id",
-            |r| r.external_id("a:b/c=d,e.f@g-h_i+j"),
-            true,
-        ),
-        ("external_id", |r| r.external_id("with space"), false),
-        ("session_name", |r| r.session_name("ab"), true),
-        ("session_name", |r| r.session_name("a"), false),
-        ("session_name", |r| r.session_name("s".repeat(64)), true),
-        ("session_name", |r| r.session_name("s".repeat(65)), false),
-        ("session_name", |r| r.session_name("a:b"), false),
-        ("policy", |r| r.policy("{}"), true),
-        ("policy", |r| r.policy(""), false),
-        ("policy", |r| r.policy("p".repeat(2048)), true),
-        ("policy", |r| r.policy("p".repeat(2049)), false),
-        ("policy", |r| r.policy("\u{1}"), false),
-        ("source_identity", |r| r.source_identity("ab"), true),
-        ("source_identity", |r| r.source_identity("a"), false),
-        (
-            "source_identity",
-            |r| r.source_identity("s".repeat(64)),
-            true,
-        ),
-        (
-            "source_identity",
-            |r| r.source_identity("s".repeat(65)),
-            false,
-        ),
-        ("source_identity", |r| r.source_identity("aws:me"), false),
-        ("source_identity", |r| r.source_identity("AWS:me"), false),
-        ("source_identity", |r| r.source_identity("awsome"), true),
-        ("tags", |r| r.tag("k".repeat(128), "v".repeat(256)), true),
-        ("tags", |r| r.tag("k".repeat(129), "v"), false),
-        ("tags", |r| r.tag("", "v"), false),
-        ("tags", |r| r.tag("k", ""), true),
-        ("tags", |r| r.tag("k", "v".repeat(257)), false),
-        ("tags", |r| r.tag("Team Name", "ünïcode @ ok"), true),
-        ("tags", |r| r.tag("k", "no;semicolons"), false),
-        ("tags", |r| r.tag("Key", "1").tag("key", "2"), false),
-        (
-            "tags",
-            |r| (0..50).fold(r, |r, i| r.tag(format!("k{i}"), "v")),
-            true,
-        ),
-        (
-            "tags",
-            |r| (0..51).fold(r, |r, i| r.tag(format!("k{i}"), "v")),
-            false,
-        ),
-        (
-            "transitive_tag_keys",
-            |r| r.tag("team", "a").transitive_tag_keys(["team"]),
-            true,
-        ),
-        (
-            "transitive_tag_keys",
-            |r| r.transitive_tag_keys(["team"]),
-            false,
-        ),
-        (
-            "policy_arns",
-            |r| r.policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"]),
-            true,
-        ),
-        (
-            "policy_arns",
-            |r| r.policy_arns(["arn:aws:iam::111111111111:policy/team/p"]),
-            true,
-        ),
-        ("policy_arns", |r| r.policy_arns(["ReadOnlyAccess"]), false),
-        (
-            "policy_arns",
-            |r| r.policy_arns((0..10).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))),
-            true,
-        ),
-        (
-            "policy_arns",
-            |r| r.policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))),
-            false,
-        ),
-    ];
-    for (i, (field, set, accepted)) in cases.iter().enumerate() {
-        let got = build_with(vec![set(Role::new(OK))]).err().map(|e| {
-            assert_eq!(e.hop(), Some(0));
-            e.field().to_owned()
-        });
-        let expected = (!accepted).then(|| field.to_string());
-        assert_eq!(got, expected, "case {i} ({field})");
-    }
+cases! { sync wrong_at_hop_1:
+    a_short_account_in_the_role_arn_is_refused: (Role::new("arn:aws:iam::111:role/x"), "role_arn");
+    a_one_character_external_id_is_refused: (Role::new(OK).external_id("x"), "external_id");
+    a_session_name_with_a_space_is_refused: (Role::new(OK).session_name("has space"), "session_name");
+    two_hours_on_hop_1_are_refused: (Role::new(OK).duration(Duration::from_secs(7200)), "duration");
+    a_policy_of_2049_characters_is_refused: (Role::new(OK).policy("p".repeat(2049)), "policy");
+    a_policy_arn_that_is_no_arn_is_refused: (Role::new(OK).policy_arns(["not-an-arn"]), "policy_arns");
+    a_tag_key_given_twice_is_refused: (Role::new(OK).tag("k", "v").tag("K", "v"), "tags");
+    a_transitive_key_without_its_tag_is_refused: (Role::new(OK).transitive_tag_keys(["absent"]), "transitive_tag_keys");
+    a_source_identity_starting_aws_is_refused: (Role::new(OK).source_identity("aws:admin"), "source_identity");
 }
 
-#[test]
-fn duration_limits_are_12_hours_on_the_first_hop_and_1_hour_after() {
-    let secs = |s| Role::new(OK).duration(Duration::from_secs(s));
-    for (hop, seconds, accepted) in [
-        (0, 899, false),
-        (0, 900, true),
-        (0, 43_200, true),
-        (0, 43_201, false),
-        (1, 900, true),
-        (1, 3600, true),
-        (1, 3601, false),
-        (2, 899, false),
-    ] {
-        let expected = (!accepted).then(|| "duration".to_owned());
-        let chain = (0..hop)
-            .map(|_| Role::new(OK))
-            .chain([secs(seconds)])
-            .collect();
-        let got = build_with(chain).err().map(|e| {
-            assert_eq!(e.hop(), Some(hop));
-            e.field().to_owned()
-        });
-        assert_eq!(got, expected, "hop {hop}, {seconds} s");
-    }
+/// A setting applied to a valid role at hop 0: refused naming `field`, or accepted.
+fn bound((field, set, accepted): (&'static str, fn(Role) -> Role, bool)) {
+    let got = build_with(vec![set(Role::new(OK))]).err().map(|e| {
+        assert_eq!(e.hop(), Some(0));
+        e.field().to_owned()
+    });
+    assert_eq!(got, (!accepted).then(|| field.to_owned()));
+}
+
+cases! { sync bound:
+    external_id_ab_is_accepted: ("external_id", |r| r.external_id("ab"), true);
+    external_id_a_is_refused: ("external_id", |r| r.external_id("a"), false);
+    external_id_x_repeat_1224_is_accepted: ("external_id", |r| r.external_id("x".repeat(1224)), true);
+    external_id_x_repeat_1225_is_refused: ("external_id", |r| r.external_id("x".repeat(1225)), false);
+    external_id_a_b_c_d_e_f_g_h_i_j_is_accepted: ("external_id", |r| r.external_id("a:b/c=d,e.f@g-h_i+j"), true);
+    external_id_with_space_is_refused: ("external_id", |r| r.external_id("with space"), false);
+    session_name_ab_is_accepted: ("session_name", |r| r.session_name("ab"), true);
+    session_name_a_is_refused: ("session_name", |r| r.session_name("a"), false);
+    session_name_s_repeat_64_is_accepted: ("session_name", |r| r.session_name("s".repeat(64)), true);
+    session_name_s_repeat_65_is_refused: ("session_name", |r| r.session_name("s".repeat(65)), false);
+    session_name_a_b_is_refused: ("session_name", |r| r.session_name("a:b"), false);
+    policy_is_accepted: ("policy", |r| r.policy("{}"), true);
+    policy_is_refused: ("policy", |r| r.policy(""), false);
+    policy_p_repeat_2048_is_accepted: ("policy", |r| r.policy("p".repeat(2048)), true);
+    policy_p_repeat_2049_is_refused: ("policy", |r| r.policy("p".repeat(2049)), false);
+    policy_u_1_is_refused: ("policy", |r| r.policy("\u{1}"), false);
+    source_identity_ab_is_accepted: ("source_identity", |r| r.source_identity("ab"), true);
+    source_identity_a_is_refused: ("source_identity", |r| r.source_identity("a"), false);
+    source_identity_s_repeat_64_is_accepted: ("source_identity", |r| r.source_identity("s".repeat(64)), true);
+    source_identity_s_repeat_65_is_refused: ("source_identity", |r| r.source_identity("s".repeat(65)), false);
+    source_identity_aws_me_is_refused: ("source_identity", |r| r.source_identity("aws:me"), false);
+    source_identity_aws_me_is_refused_2: ("source_identity", |r| r.source_identity("AWS:me"), false);
+    source_identity_awsome_is_accepted: ("source_identity", |r| r.source_identity("awsome"), true);
+    tag_k_repeat_128_v_repeat_256_is_accepted: ("tags", |r| r.tag("k".repeat(128), "v".repeat(256)), true);
+    tag_k_repeat_129_v_is_refused: ("tags", |r| r.tag("k".repeat(129), "v"), false);
+    tag_v_is_refused: ("tags", |r| r.tag("", "v"), false);
+    tag_k_is_accepted: ("tags", |r| r.tag("k", ""), true);
+    tag_k_v_repeat_257_is_refused: ("tags", |r| r.tag("k", "v".repeat(257)), false);
+    tag_team_name_n_code_ok_is_accepted: ("tags", |r| r.tag("Team Name", "ünïcode @ ok"), true);
+    tag_k_no_semicolons_is_refused: ("tags", |r| r.tag("k", "no;semicolons"), false);
+    tag_key_1_tag_key_2_is_refused: ("tags", |r| r.tag("Key", "1").tag("key", "2"), false);
+    x_0_50_fold_r_r_i_r_tag_format_k_i_v_is_accepted: ("tags", |r| (0..50).fold(r, |r, i| r.tag(format!("k{i}"), "v")), true);
+    x_0_51_fold_r_r_i_r_tag_format_k_i_v_is_refused: ("tags", |r| (0..51).fold(r, |r, i| r.tag(format!("k{i}"), "v")), false);
+    tag_team_a_transitive_tag_keys_team_is_accepted: ("transitive_tag_keys", |r| r.tag("team", "a").transitive_tag_keys(["team"]), true);
+    transitive_tag_keys_team_is_refused: ("transitive_tag_keys", |r| r.transitive_tag_keys(["team"]), false);
+    policy_arns_arn_aws_iam_aws_policy_readonlyaccess_is_accepted: ("policy_arns", |r| r.policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"]), true);
+    policy_arns_arn_aws_iam_111111111111_policy_team_p_is_accepted: ("policy_arns", |r| r.policy_arns(["arn:aws:iam::111111111111:policy/team/p"]), true);
+    policy_arns_readonlyaccess_is_refused: ("policy_arns", |r| r.policy_arns(["ReadOnlyAccess"]), false);
+    policy_arns_0_10_map_i_format_arn_aws_iam_aws_policy_p_i_is_accepted: ("policy_arns", |r| r.policy_arns((0..10).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))), true);
+    policy_arns_0_11_map_i_format_arn_aws_iam_aws_policy_p_i_is_refused: ("policy_arns", |r| r.policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))), false);
+}
+
+/// A duration of `seconds` at `hop`: 900 s to 12 h on the first hop, at most 1 h after.
+fn duration_at((hop, seconds, accepted): (usize, u64, bool)) {
+    let role = Role::new(OK).duration(Duration::from_secs(seconds));
+    let chain = (0..hop).map(|_| Role::new(OK)).chain([role]).collect();
+    let got = build_with(chain).err().map(|e| {
+        assert_eq!(e.hop(), Some(hop));
+        e.field().to_owned()
+    });
+    assert_eq!(got, (!accepted).then(|| "duration".to_owned()));
+}
+
+cases! { sync duration_at:
+    duration_of_899_s_on_hop_0_is_refused: (0, 899, false);
+    duration_of_900_s_on_hop_0_is_accepted: (0, 900, true);
+    duration_of_12_h_on_hop_0_is_accepted: (0, 43_200, true);
+    duration_over_12_h_on_hop_0_is_refused: (0, 43_201, false);
+    duration_of_900_s_on_hop_1_is_accepted: (1, 900, true);
+    duration_of_1_h_on_hop_1_is_accepted: (1, 3600, true);
+    duration_over_1_h_on_hop_1_is_refused: (1, 3601, false);
+    duration_of_899_s_on_hop_2_is_refused: (2, 899, false);
 }
 
 #[test]

@@ -7,11 +7,9 @@ use std::time::Duration;
 use aws_config::identity::IdentityCache;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
-use aws_role_chain::test_util::{LocalRole, LocalSts};
-use aws_role_chain::{Builder, Role, RoleChainProvider};
+use aws_role_chain::RoleChainProvider;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
-use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource, TimeSource};
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_runtime_api::client::identity::{
     Identity, ResolveCachedIdentity, SharedIdentityCache, SharedIdentityResolver,
 };
@@ -22,57 +20,35 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
 
-pub const ROLES: [(&str, &str); 3] = [
-    ("arn:aws:iam::333333333333:role/broker", "broker-ext-5b1e"),
-    (
-        "arn:aws:iam::111111111111:role/storage-access",
-        "storage-ext-7f3a9c",
-    ),
-    ("arn:aws:iam::444444444444:role/audit", "audit-ext-09d2"),
-];
+#[path = "../../tests/common/mod.rs"]
+mod common;
 
-/// A LocalSts where each role of [`ROLES`] trusts anyone with its ExternalId.
-pub struct Bench {
-    pub sts: LocalSts,
-    pub base: Credentials,
+// Each benchmark uses some of them.
+#[allow(unused_imports)]
+pub use common::{now, stopwatch, World, ROLES};
+
+/// The benchmarks' view of the shared test world.
+pub trait Bench {
+    /// This crate's provider over the first `hops` roles.
+    fn ours(&self, hops: usize) -> RoleChainProvider;
+    /// aws-config's providers over the first `hops` roles, each wrapping the one before.
+    async fn aws_config(&self, hops: usize) -> SharedCredentialsProvider;
+    /// The same, with the given clock and sleep.
+    async fn aws_config_with(
+        &self,
+        hops: usize,
+        time: SharedTimeSource,
+        sleep: SharedAsyncSleep,
+    ) -> SharedCredentialsProvider;
+    fn assume_role_calls(&self) -> usize;
 }
 
-impl Bench {
-    pub async fn new() -> Bench {
-        Bench::on(LocalSts::start().await.unwrap())
+impl Bench for World {
+    fn ours(&self, hops: usize) -> RoleChainProvider {
+        self.chain(hops).build().unwrap()
     }
 
-    /// The same roles on a LocalSts with its own clock.
-    pub async fn with_clock(time: impl TimeSource + 'static) -> Bench {
-        Bench::on(LocalSts::builder().time_source(time).start().await.unwrap())
-    }
-
-    fn on(sts: LocalSts) -> Bench {
-        let base = sts.add_user("222222222222", "compute");
-        for (arn, external_id) in ROLES {
-            sts.add_role(LocalRole::new(arn).external_id(external_id));
-        }
-        Bench { sts, base }
-    }
-
-    /// This crate's provider over the first `hops` roles.
-    pub fn ours(&self, hops: usize) -> RoleChainProvider {
-        self.ours_builder(hops).build().unwrap()
-    }
-
-    /// The builder of that provider, for more settings.
-    pub fn ours_builder(&self, hops: usize) -> Builder {
-        ROLES[..hops].iter().fold(
-            RoleChainProvider::builder()
-                .base_provider(self.base.clone())
-                .endpoint_url(self.sts.endpoint_url())
-                .region(Region::new("us-east-1")),
-            |builder, (arn, id)| builder.assume(Role::new(*arn).external_id(*id)),
-        )
-    }
-
-    /// aws-config's providers over the first `hops` roles, each wrapping the one before.
-    pub async fn aws_config(&self, hops: usize) -> SharedCredentialsProvider {
+    async fn aws_config(&self, hops: usize) -> SharedCredentialsProvider {
         self.aws_config_with(
             hops,
             SharedTimeSource::new(SystemTimeSource::new()),
@@ -81,8 +57,7 @@ impl Bench {
         .await
     }
 
-    /// The same, with the given clock and sleep.
-    pub async fn aws_config_with(
+    async fn aws_config_with(
         &self,
         hops: usize,
         time: SharedTimeSource,
@@ -95,7 +70,7 @@ impl Bench {
             .time_source(time)
             .sleep_impl(sleep)
             .build();
-        let mut provider = SharedCredentialsProvider::new(self.base.clone());
+        let mut provider = SharedCredentialsProvider::new(self.compute.clone());
         for (arn, external_id) in &ROLES[..hops] {
             let next = AssumeRoleProvider::builder(*arn)
                 .external_id(*external_id)
@@ -108,12 +83,8 @@ impl Bench {
         provider
     }
 
-    pub fn assume_role_calls(&self) -> usize {
-        self.sts
-            .requests()
-            .iter()
-            .filter(|r| r.action() == Some("AssumeRole"))
-            .count()
+    fn assume_role_calls(&self) -> usize {
+        self.assume_role_requests().len()
     }
 }
 

@@ -1,9 +1,11 @@
-//! Shared setup: a LocalSts with a compute user and a broker → storage chain of roles.
+//! The world the tests and the benchmarks share: a LocalSts with a compute user and a
+//! broker → storage → audit chain of roles, on the system clock or a clock of the test's.
 #![allow(dead_code)]
 
 use aws_credential_types::Credentials;
 use aws_role_chain::test_util::{LocalRole, LocalSts, RecordedRequest};
 use aws_role_chain::{Builder, Role, RoleChainProvider};
+use aws_smithy_async::time::TimeSource;
 use aws_types::region::Region;
 
 pub const COMPUTE_USER: &str = "arn:aws:iam::222222222222:user/compute";
@@ -14,6 +16,13 @@ pub const BROKER_EXTERNAL_ID: &str = "broker-ext-5b1e";
 pub const STORAGE_EXTERNAL_ID: &str = "storage-ext-7f3a9c";
 pub const AUDIT_EXTERNAL_ID: &str = "audit-ext-09d2";
 
+/// The chain's roles in order, with their ExternalIds.
+pub const ROLES: [(&str, &str); 3] = [
+    (BROKER, BROKER_EXTERNAL_ID),
+    (STORAGE, STORAGE_EXTERNAL_ID),
+    (AUDIT, AUDIT_EXTERNAL_ID),
+];
+
 /// A LocalSts where the compute user may assume the broker, the broker the storage role, and the
 /// storage role the audit role, each with its own ExternalId.
 pub struct World {
@@ -23,7 +32,17 @@ pub struct World {
 
 impl World {
     pub async fn new() -> World {
-        let sts = LocalSts::start().await.expect("LocalSts starts");
+        World::on(LocalSts::start().await.expect("LocalSts starts"))
+    }
+
+    /// The same world on a LocalSts whose clock is `time`, for manual time.
+    pub async fn with_clock(time: impl TimeSource + 'static) -> World {
+        let sts = LocalSts::builder().time_source(time).start().await;
+        World::on(sts.expect("LocalSts starts"))
+    }
+
+    /// The user and the roles, on `sts`.
+    pub fn on(sts: LocalSts) -> World {
         let compute = sts.add_user("222222222222", "compute");
         sts.add_role(
             LocalRole::new(BROKER)
@@ -51,13 +70,18 @@ impl World {
             .region(Region::new("us-east-1"))
     }
 
+    /// A builder with the first `hops` roles of the chain, each with its ExternalId.
+    pub fn chain(&self, hops: usize) -> Builder {
+        ROLES[..hops]
+            .iter()
+            .fold(self.builder(), |builder, (arn, id)| {
+                builder.assume(Role::new(*arn).external_id(*id))
+            })
+    }
+
     /// compute → broker → storage
     pub fn two_hops(&self) -> RoleChainProvider {
-        self.builder()
-            .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
-            .assume(Role::new(STORAGE).external_id(STORAGE_EXTERNAL_ID))
-            .build()
-            .expect("valid chain")
+        self.chain(2).build().expect("valid chain")
     }
 
     pub fn assume_role_requests(&self) -> Vec<RecordedRequest> {
@@ -81,9 +105,20 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// Wall-clock time, for tests that check that callers did not wait on STS.
-#[allow(clippy::disallowed_methods)]
-pub fn stopwatch() -> std::time::Instant {
-    std::time::Instant::now()
+pub fn stopwatch() -> Stopwatch {
+    #[allow(clippy::disallowed_methods)]
+    Stopwatch(std::time::Instant::now())
+}
+
+/// Real time since [`stopwatch`]: the one place tests read the monotonic clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    pub fn elapsed(&self) -> std::time::Duration {
+        #[allow(clippy::disallowed_methods)]
+        self.0.elapsed()
+    }
 }
 
 /// An `SdkConfig` whose only setting is: no SDK retries.
@@ -138,4 +173,27 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 pub fn now() -> std::time::SystemTime {
     use aws_smithy_async::time::TimeSource;
     aws_smithy_async::time::SystemTimeSource::new().now()
+}
+
+/// One test per row of a table, named after the row, so that one failing row does not hide the
+/// others: `cases! { check: name_of_row: arguments; … }` runs `check(arguments).await` on tokio,
+/// and `cases! { sync check: … }` runs `check(arguments)`.
+#[macro_export]
+macro_rules! cases {
+    (sync $check:ident: $($name:ident: $args:expr;)+) => {
+        $(
+            #[test]
+            fn $name() {
+                $check($args)
+            }
+        )+
+    };
+    ($check:ident: $($name:ident: $args:expr;)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $check($args).await
+            }
+        )+
+    };
 }
