@@ -307,22 +307,23 @@ impl fmt::Debug for BuildError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::cases;
 
-    #[test]
-    fn only_throttling_unavailability_and_timeouts_are_retryable() {
-        let retryable = [
-            (ErrorKind::AccessDenied, false),
-            (ErrorKind::Throttled, true),
-            (ErrorKind::InvalidConfiguration, false),
-            (ErrorKind::BaseCredentials, false),
-            (ErrorKind::ExpiredToken, false),
-            (ErrorKind::Unavailable, true),
-            (ErrorKind::TimedOut, true),
-            (ErrorKind::InvalidResponse, false),
-        ];
-        for (kind, expected) in retryable {
-            assert_eq!(kind.is_retryable(), expected, "{kind:?}");
-        }
+    fn retryable((kind, expected): (ErrorKind, bool)) {
+        assert_eq!(kind.is_retryable(), expected);
+        let err = Error::new(kind, "message");
+        assert_eq!(err.is_retryable(), expected);
+    }
+
+    cases! { retryable:
+        access_denied_is_not_retryable: (ErrorKind::AccessDenied, false);
+        throttled_is_retryable: (ErrorKind::Throttled, true);
+        invalid_configuration_is_not_retryable: (ErrorKind::InvalidConfiguration, false);
+        base_credentials_is_not_retryable: (ErrorKind::BaseCredentials, false);
+        expired_token_is_not_retryable: (ErrorKind::ExpiredToken, false);
+        unavailable_is_retryable: (ErrorKind::Unavailable, true);
+        timed_out_is_retryable: (ErrorKind::TimedOut, true);
+        invalid_response_is_not_retryable: (ErrorKind::InvalidResponse, false);
     }
 
     #[test]

@@ -5,10 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use aws_role_chain::test_util::{Fault, LocalRole, LocalSts};
+use aws_role_chain::test_util::{Fault, LocalSts};
 use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
 use aws_smithy_types::timeout::TimeoutConfig;
-use aws_types::region::Region;
 use aws_types::SdkConfig;
 use common::*;
 
@@ -144,21 +143,13 @@ async fn a_clock_skew_with_sts_either_way_is_corrected_by_the_sdk_retry() {
             true => LocalSts::builder().clock_ahead(skew),
             false => LocalSts::builder().clock_behind(skew),
         };
-        let sts = sts.start().await.unwrap();
-        let base = sts.add_user("222222222222", "compute");
-        sts.add_role(LocalRole::new(BROKER));
-        let provider = RoleChainProvider::builder()
-            .base_provider(base)
-            .endpoint_url(sts.endpoint_url())
-            .region(Region::new("us-east-1"))
-            .configure(&sdk_config())
-            .assume(Role::new(BROKER))
-            .build()
-            .unwrap();
+        let world = World::on(sts.start().await.unwrap());
+        let provider = provider(&world);
         let before = now();
         let creds = provider.credentials().await.unwrap();
         assert!(creds.expiry().unwrap() > before);
-        let answers: Vec<(u16, Option<String>)> = sts
+        let answers: Vec<(u16, Option<String>)> = world
+            .sts
             .requests()
             .iter()
             .map(|r| (r.status(), r.error_code().map(str::to_owned)))

@@ -7,27 +7,26 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_role_chain::test_util::{Fault, LocalRole, LocalSts};
+use aws_role_chain::test_util::{Fault, LocalSts};
 use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainProvider};
-use aws_types::region::Region;
-use common::{now, stopwatch, World, BROKER, COMPUTE_USER, STORAGE};
+use common::{now, stopwatch, World, BROKER, BROKER_EXTERNAL_ID, STORAGE, STORAGE_EXTERNAL_ID};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// compute → broker (900 s) → storage (STS's default, 1 h) on an STS whose clock is apart.
-async fn skewed(sts: LocalSts) -> (LocalSts, RoleChainProvider) {
-    let compute = sts.add_user("222222222222", "compute");
-    sts.add_role(LocalRole::new(BROKER).trust(COMPUTE_USER));
-    sts.add_role(LocalRole::new(STORAGE).trust(BROKER));
-    let provider = RoleChainProvider::builder()
-        .base_provider(compute)
-        .endpoint_url(sts.endpoint_url())
-        .region(Region::new("us-east-1"))
-        .assume(Role::new(BROKER).duration(Duration::from_secs(900)))
-        .assume(Role::new(STORAGE))
+async fn skewed(sts: LocalSts) -> (World, RoleChainProvider) {
+    let world = World::on(sts);
+    let provider = world
+        .builder()
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .duration(Duration::from_secs(900)),
+        )
+        .assume(Role::new(STORAGE).external_id(STORAGE_EXTERNAL_ID))
         .build()
         .unwrap();
-    (sts, provider)
+    (world, provider)
 }
 
 /// Whether `expiry` is `lifetime` after the call that ran from `before` to `after`, less the
@@ -37,7 +36,7 @@ fn granted(expiry: SystemTime, before: SystemTime, after: SystemTime, lifetime: 
 }
 
 async fn lifetimes_are_granted_on_this_hosts_clock(sts: LocalSts) {
-    let (_sts, provider) = skewed(sts).await;
+    let (_world, provider) = skewed(sts).await;
     let before = now();
     let credentials = provider.credentials().await.unwrap();
     let after = now();
@@ -80,7 +79,7 @@ async fn with_clocks_that_agree_credentials_last_as_long_as_granted() {
 
 #[tokio::test]
 async fn a_session_shorter_than_requested_is_served_for_its_own_lifetime() {
-    let (sts, provider) = skewed(
+    let (world, provider) = skewed(
         LocalSts::builder()
             .clock_ahead(10 * MINUTE)
             .start()
@@ -88,7 +87,9 @@ async fn a_session_shorter_than_requested_is_served_for_its_own_lifetime() {
             .unwrap(),
     )
     .await;
-    sts.set_session_lifetime(Some(Duration::from_secs(120)));
+    world
+        .sts
+        .set_session_lifetime(Some(Duration::from_secs(120)));
     let before = now();
     let credentials = provider.credentials().await.unwrap();
     assert!(granted(
@@ -162,7 +163,7 @@ fn one_hop(server: &Server, policy: RefreshPolicy) -> RoleChainProvider {
         .builder()
         .configure(&common::no_retries())
         .refresh_policy(policy)
-        .assume(Role::new(BROKER).external_id(common::BROKER_EXTERNAL_ID))
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()
         .unwrap()
 }
@@ -270,7 +271,7 @@ async fn an_invalidation_storm_starts_a_few_chain_runs() {
     let world = World::new().await;
     let provider = world
         .builder()
-        .assume(Role::new(BROKER).external_id(common::BROKER_EXTERNAL_ID))
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()
         .unwrap();
     provider.credentials().await.unwrap();
