@@ -67,6 +67,8 @@ pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
     fn panicked(message: &str) -> Self;
     /// The failure of a fetch whose value, of this lifetime, arrived inside its mandatory window.
     fn expiring_on_arrival(lifetime: Duration) -> Self;
+    /// The failure of a fetch cut off with its worker (its runtime shut down or stopped).
+    fn cut_off() -> Self;
 }
 
 type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
@@ -272,7 +274,7 @@ where
             return Ok(false);
         }
         if stuck {
-            warn!(
+            info!(
                 "the credentials refresh task made no progress (its tokio runtime does not run); \
                  starting another on this runtime"
             );
@@ -280,7 +282,10 @@ where
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
         let now = self.shared.time.now();
         let policy = &self.shared.policy;
-        self.shared.state.rcu(|state| state.orphaned(now, policy));
+        let draw = fastrand::f64();
+        self.shared
+            .state
+            .rcu(|state| state.orphaned(now, policy, draw));
         let task = run_worker(self.shared.clone(), self.fetch.clone(), self.sleep.clone());
         let task = runtime.spawn(task);
         // A runtime that is shutting down cancels what it is given at once.
@@ -323,10 +328,14 @@ where
             .await;
         let now = time.now();
         let draw = fastrand::f64();
-        // `rcu`, so that an invalidation during the attempt is not undone.
+        // `rcu`, so that an invalidation during the attempt is not undone; and only if this
+        // worker was not replaced meanwhile (an abort takes effect at the next await).
         let previous = shared
             .state
-            .rcu(|state| state.finished(result.clone(), started, now, policy, draw));
+            .rcu(|state| match state.is_attempt_of(started) {
+                true => state.finished(result.clone(), started, now, policy, draw),
+                false => Snapshot::clone(state),
+            });
         log_outcome(&previous, &shared.state.load(), now);
         shared.tell_waiters();
     }

@@ -236,6 +236,14 @@ impl crate::cache::Failure for Error {
         )
     }
 
+    fn cut_off() -> Self {
+        Error::new(
+            ErrorKind::TimedOut,
+            "the chain run was cut off: the tokio runtime of the refresh task shut down or \
+             stopped running; another call starts it anew on its own runtime",
+        )
+    }
+
     fn expiring_on_arrival(lifetime: std::time::Duration) -> Self {
         Error::new(
             ErrorKind::InvalidResponse,

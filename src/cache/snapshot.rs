@@ -96,13 +96,23 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         next.sealed(policy)
     }
 
-    /// The worker was replaced at `now`: an attempt in flight will never complete, and one
-    /// overdue is due from now (the new worker makes it at once, and is not stalled yet).
-    pub(super) fn orphaned(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
+    /// The worker was replaced at `now`. An attempt in flight will never complete: it failed,
+    /// and its backoff keeps workers that die with their runtimes mid-attempt (a runtime per
+    /// call, cut short by a timeout) from starting one attempt per call. An attempt overdue is
+    /// due from now: the new worker makes it at once, and is not stalled yet.
+    pub(super) fn orphaned(&self, now: SystemTime, policy: &RefreshPolicy, draw: f64) -> Self {
+        if self.in_flight_since.is_some() {
+            return self.failed(E::cut_off(), self.current.clone(), now, policy, draw);
+        }
         let mut next = self.clone();
-        next.in_flight_since = None;
         next.next_refresh = next.next_refresh.map(|due| due.max(now));
         next.sealed(policy)
+    }
+
+    /// Whether `started` is when the attempt in flight started: a worker that was replaced
+    /// mid-attempt must not record its late outcome over its successor's state.
+    pub(super) fn is_attempt_of(&self, started: SystemTime) -> bool {
+        self.in_flight_since == Some(started)
     }
 
     /// The attempt that started at `started` ended at `now` with `result`; `draw` is a random

@@ -44,6 +44,12 @@ impl Failure for Fail {
             what: format!("panicked: {message}"),
         }
     }
+    fn cut_off() -> Self {
+        Fail {
+            retryable: true,
+            what: "cut off".into(),
+        }
+    }
     fn expiring_on_arrival(lifetime: Duration) -> Self {
         Fail {
             retryable: false,

@@ -183,18 +183,51 @@ fn a_call_outside_any_runtime_while_a_worker_runs_gets_a_clear_error() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_worker_that_stops_tells_the_callers_waiting_for_it() {
-    let (_time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
+async fn a_worker_that_stops_mid_attempt_tells_its_waiters_and_counts_a_failure() {
+    let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
     script.hold();
     let caller = {
         let cache = cache.clone();
         tokio::spawn(async move { cache.get_or_wait().await })
     };
     settle().await;
-    // The worker dies mid-attempt (as with its runtime); the caller starts another at once.
+    // The worker dies mid-attempt, as with its runtime: the waiting caller learns at once, and
+    // the cut-off attempt is a failure whose backoff holds for the next callers.
     cache.worker.lock().take();
     settle().await;
+    assert_eq!(caller.await.unwrap(), Err(Fail::cut_off()));
+    assert_eq!(cache.get_or_wait().await, Err(Fail::cut_off()));
+    assert_eq!(script.calls(), [0], "no attempt during the 1-s backoff");
     script.release();
-    assert_eq!(caller.await.unwrap(), Ok(2));
-    assert_eq!(script.calls(), [0, 0]);
+    time.tick(SEC).await;
+    settle().await;
+    assert_eq!(cache.get_or_wait().await, Ok(2));
+    assert_eq!(script.calls(), [0, 1]);
+}
+
+/// A runtime per call, each cut short by a caller's timeout mid-attempt: attempts follow the
+/// backoff, not the calls.
+#[test]
+fn workers_cut_off_with_their_runtimes_do_not_start_an_attempt_per_call() {
+    let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
+    script.hold();
+    for _ in 0..50 {
+        let call = on_fresh_runtime(async {
+            tokio::select! {
+                value = cache.get_or_wait() => Some(value),
+                () = settle() => None,
+            }
+        });
+        assert!(matches!(call, None | Some(Err(_))), "{call:?}");
+    }
+    // The first call started one attempt; the others found its backoff (1 s) or its error.
+    assert_eq!(script.calls(), [0]);
+    on_fresh_runtime(time.tick(SEC));
+    let _ = on_fresh_runtime(async {
+        tokio::select! {
+            value = cache.get_or_wait() => Some(value),
+            () = settle() => None,
+        }
+    });
+    assert_eq!(script.calls(), [0, 1]);
 }
