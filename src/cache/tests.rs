@@ -456,3 +456,20 @@ async fn a_success_arriving_inside_its_mandatory_window_counts_as_a_failure() {
 
 mod invalidation;
 mod runtimes;
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_fallback_serves_a_value_inside_its_mandatory_window_until_it_expires() {
+    let (time, _script, cache) = setup(
+        [Answer::Lifetime(60 * MINUTE), Answer::Fails(denied())],
+        no_jitter(),
+    );
+    assert_eq!(cache.get_or_wait().await, Ok(1));
+    // Refreshes are denied from 2700 s on; at 3570 s the value is inside its mandatory window.
+    tick_seconds(&time, 59 * 60 + 30).await;
+    settle().await;
+    assert_eq!(cache.get(), None, "inside the mandatory window");
+    assert_eq!(cache.get_unexpired(), Some(1));
+    tick_seconds(&time, 30).await;
+    settle().await;
+    assert_eq!(cache.get_unexpired(), None, "expired at 3600 s");
+}
