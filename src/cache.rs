@@ -105,6 +105,12 @@ pub(crate) struct Cache<T, E> {
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
+impl AbortOnDrop {
+    fn is_running(slot: &Option<AbortOnDrop>) -> bool {
+        slot.as_ref().is_some_and(|w| !w.0.is_finished())
+    }
+}
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
@@ -174,7 +180,7 @@ where
     /// The value for a caller the hot path could not serve: the value, the last error, or what
     /// the attempt it waits for brings, as [`RefreshPolicy::caller_action`] decides.
     pub(crate) async fn get_or_wait(&self) -> Result<T, E> {
-        tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
         let policy = &self.shared.policy;
         // The attempts completed when this caller began to wait, and whether the value it
         // waited on expired meanwhile.
@@ -183,7 +189,7 @@ where
         // otherwise die with its runtime.
         let mut restarted = false;
         loop {
-            restarted |= self.ensure_live_worker()?;
+            restarted |= self.ensure_live_worker(&runtime)?;
             // Subscribed before the state is read, so that no change falls in between.
             let mut changed = self.shared.changed.subscribe();
             let state = self.shared.state.load_full();
@@ -253,15 +259,14 @@ where
     }
 
     fn worker_alive(&self) -> bool {
-        let worker = self.worker.lock();
-        worker.as_ref().is_some_and(|w| !w.0.is_finished())
+        AbortOnDrop::is_running(&self.worker.lock())
     }
 
-    /// Starts a worker on the current tokio runtime if none runs (its runtime shut down) or the
-    /// one that runs is stuck (its runtime no longer runs). Returns whether it started one.
-    fn ensure_live_worker(&self) -> Result<bool, E> {
+    /// Starts a worker on `runtime` if none runs (its runtime shut down) or the one that runs
+    /// is stuck (its runtime no longer runs). Returns whether it started one.
+    fn ensure_live_worker(&self, runtime: &tokio::runtime::Handle) -> Result<bool, E> {
         let mut worker = self.worker.lock();
-        let alive = worker.as_ref().is_some_and(|w| !w.0.is_finished());
+        let alive = AbortOnDrop::is_running(&worker);
         // Read under the lock: a caller that finds the worker stuck after another replaced it
         // sees the replacement's state.
         let stuck = alive
@@ -279,7 +284,6 @@ where
                  starting another on this runtime"
             );
         }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
         let now = self.shared.time.now();
         let policy = &self.shared.policy;
         let draw = fastrand::f64();
@@ -328,14 +332,10 @@ where
             .await;
         let now = time.now();
         let draw = fastrand::f64();
-        // `rcu`, so that an invalidation during the attempt is not undone; and only if this
-        // worker was not replaced meanwhile (an abort takes effect at the next await).
+        // `rcu`, so that an invalidation during the attempt is not undone.
         let previous = shared
             .state
-            .rcu(|state| match state.is_attempt_of(started) {
-                true => state.finished(result.clone(), started, now, policy, draw),
-                false => Snapshot::clone(state),
-            });
+            .rcu(|state| state.finished(result.clone(), started, now, policy, draw));
         log_outcome(&previous, &shared.state.load(), now);
         shared.tell_waiters();
     }

@@ -288,18 +288,12 @@ impl RefreshPolicy {
         let pending = attempts.in_flight || attempts.due;
         match valid.filter(|v| now < v.expiry) {
             Some(_) if attempts.waited => CallerAction::Serve,
-            Some(v) if now < v.serve_until => match attempts.restarted && pending {
-                true => CallerAction::Wait {
+            Some(v) if pending && (now >= v.serve_until || attempts.restarted) => {
+                CallerAction::Wait {
                     until: Some(v.expiry),
-                },
-                false => CallerAction::Serve,
-            },
-            Some(v) => match pending {
-                true => CallerAction::Wait {
-                    until: Some(v.expiry),
-                },
-                false => CallerAction::Serve,
-            },
+                }
+            }
+            Some(_) => CallerAction::Serve,
             None if attempts.failed && (attempts.waited || !pending) => CallerAction::Fail,
             None => CallerAction::Wait { until: None },
         }

@@ -8,14 +8,8 @@
 //! aws-role-chain = { version = "0.1", features = ["test-util"] }
 //! ```
 //!
-//! These are the types of the `aws-role-chain-local-sts` crate, which can also be used on its
-//! own. `LocalSts` speaks STS's query protocol over HTTP/1.1 (hyper), answers `AssumeRole` and
-//! `GetCallerIdentity` in STS's XML and `ErrorResponse` shapes with STS's HTTP statuses, and
-//! authenticates every request as STS does: the access key must be known, the session token must
-//! match, the SigV4 signature is recomputed with the caller's secret key and compared, and the
-//! signing time must be within 15 minutes of its clock. Roles carry a trust rule (the callers
-//! they admit and the ExternalId they require), a maximum session duration, and STS's 1-hour
-//! limit for sessions assumed with role-session credentials.
+//! These are the types of the `aws-role-chain-local-sts` crate, whose documentation describes
+//! what `LocalSts` checks and answers; it can also be used on its own, with any STS client.
 //!
 //! ```
 //! use aws_role_chain::test_util::{LocalRole, LocalSts};

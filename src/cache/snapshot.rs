@@ -109,14 +109,10 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         next.sealed(policy)
     }
 
-    /// Whether `started` is when the attempt in flight started: a worker that was replaced
-    /// mid-attempt must not record its late outcome over its successor's state.
-    pub(super) fn is_attempt_of(&self, started: SystemTime) -> bool {
-        self.in_flight_since == Some(started)
-    }
-
     /// The attempt that started at `started` ended at `now` with `result`; `draw` is a random
-    /// number in `[0, 1)` for the jitter.
+    /// number in `[0, 1)` for the jitter. Unchanged if that attempt is no longer the one in
+    /// flight: a worker replaced mid-attempt (an abort takes effect at its next await) must not
+    /// record its late outcome over its successor's state.
     pub(super) fn finished(
         &self,
         result: Result<(T, SystemTime), E>,
@@ -125,6 +121,9 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         policy: &RefreshPolicy,
         draw: f64,
     ) -> Self {
+        if self.in_flight_since != Some(started) {
+            return self.clone();
+        }
         let (value, expiry) = match result {
             Ok(fetched) => fetched,
             Err(error) => return self.failed(error, self.current.clone(), now, policy, draw),
