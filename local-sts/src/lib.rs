@@ -125,6 +125,14 @@ impl LocalSts {
         self.state.issued()
     }
 
+    /// Forgets the requests answered and the credentials issued so far, and the role sessions
+    /// that have expired (a request signed by one is then refused as an unknown key, not as
+    /// expired): for long runs, so that LocalSts's memory stays flat however many requests it
+    /// answers.
+    pub fn forget_history(&self) {
+        self.state.forget_history();
+    }
+
     /// Scripts the answers to the next `AssumeRole` requests: one fault per request, in order.
     /// Faults are applied to authenticated requests only.
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {

@@ -118,6 +118,18 @@ impl State {
         self.registry().log.clone()
     }
 
+    /// Drops the request log, the issued credentials and the sessions that have expired.
+    pub(crate) fn forget_history(&self) {
+        let now = self.time.now();
+        let mut registry = self.registry();
+        registry.log = Vec::new();
+        registry.issued = Vec::new();
+        registry
+            .principals
+            .retain(|_, p| p.session.as_ref().is_none_or(|(_, ends)| *ends > now));
+        registry.principals.shrink_to_fit();
+    }
+
     /// Answers a request as STS would, with the next scripted fault if it is an `AssumeRole`.
     pub(crate) fn handle(&self, request: StsRequest<'_>) -> Answer {
         let now = self.time.now();

@@ -95,7 +95,8 @@ impl World {
 
 /// Waits, in real time and for at most five seconds, until `done` holds.
 pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..500 {
+    // 20 s at most: far beyond any wait that passes, for a loaded machine.
+    for _ in 0..2000 {
         if done() {
             return;
         }

@@ -470,4 +470,27 @@ fn an_expired_session_is_an_expired_token() {
     assert_eq!(outcome(&answer), (400, Some("ExpiredToken")));
 }
 
+#[test]
+fn forgetting_history_drops_the_log_and_expired_sessions_and_keeps_live_ones() {
+    let sts = Sts::new();
+    let short = broker_session(&sts, "900");
+    let long = broker_session(&sts, "3600");
+    sts.clock.set_time(start() + Duration::from_secs(900));
+    sts.state.forget_history();
+    assert!(sts.state.requests().is_empty());
+    assert!(sts.state.issued().is_empty());
+    let whoami = |signer: Signer| {
+        let mut signer = signer;
+        signer.time = start() + Duration::from_secs(900);
+        outcome(&sts.send(&signer.sign(&[("Action", "GetCallerIdentity")])))
+    };
+    assert_eq!(whoami(long), (200, None), "a live session stays");
+    assert_eq!(
+        whoami(short),
+        (403, Some("InvalidClientTokenId")),
+        "an expired session is forgotten"
+    );
+    assert_eq!(sts.state.requests().len(), 2);
+}
+
 mod faults;
