@@ -69,6 +69,9 @@ pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
     fn expiring_on_arrival(lifetime: Duration) -> Self;
     /// The failure of a fetch cut off with its worker (its runtime shut down or stopped).
     fn cut_off() -> Self;
+    /// What a caller gets when the value it waited on expired before the attempt in flight
+    /// completed.
+    fn outlived() -> Self;
 }
 
 type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
@@ -209,9 +212,11 @@ where
             let action = policy.caller_action(now, valid.map(Current::validity), attempts);
             let until = match (action, valid, &state.last_error) {
                 (CallerAction::Serve, Some(current), _) => return Ok(current.value.clone()),
-                (CallerAction::Fail, _, Some(error)) => return Err(error.clone()),
+                (CallerAction::Fail, _, error) => {
+                    return Err(error.clone().unwrap_or_else(E::outlived))
+                }
                 (CallerAction::Wait { until }, ..) => until,
-                // Serve and Fail come only with a valid value and an error.
+                // Serve comes only with a valid value.
                 _ => None,
             };
             waiting_since.get_or_insert(state.attempts);

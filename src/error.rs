@@ -244,6 +244,14 @@ impl crate::cache::Failure for Error {
         )
     }
 
+    fn outlived() -> Self {
+        Error::new(
+            ErrorKind::TimedOut,
+            "the credentials expired while their refresh was still in flight; the refresh goes on \
+             in the background, within RefreshPolicy::fetch_timeout",
+        )
+    }
+
     fn expiring_on_arrival(lifetime: std::time::Duration) -> Self {
         Error::new(
             ErrorKind::InvalidResponse,
@@ -315,7 +323,9 @@ impl fmt::Debug for BuildError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::Failure;
     use crate::testing::cases;
+    use std::time::Duration;
 
     fn retryable((kind, expected): (ErrorKind, bool)) {
         assert_eq!(kind.is_retryable(), expected);
@@ -383,5 +393,27 @@ mod tests {
         );
         assert_eq!(err.field(), "duration");
         assert_eq!(err.hop(), Some(2));
+    }
+
+    fn failure((error, kind, says): (Error, ErrorKind, &str)) {
+        assert_eq!((error.kind(), error.hop()), (kind, None));
+        assert!(error.to_string().contains(says), "{error}");
+    }
+
+    cases! { failure:
+        a_fetch_that_took_too_long_timed_out: (
+            <Error as Failure>::timed_out(Duration::from_secs(30)), ErrorKind::TimedOut,
+            "did not finish within 30s (RefreshPolicy::fetch_timeout)");
+        a_call_outside_a_runtime_is_invalid_configuration: (
+            Error::no_runtime(), ErrorKind::InvalidConfiguration, "within a tokio runtime");
+        a_panic_is_invalid_configuration_naming_the_panic: (
+            Error::panicked("boom"), ErrorKind::InvalidConfiguration, "panicked: boom");
+        a_run_cut_off_with_its_runtime_timed_out: (
+            Error::cut_off(), ErrorKind::TimedOut, "runtime of the refresh task shut down");
+        a_value_outlived_by_its_waiter_timed_out: (
+            Error::outlived(), ErrorKind::TimedOut, "expired while their refresh was still in flight");
+        credentials_expiring_on_arrival_are_an_invalid_response: (
+            Error::expiring_on_arrival(Duration::from_secs(40)), ErrorKind::InvalidResponse,
+            "granted credentials for 40s");
     }
 }

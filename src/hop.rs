@@ -112,7 +112,7 @@ impl Hop {
         match &result {
             Ok((_, expiry)) => {
                 span.record("expiry", field::display(DateTime::from(*expiry)));
-                span.record("outcome", "success");
+                span.record("outcome", field::display("success"));
             }
             Err(err) => {
                 span.record("outcome", field::display(err.kind()));

@@ -278,7 +278,8 @@ impl RefreshPolicy {
     /// with the caller's runtime. Inside the mandatory window a caller waits for an attempt in
     /// flight or due (until the value expires) and is served between attempts. Without a valid
     /// value it waits for an attempt in flight or due, and otherwise gets the last error at once:
-    /// an error stands only until the attempt that the backoff schedules.
+    /// an error stands only until the attempt that the backoff schedules. A caller that waited
+    /// is never held past the expiry of the value it waited on.
     pub(crate) fn caller_action(
         &self,
         now: SystemTime,
@@ -294,7 +295,9 @@ impl RefreshPolicy {
                 }
             }
             Some(_) => CallerAction::Serve,
-            None if attempts.failed && (attempts.waited || !pending) => CallerAction::Fail,
+            // A caller that waited gets the outcome: the error, or none if the value it waited
+            // on expired first.
+            None if attempts.waited || (attempts.failed && !pending) => CallerAction::Fail,
             None => CallerAction::Wait { until: None },
         }
     }

@@ -138,7 +138,7 @@ impl Inner {
         );
         let result = self.cache.get_or_wait().instrument(span.clone()).await;
         match &result {
-            Ok(_) => span.record("outcome", "success"),
+            Ok(_) => span.record("outcome", field::display("success")),
             Err(err) => span.record("outcome", field::display(err.kind())),
         };
         result
@@ -457,5 +457,33 @@ mod tests {
         an_endpoint_without_a_host_is_refused: "http://";
         an_endpoint_with_only_a_path_is_refused: "http:///path";
         an_endpoint_with_a_space_is_refused: "https://a b";
+    }
+
+    fn sdk_error((kind, invalid_configuration): (ErrorKind, bool)) {
+        let mapped = into_credentials_error(Error::new(kind, "message").at_hop(1, "arn"));
+        assert_eq!(
+            matches!(mapped, CredentialsError::InvalidConfiguration(_)),
+            invalid_configuration,
+            "{mapped:?}"
+        );
+        assert_eq!(
+            matches!(mapped, CredentialsError::ProviderError(_)),
+            !invalid_configuration,
+            "{mapped:?}"
+        );
+        let source = std::error::Error::source(&mapped).unwrap();
+        let ours = source.downcast_ref::<Error>().unwrap();
+        assert_eq!((ours.kind(), ours.hop()), (kind, Some(1)));
+    }
+
+    cases! { sdk_error:
+        access_denied_is_an_sdk_invalid_configuration: (ErrorKind::AccessDenied, true);
+        invalid_configuration_is_an_sdk_invalid_configuration: (ErrorKind::InvalidConfiguration, true);
+        throttled_is_an_sdk_provider_error: (ErrorKind::Throttled, false);
+        unavailable_is_an_sdk_provider_error: (ErrorKind::Unavailable, false);
+        timed_out_is_an_sdk_provider_error: (ErrorKind::TimedOut, false);
+        expired_token_is_an_sdk_provider_error: (ErrorKind::ExpiredToken, false);
+        base_credentials_is_an_sdk_provider_error: (ErrorKind::BaseCredentials, false);
+        invalid_response_is_an_sdk_provider_error: (ErrorKind::InvalidResponse, false);
     }
 }

@@ -10,10 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
-use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
-use aws_smithy_async::test_util::tick_advance_sleep::{
-    tick_advance_time_and_sleep, TickAdvanceTime,
-};
+use aws_role_chain::{Role, RoleChainProvider};
+use aws_smithy_async::test_util::tick_advance_sleep::TickAdvanceTime;
 use common::*;
 use futures_util::FutureExt;
 
@@ -115,16 +113,11 @@ async fn refreshes(provider: &RoleChainProvider, world: &World, time: &TickAdvan
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_thousand_refreshes_leave_no_memory_behind() {
-    let (time, sleep) = tick_advance_time_and_sleep();
-    let world = World::with_clock(time.clone()).await;
+    let (world, time, builder) = World::on_manual_time().await;
     world
         .sts
         .set_session_lifetime(Some(Duration::from_secs(900)));
-    let provider = world
-        .builder()
-        .time_source(time.clone())
-        .sleep_impl(sleep)
-        .refresh_policy(RefreshPolicy::default().jitter(0.0))
+    let provider = builder
         .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()
         .unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
-use aws_role_chain::test_util::LocalRole;
+use aws_role_chain::test_util::{Fault, LocalRole};
 use aws_role_chain::{Role, RoleChainProvider};
 use aws_types::region::Region;
 use common::*;
@@ -223,6 +223,13 @@ async fn an_sts_client_uses_the_provider_as_a_drop_in_credentials_provider() {
 
 #[tokio::test]
 async fn first_hop_longer_than_an_hour_is_retried_at_one_hour_when_the_base_is_a_role_session() {
+    let logs = Capture::default();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(logs.clone())
+            .finish(),
+    );
     let world = World::new().await;
     // The base credentials are themselves a role session, as on an EC2 instance profile.
     world.sts.add_role(LocalRole::new(
@@ -251,16 +258,98 @@ async fn first_hop_longer_than_an_hour_is_retried_at_one_hour_when_the_base_is_a
         .unwrap();
 
     let creds = provider.credentials().await.unwrap();
+    // A later run asks for one hour at once.
+    provider.invalidate();
+    let again = provider.credentials().await.unwrap();
+    assert_ne!(again.access_key_id(), creds.access_key_id());
 
     let broker_calls: Vec<_> = world
         .assume_role_requests()
         .into_iter()
         .filter(|c| c.param("RoleArn") == Some(BROKER))
+        .map(|c| {
+            (
+                c.param("DurationSeconds").map(str::to_owned),
+                c.status(),
+                c.error_code().map(str::to_owned),
+            )
+        })
         .collect();
-    assert_eq!(broker_calls.len(), 2);
-    assert_eq!(broker_calls[0].param("DurationSeconds"), Some("7200"));
-    assert_eq!(broker_calls[0].error_code(), Some("ValidationError"));
-    assert_eq!(broker_calls[1].param("DurationSeconds"), Some("3600"));
-    assert_eq!(broker_calls[1].status(), 200);
-    assert!(creds.expiry().unwrap() <= now() + Duration::from_secs(3600));
+    let ok = |seconds: &str| (Some(seconds.to_owned()), 200, None);
+    assert_eq!(
+        broker_calls,
+        [
+            (
+                Some("7200".to_owned()),
+                400,
+                Some("ValidationError".to_owned())
+            ),
+            ok("3600"),
+            ok("3600"),
+        ]
+    );
+    let expiry = creds.expiry().unwrap();
+    assert!(
+        expiry <= now() + Duration::from_secs(3600) && expiry > now() + Duration::from_secs(3500)
+    );
+    let warnings: Vec<String> = logs
+        .text()
+        .lines()
+        .filter(|l| l.contains("WARN"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("role chaining") && warnings[0].contains("requested_seconds=7200"),
+        "{warnings:?}"
+    );
+}
+
+/// After a refresh of hop 1 fails with `fault`, which roles the next attempt calls.
+async fn after_a_failure_at_hop_1((fault, next_attempt): (Fault, &[&str])) {
+    let (world, time, builder) = World::on_manual_time().await;
+    let twelve_hours = Duration::from_secs(12 * 3600);
+    let provider = builder
+        .configure(&no_retries())
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .duration(twelve_hours),
+        )
+        .assume(Role::new(STORAGE).external_id(STORAGE_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let roles_called = || -> Vec<String> {
+        world
+            .assume_role_requests()
+            .iter()
+            .map(|r| r.param("RoleArn").unwrap().to_owned())
+            .collect()
+    };
+    provider.credentials().await.unwrap();
+    world.sts.push_faults([fault.clone()]);
+    // The refresh of the 1-hour hop, 45 minutes in, reusing the 12-hour hop: it fails.
+    time.tick(Duration::from_secs(45 * 60)).await;
+    eventually("the refresh fails", || roles_called().len() == 3).await;
+    assert_eq!(provider.status().consecutive_failures(), 1, "{fault:?}");
+    // The next attempt, 5 minutes later at the latest.
+    time.tick(Duration::from_secs(5 * 60)).await;
+    eventually("the next attempt", || {
+        provider.status().successful_refreshes() == 2
+    })
+    .await;
+    assert_eq!(roles_called()[3..], *next_attempt, "{fault:?}");
+    let signer = world.assume_role_requests()[3]
+        .access_key_id()
+        .map(str::to_owned);
+    let expected_signer = match next_attempt.len() {
+        2 => world.compute.access_key_id().to_owned(),
+        _ => world.sts.issued()[0].access_key_id().to_owned(),
+    };
+    assert_eq!(signer, Some(expected_signer), "{fault:?}: the signer");
+}
+
+cases! { after_a_failure_at_hop_1:
+    after_a_non_retryable_failure_the_hop_before_is_fetched_anew: (Fault::MissingCredentials, &[BROKER, STORAGE]);
+    after_a_retryable_failure_the_hop_before_is_reused: (Fault::Throttling, &[STORAGE]);
 }

@@ -6,9 +6,8 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_role_chain::test_util::{Fault, LocalRole};
+use aws_role_chain::test_util::Fault;
 use aws_role_chain::{ErrorKind, RefreshPolicy, Role};
-use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
 use aws_types::region::Region;
 use common::*;
 
@@ -178,6 +177,8 @@ async fn an_outage_is_ridden_out_until_expiry_then_fails_fast_then_recovers() {
     );
     let status = provider.status();
     assert_eq!(status.last_error_kind(), Some(ErrorKind::Unavailable));
+    let message = status.last_error_message().unwrap();
+    assert!(message.contains("HTTP 503"), "{message}");
     assert!(status.consecutive_failures() >= 2, "{status:?}");
 
     // Recovery at the next attempt, at most 5 s after the outage ends.
@@ -187,6 +188,11 @@ async fn an_outage_is_ridden_out_until_expiry_then_fails_fast_then_recovers() {
     })
     .await;
     assert!(provider.credentials().await.unwrap().expiry().unwrap() > now());
+    let status = provider.status();
+    assert_eq!(
+        (status.last_error_kind(), status.last_error_message()),
+        (None, None)
+    );
 }
 
 #[tokio::test]
@@ -249,21 +255,10 @@ async fn callers_that_drop_their_futures_mid_fetch_neither_cancel_it_nor_strand_
 
 #[tokio::test(flavor = "current_thread")]
 async fn refreshing_a_three_hop_chain_reuses_the_hops_that_are_still_valid() {
-    let (time, sleep) = tick_advance_time_and_sleep();
-    let world = World::with_clock(time.clone()).await;
+    let (world, time, builder) = World::on_manual_time().await;
     let sts = &world.sts;
     let twelve_hours = Duration::from_secs(12 * 3600);
-    sts.add_role(
-        LocalRole::new(BROKER)
-            .trust(COMPUTE_USER)
-            .external_id(BROKER_EXTERNAL_ID)
-            .max_session_duration(twelve_hours),
-    );
-    let provider = world
-        .builder()
-        .time_source(time.clone())
-        .sleep_impl(sleep)
-        .refresh_policy(RefreshPolicy::default().jitter(0.0))
+    let provider = builder
         .assume(
             Role::new(BROKER)
                 .external_id(BROKER_EXTERNAL_ID)

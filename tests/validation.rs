@@ -173,19 +173,62 @@ fn a_malformed_endpoint_url_is_refused() {
     assert!(err.to_string().contains("localhost:4566"), "{err}");
 }
 
-#[test]
-fn base_credentials_may_come_from_configure() {
-    let config = SdkConfig::builder()
+/// Where the provider's first request goes and how it is signed, for a region set explicitly
+/// (before or after `configure`) and one in the `SdkConfig`: (host, signing region, key).
+async fn first_request(
+    (explicit, explicit_first, configured): (Option<&'static str>, bool, Option<&'static str>),
+) -> (String, String, String) {
+    let (http_client, request) = aws_smithy_http_client::test_util::capture_request(None);
+    let mut config = SdkConfig::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .http_client(http_client)
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(base()),
-        )
-        .region(Region::new("eu-west-1"))
-        .build();
-    assert!(RoleChainProvider::builder()
-        .configure(&config)
-        .assume(Role::new(OK))
-        .build()
-        .is_ok());
+        );
+    if let Some(region) = configured {
+        config = config.region(Region::new(region));
+    }
+    let config = config.build();
+    let mut builder = RoleChainProvider::builder();
+    let explicit = explicit.map(Region::new);
+    if let (Some(region), true) = (&explicit, explicit_first) {
+        builder = builder.region(region.clone());
+    }
+    builder = builder.configure(&config);
+    if let (Some(region), false) = (explicit, explicit_first) {
+        builder = builder.region(region);
+    }
+    let provider = builder.assume(Role::new(OK)).build().unwrap();
+    // The captured request gets an empty answer: only the request is of interest.
+    let _ = provider.credentials().await;
+    let request = request.expect_request();
+    let host = request.uri().split('/').nth(2).unwrap().to_owned();
+    let authorization = request.headers().get("authorization").unwrap();
+    let scope = authorization.split("Credential=").nth(1).unwrap();
+    let parts: Vec<&str> = scope.split(',').next().unwrap().split('/').collect();
+    (host, parts[2].to_owned(), parts[0].to_owned())
+}
+
+async fn goes_to(
+    ((explicit, explicit_first, configured), region): (
+        (Option<&'static str>, bool, Option<&'static str>),
+        &str,
+    ),
+) {
+    let (host, signing_region, key) = first_request((explicit, explicit_first, configured)).await;
+    assert_eq!(host, format!("sts.{region}.amazonaws.com"));
+    assert_eq!(signing_region, region);
+    assert_eq!(
+        key, "AKIDEXAMPLE",
+        "signed with the configured base credentials"
+    );
+}
+
+cases! { goes_to:
+    without_a_region_sts_in_us_east_1_is_called: ((None, false, None), "us-east-1");
+    the_region_of_configure_is_used: ((None, false, Some("eu-west-1")), "eu-west-1");
+    an_explicit_region_set_before_configure_wins: ((Some("us-west-2"), true, Some("eu-west-1")), "us-west-2");
+    an_explicit_region_set_after_configure_wins: ((Some("us-west-2"), false, Some("eu-west-1")), "us-west-2");
 }
 
 #[test]

@@ -50,6 +50,12 @@ impl Failure for Fail {
             what: "cut off".into(),
         }
     }
+    fn outlived() -> Self {
+        Fail {
+            retryable: true,
+            what: "outlived".into(),
+        }
+    }
     fn expiring_on_arrival(lifetime: Duration) -> Self {
         Fail {
             retryable: false,
@@ -325,6 +331,41 @@ async fn inside_the_mandatory_window_callers_wait_for_the_attempt_in_flight() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_caller_waiting_inside_the_mandatory_window_is_released_at_expiry() {
+    let policy = no_jitter()
+        .advisory_window(MINUTE)
+        .mandatory_window(MINUTE)
+        .fetch_timeout(60 * MINUTE);
+    let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], policy);
+    cache.get_or_wait().await.unwrap();
+    script.hold();
+    time.tick(59 * MINUTE).await;
+    settle().await;
+    assert_eq!(script.calls(), [0, 3540], "the refresh is in flight");
+    time.tick(10 * SEC).await;
+    let waiting = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.get_or_wait().await })
+    };
+    settle().await;
+    time.tick(50 * SEC - Duration::from_millis(1)).await;
+    settle().await;
+    assert!(!waiting.is_finished(), "waits while the value is valid");
+    time.tick(Duration::from_millis(1)).await;
+    settle().await;
+    assert!(waiting.is_finished(), "released at expiry");
+    assert_eq!(waiting.await.unwrap(), Err(Fail::outlived()));
+    // A caller that comes after expiry waits for the attempt in flight, as on a first fetch.
+    let late = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.get_or_wait().await })
+    };
+    settle().await;
+    script.release();
+    assert_eq!(late.await.unwrap(), Ok(2));
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn expired_values_are_never_returned_and_errors_come_at_once_between_attempts() {
     let (time, script, cache) = setup(
         [Answer::Lifetime(10 * MINUTE), Answer::Fails(throttled())],
@@ -343,6 +384,8 @@ async fn expired_values_are_never_returned_and_errors_come_at_once_between_attem
 
 #[tokio::test(flavor = "current_thread")]
 async fn retries_back_off_from_5_seconds_while_valid_then_from_1_second_once_expired() {
+    // The worker runs on this thread: its draws come from this seed.
+    fastrand::seed(7);
     let (time, script, cache) = setup(
         [Answer::Lifetime(60 * MINUTE), Answer::Fails(throttled())],
         no_jitter(),
@@ -362,13 +405,24 @@ async fn retries_back_off_from_5_seconds_while_valid_then_from_1_second_once_exp
         .expect("an attempt at 3540 s");
     let at_expiry = calls.iter().position(|&t| t >= 3600).unwrap();
     assert_eq!(calls[at_expiry], 3600, "{calls:?}");
-    for (n, gap) in gaps[1..window_start - 1].iter().enumerate() {
+    let backoff = &gaps[1..window_start - 1];
+    for (n, gap) in backoff.iter().enumerate() {
         let ceiling = (5u64 << n).min(300);
         assert!(
             *gap <= ceiling,
             "gap {n} is {gap} s, above {ceiling} s: {calls:?}"
         );
     }
+    // Not fewer attempts than the ceilings allow (5 + 10 + … + 160 + 300 < 840 s), nor many
+    // more than full jitter gives: a retry every second would make 840.
+    assert!((7..=20).contains(&backoff.len()), "{calls:?}");
+    assert!(
+        backoff
+            .iter()
+            .enumerate()
+            .any(|(n, gap)| *gap < (5u64 << n).min(300)),
+        "the gaps are jittered: {calls:?}"
+    );
     assert_eq!(
         &gaps[at_expiry..at_expiry + 8],
         &[1, 2, 4, 8, 16, 30, 30, 30],

@@ -227,6 +227,7 @@ cases! { caller:
     caller_without_a_value_gets_the_error_of_the_attempt_it_waited_for: (0, None, Attempts { waited: true, ..Attempts { failed: true, ..DUE } }, CallerAction::Fail);
     caller_with_an_expired_value_gets_the_error: (3600, hour(), FAILED, CallerAction::Fail);
     caller_with_an_expired_value_waits_for_the_attempt_in_flight: (3600, hour(), IN_FLIGHT, CallerAction::Wait { until: None });
+    caller_that_waited_past_the_expiry_of_its_value_is_released: (3600, hour(), Attempts { waited: true, ..IN_FLIGHT }, CallerAction::Fail);
 }
 
 fn until_expiry() -> CallerAction {

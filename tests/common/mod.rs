@@ -41,6 +41,30 @@ impl World {
         World::on(sts.expect("LocalSts starts"))
     }
 
+    /// The same world on manual time, whose broker role allows 12-hour sessions, with its clock
+    /// and a builder on that clock with jitter off: refreshes come at exact times.
+    pub async fn on_manual_time() -> (
+        World,
+        aws_smithy_async::test_util::tick_advance_sleep::TickAdvanceTime,
+        Builder,
+    ) {
+        let (time, sleep) =
+            aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep();
+        let world = World::with_clock(time.clone()).await;
+        world.sts.add_role(
+            LocalRole::new(BROKER)
+                .trust(COMPUTE_USER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .max_session_duration(std::time::Duration::from_secs(12 * 3600)),
+        );
+        let builder = world
+            .builder()
+            .time_source(time.clone())
+            .sleep_impl(sleep)
+            .refresh_policy(aws_role_chain::RefreshPolicy::default().jitter(0.0));
+        (world, time, builder)
+    }
+
     /// The user and the roles, on `sts`.
     pub fn on(sts: LocalSts) -> World {
         let compute = sts.add_user("222222222222", "compute");

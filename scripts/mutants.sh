@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Mutation testing of the modules that hold the crate's rules, each against the tests that pin
+# it; results in mutants.out/<group>/. Usage: scripts/mutants.sh [GROUP…], GROUP one of
+# timing, sts, roles (all three by default). TESTING.md has the last run's counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version=27.1.0
+if [[ "$(cargo mutants --version 2>/dev/null)" != "cargo-mutants $version" ]]; then
+    cargo install --locked "cargo-mutants@$version"
+fi
+# mold links the test binaries of each mutant several times faster, when it is installed.
+if command -v mold >/dev/null; then
+    export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-fuse-ld=mold"
+fi
+
+run() {
+    local group=$1
+    shift
+    mkdir -p "mutants.out/$group"
+    cargo mutants --jobs 1 --output "mutants.out/$group" "$@" || true
+}
+
+for group in "${@:-timing sts roles}"; do
+    for g in $group; do
+        case $g in
+        timing)
+            # The timing rules and the cache: their unit tests run on manual time.
+            # A second: 5 s is time enough, and a mutant that hangs a test waits that long.
+            run timing --timeout 5 --file src/policy.rs --file src/cache.rs \
+                --file src/cache/snapshot.rs -- --lib ;;
+        sts)
+            # One hop's request, the chain and the classification of STS's errors, against
+            # LocalSts.
+            run sts --file src/hop.rs --file src/chain.rs --file src/classify.rs \
+                -- --lib --test chain --test errors --test faults --test logs --test extremes ;;
+        roles)
+            run roles --file src/role.rs -- --lib --test validation --test properties ;;
+        *)
+            echo "unknown group $g: one of timing, sts, roles" >&2
+            exit 2 ;;
+        esac
+    done
+done
