@@ -9,8 +9,11 @@
 //! - **State** is one immutable [`Snapshot`] behind an `ArcSwap`, replaced whole by each
 //!   transition (an attempt starting or ending, an invalidation). A cached call loads it, reads the
 //!   clock once, compares with one precomputed instant and clones the value: no lock, no
-//!   allocation, nothing shared with a refresh but an atomic load. Everything else lives out of
-//!   line, behind a boxed future, so that the cached call's future stays small.
+//!   allocation, nothing shared with a refresh but an atomic load. That is all of
+//!   [`Cache::get`]: the worker lock and the `watch` channel are touched only by the slow path
+//!   and the worker, and `tests/allocations.rs` counts the cached path's allocations (none).
+//!   Everything else lives out of line, behind a boxed future, so that the cached call's future
+//!   stays small.
 //! - **One worker task** per cache does every attempt, so attempts are single-flight by
 //!   construction and a caller that drops its future cancels nothing. It sleeps (through the
 //!   injected [`AsyncSleep`], at most 5 minutes at a time so that a suspended machine's stopped
@@ -201,7 +204,8 @@ where
             if due && state.in_flight_since.is_none() {
                 self.shared.wake.notify_waiters();
             }
-            let valid = state.current.as_ref().filter(|c| now < c.expiry);
+            // `caller_action` serves a value only before its expiry.
+            let current = state.current.as_ref();
             let attempts = Attempts {
                 in_flight: state.in_flight_since.is_some(),
                 due,
@@ -209,14 +213,14 @@ where
                 waited: outlived || waiting_since.is_some_and(|n| state.attempts != n),
                 restarted,
             };
-            let action = policy.caller_action(now, valid.map(Current::validity), attempts);
-            let until = match (action, valid, &state.last_error) {
+            let action = policy.caller_action(now, current.map(Current::validity), attempts);
+            let until = match (action, current, &state.last_error) {
                 (CallerAction::Serve, Some(current), _) => return Ok(current.value.clone()),
                 (CallerAction::Fail, _, error) => {
                     return Err(error.clone().unwrap_or_else(E::outlived))
                 }
                 (CallerAction::Wait { until }, ..) => until,
-                // Serve comes only with a valid value.
+                // Serve comes only with a value.
                 _ => None,
             };
             waiting_since.get_or_insert(state.attempts);

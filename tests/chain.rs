@@ -330,8 +330,12 @@ async fn after_a_failure_at_hop_1((fault, next_attempt): (Fault, &[&str])) {
     world.sts.push_faults([fault.clone()]);
     // The refresh of the 1-hour hop, 45 minutes in, reusing the 12-hour hop: it fails.
     time.tick(Duration::from_secs(45 * 60)).await;
-    eventually("the refresh fails", || roles_called().len() == 3).await;
-    assert_eq!(provider.status().consecutive_failures(), 1, "{fault:?}");
+    // STS logs a request as it arrives: wait for the provider to have taken the answer.
+    eventually("the refresh fails", || {
+        provider.status().consecutive_failures() == 1
+    })
+    .await;
+    assert_eq!(roles_called().len(), 3, "{fault:?}");
     // The next attempt, 5 minutes later at the latest.
     time.tick(Duration::from_secs(5 * 60)).await;
     eventually("the next attempt", || {

@@ -231,3 +231,46 @@ fn workers_cut_off_with_their_runtimes_do_not_start_an_attempt_per_call() {
     });
     assert_eq!(script.calls(), [0, 1]);
 }
+
+/// The tick-advance sleep, recording how long each sleep is for.
+#[derive(Debug)]
+struct Recorded {
+    sleep: aws_smithy_async::test_util::tick_advance_sleep::TickAdvanceSleep,
+    naps: Arc<parking_lot::Mutex<Vec<Duration>>>,
+}
+
+impl AsyncSleep for Recorded {
+    fn sleep(&self, duration: Duration) -> aws_smithy_async::rt::sleep::Sleep {
+        self.naps.lock().push(duration);
+        self.sleep.sleep(duration)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_worker_looks_at_the_clock_every_5_minutes_until_the_refresh() {
+    let (time, sleep) = tick_advance_time_and_sleep();
+    let script = Script::new(&time, [Answer::Lifetime(60 * MINUTE)]);
+    let naps = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let cache = Cache::new(
+        script.fetch(),
+        no_jitter(),
+        SharedTimeSource::new(time.clone()),
+        SharedAsyncSleep::new(Recorded {
+            sleep,
+            naps: naps.clone(),
+        }),
+    );
+    cache.get_or_wait().await.unwrap();
+    time.tick(45 * MINUTE).await;
+    settle().await;
+    assert_eq!(script.calls(), [0, 2700]);
+    let naps = naps.lock().clone();
+    // Besides the fetch timeouts (30 s) and the caller's wait (the 60-s stall limit): nine naps
+    // of 5 minutes up to the refresh at 45 minutes.
+    let worker_naps: Vec<Duration> = naps.into_iter().filter(|d| *d > MINUTE).collect();
+    assert_eq!(worker_naps[..9], [5 * MINUTE; 9]);
+    assert!(
+        worker_naps.iter().all(|d| *d <= 5 * MINUTE),
+        "{worker_naps:?}"
+    );
+}
