@@ -230,3 +230,49 @@ async fn one_failed_run_is_shared_by_concurrent_callers_and_later_callers_get_it
     assert!(status.consecutive_failures() >= 2);
     assert_eq!(status.successful_refreshes(), 0);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_base_provider_that_never_answers_times_out_after_the_fetch_timeout() {
+    #[derive(Debug)]
+    struct Hanging;
+    impl ProvideCredentials for Hanging {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::new(std::future::pending())
+        }
+    }
+    let (_world, time, builder) = World::on_manual_time().await;
+    let provider = builder
+        .base_provider(Hanging)
+        .refresh_policy(
+            RefreshPolicy::default()
+                .jitter(0.0)
+                .fetch_timeout(Duration::from_secs(10)),
+        )
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let caller = tokio::spawn({
+        let provider = provider.clone();
+        async move { provider.provide_credentials().await }
+    });
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    time.tick(Duration::from_secs(10) - Duration::from_millis(1))
+        .await;
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!caller.is_finished(), "waits up to the fetch timeout");
+    time.tick(Duration::from_millis(1)).await;
+    let err = caller.await.unwrap().unwrap_err();
+    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
+    let ours = err.source().unwrap().downcast_ref::<Error>().unwrap();
+    assert_eq!((ours.kind(), ours.hop()), (ErrorKind::TimedOut, None));
+    assert!(ours.is_retryable());
+}

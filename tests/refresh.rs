@@ -332,3 +332,28 @@ async fn refreshing_a_three_hop_chain_reuses_the_hops_that_are_still_valid() {
     );
     assert!(hops.iter().all(|h| h.expiry().is_some()));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_background_refresh_ends_with_the_last_clone() {
+    let (world, time, builder) = World::on_manual_time().await;
+    let provider = builder
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    provider.credentials().await.unwrap();
+    let clone = provider.clone();
+    drop(provider);
+    // One hour, refreshed 45 minutes in: the clone keeps the refresh going.
+    time.tick(45 * MINUTE).await;
+    eventually("the refresh", || clone.status().successful_refreshes() == 2).await;
+    drop(clone);
+    for _ in 0..3 {
+        time.tick(45 * MINUTE).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        world.assume_role_requests().len(),
+        2,
+        "no refresh after the last drop"
+    );
+}

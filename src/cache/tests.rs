@@ -513,7 +513,7 @@ mod runtimes;
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_fallback_serves_a_value_inside_its_mandatory_window_until_it_expires() {
-    let (time, _script, cache) = setup(
+    let (time, script, cache) = setup(
         [Answer::Lifetime(60 * MINUTE), Answer::Fails(denied())],
         no_jitter(),
     );
@@ -523,7 +523,13 @@ async fn the_fallback_serves_a_value_inside_its_mandatory_window_until_it_expire
     settle().await;
     assert_eq!(cache.get(), None, "inside the mandatory window");
     assert_eq!(cache.get_unexpired(), Some(1));
-    tick_seconds(&time, 30).await;
+    tick_seconds(&time, 29).await;
     settle().await;
+    assert_eq!(cache.get_unexpired(), Some(1), "valid at 3599 s");
+    // The attempt at expiry stays in flight, so that the value is still held at 3600 s.
+    script.hold();
+    tick_seconds(&time, 1).await;
+    settle().await;
+    assert_eq!(cache.snapshot().in_flight_since.map(secs), Some(3600));
     assert_eq!(cache.get_unexpired(), None, "expired at 3600 s");
 }
