@@ -533,3 +533,74 @@ async fn the_fallback_serves_a_value_inside_its_mandatory_window_until_it_expire
     assert_eq!(cache.snapshot().in_flight_since.map(secs), Some(3600));
     assert_eq!(cache.get_unexpired(), None, "expired at 3600 s");
 }
+
+/// Tracing output, captured for one test.
+#[derive(Clone, Default)]
+struct Logs(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+impl Logs {
+    /// The cache's lines, each as its level and its message without the fields.
+    fn messages(&self) -> Vec<String> {
+        let text = String::from_utf8(self.0.lock().clone()).unwrap();
+        text.lines()
+            .filter_map(|line| line.trim().split_once(" aws_role_chain::cache: "))
+            .map(|(level, rest)| {
+                let words: Vec<&str> = rest.split(' ').take_while(|w| !w.contains('=')).collect();
+                format!("{level} {}", words.join(" "))
+            })
+            .filter(|m| m != "DEBUG refreshing credentials")
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failure_streak_logs_one_warning_then_debug_lines_and_its_end_one_info_line() {
+    let logs = Logs::default();
+    let _scoped = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .without_time()
+            .with_writer(logs.clone())
+            .finish(),
+    );
+    let (time, script, cache) = setup([Answer::Fails(throttled())], no_jitter());
+    assert_eq!(cache.get_or_wait().await, Err(throttled()));
+    tick_seconds(&time, 3).await;
+    settle().await;
+    assert_eq!(script.calls(), [0, 1, 3]);
+    script.then(Answer::Lifetime(60 * MINUTE));
+    tick_seconds(&time, 4).await;
+    settle().await;
+    time.tick(45 * MINUTE).await;
+    settle().await;
+    assert_eq!(script.calls(), [0, 1, 3, 7, 2707]);
+    assert_eq!(
+        logs.messages(),
+        [
+            "WARN refreshing credentials failed; retrying with backoff",
+            "DEBUG refreshing credentials failed again",
+            "DEBUG refreshing credentials failed again",
+            "INFO credentials refreshed after failures",
+            "DEBUG credentials refreshed",
+        ]
+    );
+    let text = String::from_utf8(logs.0.lock().clone()).unwrap();
+    assert!(text.contains("credentials refreshed after failures expiry=Some(\"1970-01-01T01:00:07Z\") next_refresh=Some(\"1970-01-01T00:45:07Z\") failures=3"), "{text}");
+}
