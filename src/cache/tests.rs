@@ -298,6 +298,10 @@ async fn non_retryable_failures_retry_every_5_minutes_and_keep_serving_until_exp
     time.tick(50 * SEC).await;
     settle().await;
     assert_eq!(script.calls(), [0, 2700, 3000, 3300, 3600]);
+    assert!(
+        cache.snapshot().current.is_none(),
+        "dropped by the failure at its expiry"
+    );
     assert_eq!(cache.get_or_wait().await, Err(denied()));
 }
 
@@ -506,6 +510,47 @@ async fn a_success_arriving_inside_its_mandatory_window_counts_as_a_failure() {
     // The first value lasts longer and stays; the retry comes at the 5-min cap.
     assert_eq!(cache.get(), Some(1));
     assert_eq!(secs(snapshot.next_refresh.unwrap()), 2750 + 300);
+}
+
+/// A refresh held from 2700 s brings a value of `lifetime`, released at `at` seconds inside
+/// its mandatory window: the cache keeps whichever of the two values expires later, the new one
+/// on a tie.
+async fn late_arrival((lifetime, at, kept): (u64, u64, u64)) {
+    let (time, script, cache) = setup(
+        [
+            Answer::Lifetime(60 * MINUTE),
+            Answer::Lifetime(Duration::from_secs(lifetime)),
+        ],
+        no_jitter().fetch_timeout(60 * MINUTE),
+    );
+    cache.get_or_wait().await.unwrap();
+    script.hold();
+    time.tick(45 * MINUTE).await;
+    settle().await;
+    time.tick(Duration::from_secs(at - 2700)).await;
+    script.release();
+    settle().await;
+    assert_eq!(
+        cache.snapshot().consecutive_failures,
+        1,
+        "counted as a failure"
+    );
+    assert_eq!(cache.get_unexpired(), Some(kept));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_late_value_that_expires_later_than_the_old_one_is_kept() {
+    late_arrival((1000, 3650, 2)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_late_value_that_expires_with_the_old_one_is_kept() {
+    late_arrival((900, 3550, 2)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_late_value_that_expires_before_the_old_one_is_dropped() {
+    late_arrival((60, 2750, 1)).await;
 }
 
 mod invalidation;
