@@ -329,6 +329,7 @@ cases! { refused:
     negative_jitter_is_refused: RefreshPolicy::default().jitter(-0.1);
     jitter_nan_is_refused: RefreshPolicy::default().jitter(f64::NAN);
     mandatory_window_above_the_advisory_window_is_refused: RefreshPolicy::default().advisory_window(SEC).mandatory_window(2 * SEC);
+    mandatory_window_above_the_shortest_default_advisory_window_is_refused: RefreshPolicy::default().mandatory_window(5 * MINUTE + SEC);
     advisory_window_of_duration_max_is_refused: RefreshPolicy::default().advisory_window(Duration::MAX);
     mandatory_window_of_duration_max_is_refused: RefreshPolicy::default().mandatory_window(Duration::MAX);
     retry_backoff_of_zero_is_refused: RefreshPolicy::default().retry_backoff(Duration::ZERO, SEC);
@@ -349,6 +350,7 @@ fn accepted(policy: RefreshPolicy) {
 
 cases! { accepted:
     the_default_policy_is_accepted: RefreshPolicy::default();
+    a_mandatory_window_of_the_shortest_default_advisory_window_is_accepted: RefreshPolicy::default().mandatory_window(5 * MINUTE);
     the_largest_settings_are_accepted: RefreshPolicy::default()
         .advisory_window(LONGEST_SETTING)
         .mandatory_window(LONGEST_SETTING)
