@@ -37,6 +37,24 @@ async fn one_hop_assumes_the_role_with_the_base_keys_and_its_external_id() {
     assert_eq!(call.param("ExternalId"), Some(BROKER_EXTERNAL_ID));
     assert_eq!(call.param("RoleSessionName"), Some("nightly-export"));
     assert_eq!(call.param("DurationSeconds"), Some("1800"));
+    // Nothing that was not set: no empty lists, no policy, no source identity.
+    let mut sent: Vec<&str> = call
+        .params()
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    sent.sort_unstable();
+    assert_eq!(
+        sent,
+        [
+            "Action",
+            "DurationSeconds",
+            "ExternalId",
+            "RoleArn",
+            "RoleSessionName",
+            "Version"
+        ]
+    );
     assert!(creds.access_key_id().starts_with("ASIA"));
     assert!(creds.session_token().is_some());
     assert_eq!(creds.account_id().map(|a| a.as_str()), Some("333333333333"));

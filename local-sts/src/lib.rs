@@ -379,6 +379,11 @@ impl RecordedRequest {
         self.caller_arn.as_deref()
     }
 
+    /// Every query and form parameter of the request, in the order sent.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
     /// A query parameter of the request, such as `RoleArn`, `ExternalId` or `DurationSeconds`.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
