@@ -1,5 +1,7 @@
 use super::*;
 use crate::testing::cases;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_types::body::SdkBody;
 use ErrorKind::*;
 
 fn kind((code, status, hop, kind): (Option<&str>, Option<u16>, usize, ErrorKind)) {
@@ -60,4 +62,31 @@ fn error_code_and_message_are_found_in_either_error_body_shape() {
     );
     assert_eq!(code_and_message_in(b"<html>503</html>"), None);
     assert_eq!(code_and_message_in(&[0xff, 0xfe]), None);
+}
+
+const ROLE: &str = "arn:aws:iam::111111111111:role/storage";
+
+/// A failure before or around STS's answer, at hop 1.
+fn failure((err, expected): (SdkError<AssumeRoleError, HttpResponse>, ErrorKind)) {
+    let error = classify(err, 1, ROLE);
+    assert_eq!(
+        (error.kind(), error.hop(), error.role_arn()),
+        (expected, Some(1), Some(ROLE))
+    );
+    assert!(std::error::Error::source(&error).is_some(), "{error}");
+}
+
+fn connector(error: ConnectorError) -> SdkError<AssumeRoleError, HttpResponse> {
+    SdkError::dispatch_failure(error)
+}
+
+cases! { failure:
+    an_operation_timeout_is_timed_out: (SdkError::timeout_error("slow"), TimedOut);
+    a_connect_timeout_is_timed_out: (connector(ConnectorError::timeout("connect".into())), TimedOut);
+    a_request_that_cannot_be_sent_as_configured_is_invalid_configuration: (connector(ConnectorError::user("bad URI".into())), InvalidConfiguration);
+    a_broken_connection_is_unavailable: (connector(ConnectorError::io("reset".into())), Unavailable);
+    an_unreadable_answer_is_an_invalid_response: (
+        SdkError::response_error("garbled", HttpResponse::new(200.try_into().unwrap(), SdkBody::empty())),
+        InvalidResponse);
+    a_request_that_cannot_be_built_is_invalid_configuration: (SdkError::construction_failure("no region"), InvalidConfiguration);
 }
