@@ -1,37 +1,73 @@
-//! What the provider logs: one warning when a failure streak starts, one info line when it
-//! ends; a span per chain run, per hop and per waiting caller, with their fields.
+//! What the provider logs: one warning when a failure streak starts, then debug lines, one info
+//! line when it ends; a span per chain run, per hop and per waiting caller, with their fields.
 //!
-//! The streak test is alone with a global subscriber in this binary, so that it sees only its
-//! own events; the span test's subscriber is scoped to its thread.
+//! One global subscriber for the binary, at TRACE, with thread ids: each test runs on its own
+//! current-thread runtime (LocalSts included) and reads only its own thread's lines.
 
 mod common;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_role_chain::test_util::Fault;
 use aws_role_chain::{RefreshPolicy, Role};
 use common::*;
 
-/// Lines of the refresh engine at this level.
-fn count(logs: &Capture, level: &str) -> usize {
-    logs.text()
-        .lines()
-        .filter(|l| l.contains(level) && l.contains("aws_role_chain::cache"))
-        .count()
+/// Everything logged in this binary.
+fn logs() -> &'static Capture {
+    static LOGS: OnceLock<Capture> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Capture::default();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_thread_ids(true)
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+                .with_writer(logs.clone())
+                .finish(),
+        )
+        .unwrap();
+        logs
+    })
 }
 
-#[tokio::test]
-async fn a_failure_streak_logs_one_warning_and_its_recovery_one_info() {
-    let logs = Capture::default();
-    let writer = logs.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(writer)
-            .finish(),
-    )
-    .unwrap();
+/// This thread's lines.
+fn mine() -> String {
+    // The fmt layer prints thread ids padded to two digits: `ThreadId(02)`.
+    let id = format!("{:?}", std::thread::current().id());
+    let number = id.trim_start_matches("ThreadId(").trim_end_matches(')');
+    let me = format!(" ThreadId({number:0>2}) ");
+    logs()
+        .text()
+        .lines()
+        .filter(|l| l.contains(&me))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
 
+/// This thread's lines of the refresh engine, each as its level and its message without the
+/// fields, consecutive repeats merged; the debug line of each attempt's start and the close of
+/// its span left out.
+fn cache_messages() -> Vec<String> {
+    let mut messages: Vec<String> = mine()
+        .lines()
+        .filter_map(|line| {
+            let (head, rest) = line.split_once(" aws_role_chain::cache: ")?;
+            let level = ["WARN", "INFO", "DEBUG"]
+                .into_iter()
+                .find(|level| head.contains(&format!(" {level} ")))?;
+            let words: Vec<&str> = rest.split(' ').take_while(|w| !w.contains('=')).collect();
+            Some(format!("{level} {}", words.join(" ")))
+        })
+        .filter(|m| m != "DEBUG refreshing credentials" && m != "DEBUG close")
+        .collect();
+    messages.dedup();
+    messages
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failure_streak_logs_one_warning_then_debug_lines_and_its_end_one_info_line() {
+    logs();
     let world = World::new().await;
     let backoff = Duration::from_millis(50);
     let provider = world
@@ -41,6 +77,8 @@ async fn a_failure_streak_logs_one_warning_and_its_recovery_one_info() {
         .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()
         .unwrap();
+    let failed = "WARN refreshing credentials failed; retrying with backoff";
+    let failed_again = "DEBUG refreshing credentials failed again";
 
     world.sts.set_outage(Some(Fault::Throttling));
     provider.credentials().await.unwrap_err();
@@ -48,14 +86,23 @@ async fn a_failure_streak_logs_one_warning_and_its_recovery_one_info() {
         provider.status().consecutive_failures() >= 5
     })
     .await;
-    assert_eq!((count(&logs, " WARN "), count(&logs, " INFO ")), (1, 0));
+    assert_eq!(cache_messages(), [failed, failed_again]);
 
     world.sts.set_outage(None);
     eventually("the recovery", || {
         provider.status().consecutive_failures() == 0
     })
     .await;
-    assert_eq!((count(&logs, " WARN "), count(&logs, " INFO ")), (1, 1));
+    assert!(
+        mine().contains(" failures="),
+        "the info line counts the failures"
+    );
+    // A run without failures before it logs at debug only.
+    provider.invalidate();
+    eventually("a run after the invalidation", || {
+        provider.status().successful_refreshes() == 2
+    })
+    .await;
 
     world.sts.set_outage(Some(Fault::Throttling));
     provider.invalidate();
@@ -64,22 +111,21 @@ async fn a_failure_streak_logs_one_warning_and_its_recovery_one_info() {
     })
     .await;
     assert_eq!(
-        count(&logs, " WARN "),
-        2,
-        "a second streak, a second warning"
+        cache_messages(),
+        [
+            failed,
+            failed_again,
+            "INFO credentials refreshed after failures",
+            "DEBUG credentials refreshed",
+            failed,
+            failed_again
+        ]
     );
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn every_hop_and_every_waiting_caller_has_a_span_with_its_fields() {
-    let logs = Capture::default();
-    let _scoped = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-            .with_writer(logs.clone())
-            .finish(),
-    );
+    logs();
     let world = World::new().await;
     let provider = world
         .builder()
@@ -92,7 +138,7 @@ async fn every_hop_and_every_waiting_caller_has_a_span_with_its_fields() {
     let creds = good.credentials().await.unwrap();
     good.credentials().await.unwrap();
 
-    let text = logs.text();
+    let text = mine();
     // The close events of our own spans, not of the SDK's spans inside them.
     let closed = |prefix: &str, module: &str| -> Vec<String> {
         let close = format!("}}: aws_role_chain::{module}: close time.busy=");
