@@ -36,7 +36,9 @@ for group in "${@:-timing sts roles}"; do
             run sts --file src/hop.rs --file src/chain.rs --file src/classify.rs \
                 -- --lib --test chain --test errors --test faults --test logs --test extremes ;;
         roles)
-            run roles --file src/role.rs -- --lib --test validation --test properties ;;
+            # 200 cases per property: each of the role's rules is reached in tens of them.
+            PROPTEST_CASES=200 run roles --file src/role.rs \
+                -- --lib --test validation --test properties ;;
         *)
             echo "unknown group $g: one of timing, sts, roles" >&2
             exit 2 ;;

@@ -411,6 +411,11 @@ mod tests {
 
     const ARN: &str = "arn:aws:iam::111111111111:role/storage";
 
+    #[test]
+    fn a_role_tells_its_arn() {
+        assert_eq!(Role::new(ARN).external_id("ext-1").role_arn(), ARN);
+    }
+
     fn accepted(arn: &str) {
         assert_eq!(check_role_arn(arn), Ok(()));
     }

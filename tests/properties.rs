@@ -7,6 +7,15 @@ use aws_credential_types::Credentials;
 use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
 use proptest::prelude::*;
 
+/// Cases per property: 1,000, or `PROPTEST_CASES` (as for mutation testing, where a mutant that a
+/// rule's test misses must be caught in fewer).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000)
+}
+
 /// A role whose every setting is valid on any hop.
 #[derive(Clone, Debug)]
 struct Settings {
@@ -245,7 +254,7 @@ fn any_break() -> impl Strategy<Value = Option<Break>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn a_chain_with_one_wrong_setting_is_refused_naming_that_setting_and_hop(
