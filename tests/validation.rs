@@ -96,6 +96,8 @@ cases! { sync bound:
     x_0_51_fold_r_r_i_r_tag_format_k_i_v_is_refused: ("tags", |r| (0..51).fold(r, |r, i| r.tag(format!("k{i}"), "v")), false);
     tag_team_a_transitive_tag_keys_team_is_accepted: ("transitive_tag_keys", |r| r.tag("team", "a").transitive_tag_keys(["team"]), true);
     transitive_tag_keys_team_is_refused: ("transitive_tag_keys", |r| r.transitive_tag_keys(["team"]), false);
+    fifty_transitive_tag_keys_are_accepted: ("transitive_tag_keys", |r| (0..50).fold(r, |r, i| r.tag(format!("k{i}"), "v")).transitive_tag_keys((0..50).map(|i| format!("k{i}"))), true);
+    fifty_one_transitive_tag_keys_are_refused: ("transitive_tag_keys", |r| (0..50).fold(r, |r, i| r.tag(format!("k{i}"), "v")).transitive_tag_keys((0..51).map(|i| format!("k{}", i % 50))), false);
     policy_arns_arn_aws_iam_aws_policy_readonlyaccess_is_accepted: ("policy_arns", |r| r.policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"]), true);
     policy_arns_arn_aws_iam_111111111111_policy_team_p_is_accepted: ("policy_arns", |r| r.policy_arns(["arn:aws:iam::111111111111:policy/team/p"]), true);
     policy_arns_readonlyaccess_is_refused: ("policy_arns", |r| r.policy_arns(["ReadOnlyAccess"]), false);

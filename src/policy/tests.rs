@@ -163,6 +163,7 @@ fn retry(
 cases! { retry:
     retry_while_valid_after_a_throttle_backs_off_with_jitter: (2700, hour(), true, 3, 0.5, (2710, 0));
     retry_while_valid_after_a_throttle_comes_as_the_mandatory_window_starts_at_the_latest: (3500, hour(), true, 9, 1.0, (3540, 0));
+    retry_after_a_throttle_as_the_mandatory_window_starts_comes_at_expiry_at_the_latest: (3540, hour(), true, 9, 1.0, (3600, 0));
     retry_inside_the_mandatory_window_comes_at_expiry_at_the_latest: (3550, hour(), true, 9, 1.0, (3600, 0));
     retry_while_valid_after_a_denial_waits_the_cap: (2700, hour(), false, 1, 0.0, (3000, 0));
     retry_while_valid_after_a_denial_comes_at_expiry_at_the_latest: (3400, hour(), false, 1, 0.0, (3600, 0));
