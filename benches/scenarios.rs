@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_role_chain::{RefreshPolicy, RoleChainProvider};
+use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
 use aws_smithy_async::rt::sleep::SharedAsyncSleep;
 use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep;
 use aws_smithy_async::time::SharedTimeSource;
@@ -198,15 +198,27 @@ async fn refresh_tail(callers: usize) -> [String; 2] {
     [ours, aws_config]
 }
 
-/// STS calls to refresh a 3-hop chain whose first two hops are still valid.
+/// STS calls to refresh a 3-hop chain whose first two hops are still valid: hops of 12 h, 1 h
+/// and 15 min on manual time, 10 minutes on (the last hop's refresh point, jitter off). The
+/// nested aws-config providers run the whole chain at each load.
 async fn chain_refresh() -> [String; 2] {
     let ours = {
-        let bench = World::new().await;
-        let provider = bench.ours(3);
+        let (bench, time, builder) = World::on_manual_time().await;
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        let provider = ROLES
+            .iter()
+            .zip([minutes(12 * 60), minutes(60), minutes(15)])
+            .fold(builder, |builder, ((arn, id), duration)| {
+                builder.assume(Role::new(*arn).external_id(*id).duration(duration))
+            })
+            .build()
+            .unwrap();
         provider.credentials().await.unwrap();
         let before = bench.assume_role_calls();
-        provider.invalidate();
-        provider.credentials().await.unwrap();
+        time.tick(minutes(10)).await;
+        while provider.status().successful_refreshes() < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         format!("{} AssumeRole call(s)", bench.assume_role_calls() - before)
     };
     let aws_config = {
