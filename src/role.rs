@@ -429,6 +429,20 @@ mod tests {
         a_role_arn_of_aws_iso_f_is_accepted: "arn:aws-iso-f:iam::111111111111:role/a";
         a_role_arn_of_aws_eusc_is_accepted: "arn:aws-eusc:iam::111111111111:role/a";
         a_role_arn_with_a_path_and_every_name_character_is_accepted: "arn:aws:iam::111111111111:role/service-role/team/x+=,.@_-1";
+        a_path_of_511_characters_is_accepted: &format!("arn:aws:iam::111111111111:role/{}/a", "p".repeat(510));
+        a_name_of_64_characters_is_accepted: &format!("arn:aws:iam::111111111111:role/{}", "n".repeat(64));
+        a_role_arn_of_2048_characters_is_accepted: &long_arn("role/a", 2048);
+    }
+
+    /// An ARN of `len` characters ending in `resource`, made long by its partition.
+    fn long_arn(resource: &str, len: usize) -> String {
+        let short = format!("arn:aws-:iam::111111111111:{resource}");
+        let arn = format!(
+            "arn:aws-{}:iam::111111111111:{resource}",
+            "x".repeat(len - short.len())
+        );
+        assert_eq!(arn.len(), len);
+        arn
     }
 
     fn refused(arn: &str) {
@@ -450,6 +464,25 @@ mod tests {
         a_path_without_a_name_is_refused: "arn:aws:iam::111111111111:role/path/";
         a_name_with_a_space_is_refused: "arn:aws:iam::111111111111:role/has space";
         a_name_of_65_characters_is_refused: &format!("arn:aws:iam::111111111111:role/{}", "n".repeat(65));
+        a_path_of_512_characters_is_refused: &format!("arn:aws:iam::111111111111:role/{}/a", "p".repeat(511));
+        a_path_with_a_space_is_refused: "arn:aws:iam::111111111111:role/my path/a";
+        a_path_with_a_non_ascii_character_is_refused: "arn:aws:iam::111111111111:role/é/a";
+        a_role_arn_of_2049_characters_is_refused: &long_arn("role/a", 2049);
+    }
+
+    fn policy_arn((arn, accepted): (&str, bool)) {
+        assert_eq!(check_policy_arn(arn).is_ok(), accepted, "{arn}");
+    }
+
+    cases! { policy_arn:
+        an_aws_managed_policy_arn_is_accepted: ("arn:aws:iam::aws:policy/ReadOnlyAccess", true);
+        a_customer_policy_arn_with_a_path_is_accepted: ("arn:aws:iam::111111111111:policy/team/p", true);
+        a_policy_arn_of_2048_characters_is_accepted: (&long_arn("policy/p", 2048), true);
+        a_policy_arn_of_2049_characters_is_refused: (&long_arn("policy/p", 2049), false);
+        a_policy_arn_without_a_name_is_refused: ("arn:aws:iam::aws:policy/", false);
+        a_policy_arn_ending_in_a_slash_is_refused: ("arn:aws:iam::aws:policy/team/", false);
+        a_role_arn_as_a_policy_arn_is_refused: ("arn:aws:iam::aws:role/p", false);
+        a_policy_arn_of_another_service_is_refused: ("arn:aws:s3::aws:policy/p", false);
     }
 
     #[test]
