@@ -20,7 +20,7 @@ use aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep
 use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_async::time::TimeSource;
 use aws_smithy_runtime_api::client::identity::Identity;
-use support::{now, percentile, stopwatch, Bench, SdkCache, World, ROLES};
+use support::{eventually, now, percentile, stopwatch, Bench, SdkCache, World, ROLES};
 
 const LATENCY: Duration = Duration::from_millis(200);
 
@@ -166,9 +166,10 @@ async fn refresh_tail(callers: usize) -> [String; 2] {
             .unwrap();
         let first = provider.credentials().await.unwrap();
         // STS logs a request when it arrives, before its 200-ms latency.
-        while bench.assume_role_calls() == 2 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        eventually("the refresh's first request", || {
+            bench.assume_role_calls() > 2
+        })
+        .await;
         let in_flight = provider.status().successful_refreshes() == 1;
         let results = concurrent(callers, || key_from_provider(provider.clone())).await;
         let landed = provider.status().successful_refreshes() == 1;
@@ -216,9 +217,10 @@ async fn chain_refresh() -> [String; 2] {
         provider.credentials().await.unwrap();
         let before = bench.assume_role_calls();
         time.tick(minutes(10)).await;
-        while provider.status().successful_refreshes() < 2 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        eventually("the refresh", || {
+            provider.status().successful_refreshes() == 2
+        })
+        .await;
         format!("{} AssumeRole call(s)", bench.assume_role_calls() - before)
     };
     let aws_config = {

@@ -25,7 +25,7 @@ mod common;
 
 // Each benchmark uses some of them.
 #[allow(unused_imports)]
-pub use common::{now, stopwatch, World, ROLES};
+pub use common::{eventually, now, stopwatch, World, ROLES};
 
 /// The benchmarks' view of the shared test world.
 pub trait Bench {

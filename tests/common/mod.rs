@@ -117,16 +117,17 @@ impl World {
     }
 }
 
-/// Waits, in real time and for at most five seconds, until `done` holds.
+/// Waits in real time until `done` holds, looking every millisecond, for at most 20 s: far
+/// beyond any wait that passes, for a loaded machine.
 pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    // 20 s at most: far beyond any wait that passes, for a loaded machine.
-    for _ in 0..2000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let started = stopwatch();
+    while !done() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    panic!("timed out waiting until {what}");
 }
 
 /// Wall-clock time, for tests that check that callers did not wait on STS.
