@@ -64,6 +64,7 @@ pub struct Role {
     pub(crate) tags: Vec<(String, String)>,
     pub(crate) transitive_tag_keys: Vec<String>,
     pub(crate) source_identity: Option<String>,
+    pub(crate) mfa_serial: Option<String>,
 }
 
 impl Role {
@@ -79,6 +80,7 @@ impl Role {
             tags: Vec::new(),
             transitive_tag_keys: Vec::new(),
             source_identity: None,
+            mfa_serial: None,
         }
     }
 
@@ -147,6 +149,17 @@ impl Role {
         self
     }
 
+    /// The MFA device whose code this hop's `AssumeRole` carries (`SerialNumber`), for a role
+    /// whose trust policy requires `aws:MultiFactorAuthPresent`: the device's ARN
+    /// (`arn:aws:iam::<account>:mfa/<name>`) or a hardware token's serial number, 9 to 256
+    /// characters of letters, digits and `_+=/:,.@-`. The code (`TokenCode`) comes from
+    /// [`Builder::mfa_token_provider`](crate::Builder::mfa_token_provider), asked each time this
+    /// hop is fetched, and only then. Default: none.
+    pub fn mfa_serial(mut self, serial: impl Into<String>) -> Self {
+        self.mfa_serial = Some(serial.into());
+        self
+    }
+
     /// The role's ARN.
     pub fn role_arn(&self) -> &str {
         &self.role_arn
@@ -163,6 +176,7 @@ impl Role {
             .and_then(|()| self.check_tags())
             .and_then(|()| self.check_transitive_tag_keys())
             .and_then(|()| self.check_source_identity())
+            .and_then(|()| self.check_mfa_serial())
             .map_err(|(field, message)| BuildError::new(Some(hop), field, message))
     }
 
@@ -301,6 +315,20 @@ impl Role {
                 "must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {id:?}"
             )),
         }
+    }
+
+    fn check_mfa_serial(&self) -> Rule {
+        let Some(serial) = &self.mfa_serial else {
+            return Ok(());
+        };
+        check_chars(serial, 9, 256, |c| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c))
+            .map_err(|rule| {
+                let message = format!(
+                    "must be 9 to 256 characters of letters, digits and _+=/:,.@- (an MFA \
+                     device's ARN or serial number); {rule}; got {serial:?}"
+                );
+                ("mfa_serial", message)
+            })
     }
 }
 
