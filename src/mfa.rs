@@ -1,0 +1,136 @@
+//! MFA codes for the hops whose role requires them: asked from the application's token provider
+//! each time such a hop is fetched, checked, and never shown.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type CodeFuture = Pin<Box<dyn Future<Output = Result<String, BoxError>> + Send>>;
+
+/// What an MFA token provider is asked for: the code of one device, for one hop of the chain.
+///
+/// Given to the function set with
+/// [`Builder::mfa_token_provider`](crate::Builder::mfa_token_provider) each time a hop with
+/// [`Role::mfa_serial`](crate::Role::mfa_serial) must be fetched.
+#[derive(Clone, Debug)]
+pub struct MfaRequest {
+    serial_number: String,
+    role_arn: String,
+    hop: usize,
+}
+
+impl MfaRequest {
+    pub(crate) fn new(serial_number: &str, role_arn: &str, hop: usize) -> Self {
+        MfaRequest {
+            serial_number: serial_number.to_owned(),
+            role_arn: role_arn.to_owned(),
+            hop,
+        }
+    }
+
+    /// The MFA device: its ARN or serial number, as set with `Role::mfa_serial`.
+    pub fn serial_number(&self) -> &str {
+        &self.serial_number
+    }
+
+    /// The role the code lets this hop assume.
+    pub fn role_arn(&self) -> &str {
+        &self.role_arn
+    }
+
+    /// The hop's position in the chain, 0 for the role assumed with the base credentials.
+    pub fn hop(&self) -> usize {
+        self.hop
+    }
+}
+
+/// The application's source of MFA codes.
+#[derive(Clone)]
+pub(crate) struct MfaTokenProvider(Arc<dyn Fn(MfaRequest) -> CodeFuture + Send + Sync>);
+
+impl MfaTokenProvider {
+    pub(crate) fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(MfaRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, BoxError>> + Send + 'static,
+    {
+        MfaTokenProvider(Arc::new(move |request| Box::pin(f(request))))
+    }
+
+    /// Asks for the code of `request`'s device.
+    pub(crate) fn ask(&self, request: MfaRequest) -> CodeFuture {
+        (self.0)(request)
+    }
+}
+
+impl fmt::Debug for MfaTokenProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MfaTokenProvider")
+    }
+}
+
+/// A code as STS takes it (`TokenCode`): six digits. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct TokenCode(String);
+
+impl TokenCode {
+    /// The code in `answer`, or why it is not one, without its value.
+    pub(crate) fn parse(answer: &str) -> Result<TokenCode, String> {
+        let code = answer.trim();
+        match code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+            true => Ok(TokenCode(code.to_owned())),
+            false => Err(format!(
+                "the MFA token provider answered with something other than 6 digits (value \
+                 redacted, {} characters)",
+                code.chars().count()
+            )),
+        }
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("** redacted **")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::cases;
+
+    fn accepted((answer, code): (&str, &str)) {
+        assert_eq!(TokenCode::parse(answer).unwrap().expose(), code);
+    }
+
+    cases! { accepted:
+        six_digits_are_a_code: ("123456", "123456");
+        a_code_typed_with_a_newline_is_trimmed: (" 012345\n", "012345");
+    }
+
+    fn refused((answer, says): (&str, &str)) {
+        let err = TokenCode::parse(answer).unwrap_err();
+        assert!(err.contains(says), "{err}");
+        assert!(answer.trim().is_empty() || !err.contains(answer.trim()), "{err}");
+    }
+
+    cases! { refused:
+        five_digits_are_refused: ("12345", "redacted, 5 characters");
+        seven_digits_are_refused: ("1234567", "redacted, 7 characters");
+        letters_are_refused: ("12a456", "other than 6 digits");
+        nothing_is_refused: ("", "redacted, 0 characters");
+        other_digits_are_refused: ("١٢٣٤٥٦", "redacted, 6 characters");
+    }
+
+    #[test]
+    fn a_code_never_shows_in_debug() {
+        let code = TokenCode::parse("987654").unwrap();
+        assert_eq!(format!("{code:?}"), "** redacted **");
+    }
+}
