@@ -11,8 +11,11 @@
 //! profile with `web_identity_token_file` is a root, not a hop.
 
 use aws_credential_types::Credentials;
+use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_runtime::env_config::section::{EnvConfigSections, Profile};
+use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
+use futures_util::FutureExt;
 
 use crate::error::BuildError;
 use crate::role::Role;
@@ -51,6 +54,21 @@ pub(crate) enum CredentialSource {
 /// The error for the profile setting: `field() == "profile"`.
 fn refused(message: String) -> BuildError {
     BuildError::new(None, "profile", message)
+}
+
+/// The chain that profile `name` describes in the shared config and credentials files, found as
+/// every SDK finds them: `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config`
+/// and `~/.aws/credentials` (a missing file is an empty one).
+pub(crate) fn load(name: &str, env: &Env, fs: &Fs) -> Result<ProfileChain, BuildError> {
+    let files = EnvConfigFiles::default();
+    // Files are read with blocking calls: the future is ready at its first poll.
+    let source = aws_runtime::env_config::source::load(env, fs, &files)
+        .now_or_never()
+        .ok_or_else(|| refused("the AWS config files could not be read without waiting".into()))?
+        .map_err(|err| refused(format!("the AWS config files could not be read: {err}")))?;
+    let sections = EnvConfigSections::parse(source)
+        .map_err(|err| refused(format!("the AWS config files could not be parsed: {err}")))?;
+    resolve(&sections, name)
 }
 
 /// The chain that profile `name` describes.
