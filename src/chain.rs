@@ -77,12 +77,27 @@ impl Chain {
         &self.hops
     }
 
+    /// How many hops, before the last, end with the last one that asks for an MFA code.
+    fn mfa_hops(&self) -> usize {
+        let before_last = &self.hops[..self.hops.len() - 1];
+        before_last
+            .iter()
+            .rposition(|hop| hop.mfa.is_some())
+            .map_or(0, |i| i + 1)
+    }
+
     /// Fetches the last hop's credentials and their expiry, reusing the held credentials of
     /// earlier hops while they are fresh, unless `from_scratch`.
     pub(crate) async fn run(&self, from_scratch: bool) -> Result<(Credentials, SystemTime), Error> {
         let now = self.time.now();
         let held = self.held().clone();
-        let reusable_hops = if from_scratch { 0 } else { self.hops.len() - 1 };
+        let reusable_hops = match from_scratch {
+            // An invalidation derives the hops anew, but keeps those up to the last one fetched
+            // with an MFA code: asking a person again is the last resort. If such a session was
+            // revoked, the hop after it fails as not retryable, which drops it.
+            true => self.mfa_hops(),
+            false => self.hops.len() - 1,
+        };
         let reusable = (0..reusable_hops).rev().find_map(|i| {
             held[i]
                 .as_ref()

@@ -35,6 +35,10 @@ pub enum ErrorKind {
     /// STS answered 200 but the answer holds no usable credentials (missing, unparsable, or
     /// already expired).
     InvalidResponse,
+    /// The MFA token provider (`Builder::mfa_token_provider`) failed, did not answer in time, or
+    /// answered with something other than 6 digits. A wrong code is `AccessDenied`: STS judges
+    /// it.
+    MfaToken,
 }
 
 impl ErrorKind {
@@ -56,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "STS unavailable",
             ErrorKind::TimedOut => "timed out",
             ErrorKind::InvalidResponse => "invalid response from STS",
+            ErrorKind::MfaToken => "no MFA code",
         }
     }
 
@@ -71,6 +76,10 @@ impl ErrorKind {
                  SdkConfig given to configure)",
             ),
             ErrorKind::ExpiredToken => Some("check this machine's clock"),
+            ErrorKind::MfaToken => Some(
+                "check the MFA token provider (Builder::mfa_token_provider); it is asked again at \
+                 the next attempt",
+            ),
             _ => None,
         }
     }
@@ -284,15 +293,26 @@ impl BuildError {
         }
     }
 
+    /// The same error, saying which profile of the AWS config files the role came from.
+    pub(crate) fn in_profile(mut self, profile: &str) -> Self {
+        self.message = format!(
+            "{} (in profile {profile:?} of the AWS config files)",
+            self.message
+        );
+        self
+    }
+
     /// The 0-based position of the offending role in the chain; `None` for a setting of the whole
-    /// chain (`roles`, `base_provider`, `endpoint_url`, `sleep_impl`, `refresh_policy`).
+    /// chain (`roles`, `base_provider`, `endpoint_url`, `sleep_impl`, `refresh_policy`,
+    /// `profile`).
     pub fn hop(&self) -> Option<usize> {
         self.hop
     }
 
     /// The setting at fault: `role_arn`, `external_id`, `session_name`, `duration`, `policy`,
-    /// `policy_arns`, `tags`, `transitive_tag_keys` or `source_identity` for a role, and `roles`,
-    /// `base_provider`, `endpoint_url`, `sleep_impl` or `refresh_policy` for the chain.
+    /// `policy_arns`, `tags`, `transitive_tag_keys`, `source_identity`, `mfa_serial` or
+    /// `mfa_token_provider` for a role, and `roles`, `base_provider`, `endpoint_url`,
+    /// `sleep_impl`, `refresh_policy` or `profile` for the chain.
     pub fn field(&self) -> &str {
         self.field
     }
@@ -342,6 +362,7 @@ mod tests {
         unavailable_is_retryable: (ErrorKind::Unavailable, true);
         timed_out_is_retryable: (ErrorKind::TimedOut, true);
         invalid_response_is_not_retryable: (ErrorKind::InvalidResponse, false);
+        mfa_token_is_not_retryable: (ErrorKind::MfaToken, false);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use tracing::{debug_span, field, warn, Instrument};
 
 use crate::classify::{classify, is_chaining_limit};
 use crate::error::{Error, ErrorKind};
+use crate::mfa::{Mfa, TokenCode};
 use crate::policy::later;
 use crate::role::{is_account_id, Role, CHAINED_MAX_DURATION};
 
@@ -40,22 +41,32 @@ pub(crate) struct Hop {
     pub(crate) index: usize,
     pub(crate) role: Role,
     pub(crate) session_name: String,
+    /// Where the MFA code comes from, for a role with `mfa_serial`.
+    pub(crate) mfa: Option<Mfa>,
     /// Set once STS refused this hop's duration for role-chained base credentials, so that later
     /// refreshes ask for one hour at once.
     limited_to_an_hour: AtomicBool,
 }
 
 impl Hop {
-    /// Hop `index`, assuming `role` with its session name, else `default_session_name`.
-    pub(crate) fn new(index: usize, role: Role, default_session_name: &str) -> Self {
+    /// Hop `index`, assuming `role` with its session name, else `default_session_name`, and
+    /// with a code from `mfa` if the role has an MFA serial.
+    pub(crate) fn new(
+        index: usize,
+        role: Role,
+        default_session_name: &str,
+        mfa: Option<Mfa>,
+    ) -> Self {
         let session_name = role
             .session_name
             .clone()
             .unwrap_or_else(|| default_session_name.to_owned());
+        let mfa = mfa.filter(|_| role.mfa_serial.is_some());
         Hop {
             index,
             role,
             session_name,
+            mfa,
             limited_to_an_hour: AtomicBool::new(false),
         }
     }
@@ -84,9 +95,18 @@ impl Hop {
                 true => Some(CHAINED_MAX_DURATION),
                 false => self.role.duration,
             };
+            let code = match (&self.mfa, &self.role.mfa_serial) {
+                (Some(mfa), Some(serial)) => {
+                    Some(mfa.code(self.index, &self.role.role_arn, serial).await?)
+                }
+                _ => None,
+            };
             let sts_date = StsDate::default();
             loop {
-                match self.call(sts, signer.clone(), duration, &sts_date).await {
+                match self
+                    .call(sts, signer.clone(), duration, code.as_ref(), &sts_date)
+                    .await
+                {
                     Err(err)
                         if duration > Some(CHAINED_MAX_DURATION) && is_chaining_limit(&err) =>
                     {
@@ -126,6 +146,7 @@ impl Hop {
         sts: &aws_sdk_sts::Client,
         signer: Credentials,
         duration: Option<Duration>,
+        code: Option<&TokenCode>,
         sts_date: &StsDate,
     ) -> Result<AssumeRoleOutput, SdkError<AssumeRoleError, HttpResponse>> {
         let role = &self.role;
@@ -152,6 +173,8 @@ impl Hop {
                 (!role.transitive_tag_keys.is_empty()).then(|| role.transitive_tag_keys.clone()),
             )
             .set_source_identity(role.source_identity.clone())
+            .set_serial_number(code.and(role.mfa_serial.clone()))
+            .set_token_code(code.map(|code| code.expose().to_owned()))
             .customize()
             .interceptor(sts_date.clone())
             .config_override(

@@ -6,12 +6,15 @@
     rust_2018_idioms
 )]
 
+mod builder;
 mod cache;
 mod chain;
 mod classify;
 mod error;
 mod hop;
+mod mfa;
 mod policy;
+mod profile;
 mod provider;
 mod role;
 mod status;
@@ -20,8 +23,10 @@ pub mod test_util;
 #[cfg(test)]
 mod testing;
 
+pub use builder::Builder;
 pub use error::{BuildError, Error, ErrorKind};
+pub use mfa::MfaRequest;
 pub use policy::RefreshPolicy;
-pub use provider::{Builder, RoleChainProvider};
+pub use provider::RoleChainProvider;
 pub use role::Role;
 pub use status::{HopStatus, Status};

@@ -3,8 +3,18 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_smithy_async::future::timeout::Timeout;
+use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
+use futures_util::FutureExt;
+use tracing::debug;
+
+use crate::cache::panic_message;
+use crate::error::{Error, ErrorKind};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type CodeFuture = Pin<Box<dyn Future<Output = Result<String, BoxError>> + Send>>;
@@ -71,6 +81,58 @@ impl fmt::Debug for MfaTokenProvider {
     }
 }
 
+/// The token provider of a chain, with the time it gets to answer.
+#[derive(Clone, Debug)]
+pub(crate) struct Mfa {
+    pub(crate) provider: MfaTokenProvider,
+    pub(crate) sleep: SharedAsyncSleep,
+    /// How long an answer may take: three quarters of `RefreshPolicy::fetch_timeout`, so that
+    /// a token provider that does not answer is named as the cause before the run times out.
+    pub(crate) timeout: Duration,
+}
+
+impl Mfa {
+    /// Asks for the code of device `serial` to assume `role_arn` at hop `hop`, and checks it.
+    pub(crate) async fn code(
+        &self,
+        hop: usize,
+        role_arn: &str,
+        serial: &str,
+    ) -> Result<TokenCode, Error> {
+        let failed =
+            |message: String| Error::new(ErrorKind::MfaToken, message).at_hop(hop, role_arn);
+        debug!(
+            hop,
+            serial_number = serial,
+            "asking the MFA token provider for a code"
+        );
+        let request = MfaRequest::new(serial, role_arn, hop);
+        // A panic in the application's function is its failure, as with the base provider.
+        let answer = match catch_unwind(AssertUnwindSafe(|| self.provider.ask(request))) {
+            Ok(future) => {
+                let sleep = self.sleep.sleep(self.timeout);
+                Timeout::new(AssertUnwindSafe(future).catch_unwind(), sleep).await
+            }
+            Err(panic) => Ok(Err(panic)),
+        };
+        match answer {
+            Ok(Ok(Ok(answer))) => TokenCode::parse(&answer).map_err(failed),
+            Ok(Ok(Err(err))) => {
+                Err(failed(format!("the MFA token provider failed: {err}")).with_source(err))
+            }
+            Ok(Err(panic)) => Err(failed(format!(
+                "the MFA token provider panicked: {}",
+                panic_message(&*panic)
+            ))),
+            Err(_) => Err(failed(format!(
+                "the MFA token provider did not answer within {:?} (three quarters of \
+                 RefreshPolicy::fetch_timeout)",
+                self.timeout
+            ))),
+        }
+    }
+}
+
 /// A code as STS takes it (`TokenCode`): six digits. Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct TokenCode(String);
@@ -117,7 +179,10 @@ mod tests {
     fn refused((answer, says): (&str, &str)) {
         let err = TokenCode::parse(answer).unwrap_err();
         assert!(err.contains(says), "{err}");
-        assert!(answer.trim().is_empty() || !err.contains(answer.trim()), "{err}");
+        assert!(
+            answer.trim().is_empty() || !err.contains(answer.trim()),
+            "{err}"
+        );
     }
 
     cases! { refused:

@@ -172,6 +172,12 @@ impl RefreshPolicy {
         Ok(())
     }
 
+    /// How long an MFA token provider may take to answer: three quarters of the fetch timeout,
+    /// leaving the rest for the STS calls.
+    pub(crate) fn mfa_timeout(&self) -> Duration {
+        self.fetch_timeout - self.fetch_timeout / 4
+    }
+
     /// The advisory window for credentials of this lifetime.
     pub(crate) fn advisory(&self, lifetime: Duration) -> Duration {
         let window = self.advisory_window.unwrap_or(if lifetime <= 20 * MINUTE {

@@ -10,23 +10,69 @@
 //! even beside a `role_arn`; a profile whose `source_profile` is itself takes its own keys; a
 //! profile with `web_identity_token_file` is a root, not a hop.
 
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_runtime::env_config::section::{EnvConfigSections, Profile};
+use aws_smithy_async::rt::sleep::SharedAsyncSleep;
+use aws_smithy_async::time::SharedTimeSource;
 use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
+use aws_types::SdkConfig;
 use futures_util::FutureExt;
 
 use crate::error::BuildError;
 use crate::role::Role;
 
+/// The regions whose STS calls go to the global endpoint under `sts_regional_endpoints = legacy`,
+/// as botocore lists them.
+const LEGACY_GLOBAL_REGIONS: [&str; 16] = [
+    "ap-northeast-1",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "aws-global",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// STS's global endpoint, which signs in `us-east-1`.
+pub(crate) const GLOBAL_STS_ENDPOINT: &str = "https://sts.amazonaws.com";
+
 /// A chain read from the files: its hops from the root, and the root's credentials.
 #[derive(Debug)]
 pub(crate) struct ProfileChain {
-    pub(crate) roles: Vec<Role>,
+    /// The hops, root first.
+    pub(crate) roles: Vec<ProfileRole>,
     pub(crate) root: Root,
     /// The named profile's `region`.
     pub(crate) region: Option<Region>,
+    /// Whether the named profile (or `AWS_STS_REGIONAL_ENDPOINTS`) asks for STS's global
+    /// endpoint in the regions that had it: `sts_regional_endpoints = legacy`.
+    pub(crate) legacy_sts_endpoint: bool,
+}
+
+impl ProfileChain {
+    /// Whether STS must be called at its global endpoint in `region`.
+    pub(crate) fn uses_global_sts(&self, region: &Region) -> bool {
+        self.legacy_sts_endpoint && LEGACY_GLOBAL_REGIONS.contains(&region.as_ref())
+    }
+}
+
+/// A hop and the profile that describes it.
+#[derive(Debug)]
+pub(crate) struct ProfileRole {
+    pub(crate) profile: String,
+    pub(crate) role: Role,
 }
 
 /// Where the chain's base credentials come from.
@@ -58,25 +104,54 @@ fn refused(message: String) -> BuildError {
 
 /// The chain that profile `name` describes in the shared config and credentials files, found as
 /// every SDK finds them: `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config`
-/// and `~/.aws/credentials` (a missing file is an empty one).
-pub(crate) fn load(name: &str, env: &Env, fs: &Fs) -> Result<ProfileChain, BuildError> {
-    let files = EnvConfigFiles::default();
+/// and `~/.aws/credentials` (a missing file is an empty one), unless `files` names others.
+pub(crate) fn load(
+    name: &str,
+    env: &Env,
+    fs: &Fs,
+    files: &EnvConfigFiles,
+) -> Result<ProfileChain, BuildError> {
     // Files are read with blocking calls: the future is ready at its first poll.
-    let source = aws_runtime::env_config::source::load(env, fs, &files)
+    let source = aws_runtime::env_config::source::load(env, fs, files)
         .now_or_never()
         .ok_or_else(|| refused("the AWS config files could not be read without waiting".into()))?
         .map_err(|err| refused(format!("the AWS config files could not be read: {err}")))?;
     let sections = EnvConfigSections::parse(source)
         .map_err(|err| refused(format!("the AWS config files could not be parsed: {err}")))?;
-    resolve(&sections, name)
+    let mut chain = resolve(&sections, name)?;
+    // As in botocore, the environment variable wins over the profile.
+    if let Ok(variable) = env.get("AWS_STS_REGIONAL_ENDPOINTS") {
+        chain.legacy_sts_endpoint = sts_endpoints(Some(&variable), "AWS_STS_REGIONAL_ENDPOINTS")?;
+    }
+    Ok(chain)
+}
+
+/// Whether a `sts_regional_endpoints` setting asks for the global endpoint: `legacy` does,
+/// `regional` (the default) does not.
+fn sts_endpoints(value: Option<&str>, setting: &str) -> Result<bool, BuildError> {
+    match value.map(str::trim) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("regional") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("legacy") => Ok(true),
+        Some(v) => Err(refused(format!(
+            "{setting} must be regional or legacy; got {v:?}"
+        ))),
+    }
 }
 
 /// The chain that profile `name` describes.
-pub(crate) fn resolve(sections: &EnvConfigSections, name: &str) -> Result<ProfileChain, BuildError> {
-    let region = sections
-        .get_profile(name)
+pub(crate) fn resolve(
+    sections: &EnvConfigSections,
+    name: &str,
+) -> Result<ProfileChain, BuildError> {
+    let named = sections.get_profile(name);
+    let region = named
         .and_then(|p| p.get("region"))
         .map(|r| Region::new(r.to_owned()));
+    let legacy_sts_endpoint = sts_endpoints(
+        named.and_then(|p| p.get("sts_regional_endpoints")),
+        &format!("profile {name:?}: sts_regional_endpoints"),
+    )?;
     let mut visited: Vec<&str> = Vec::new();
     let mut roles = Vec::new();
     let mut current = name;
@@ -100,8 +175,14 @@ pub(crate) fn resolve(sections: &EnvConfigSections, name: &str) -> Result<Profil
         else {
             break root_of(profile)?;
         };
-        roles.push(role_of(profile, role_arn)?);
-        match (profile.get("source_profile"), profile.get("credential_source")) {
+        roles.push(ProfileRole {
+            profile: current.to_owned(),
+            role: role_of(profile, role_arn)?,
+        });
+        match (
+            profile.get("source_profile"),
+            profile.get("credential_source"),
+        ) {
             (Some(_), Some(_)) => {
                 return Err(refused(format!(
                     "profile {current:?} has both source_profile and credential_source; keep \
@@ -125,6 +206,7 @@ pub(crate) fn resolve(sections: &EnvConfigSections, name: &str) -> Result<Profil
         roles,
         root,
         region,
+        legacy_sts_endpoint,
     })
 }
 
@@ -184,7 +266,12 @@ fn root_of(profile: &Profile) -> Result<Root, BuildError> {
     if let Some(source) = profile.get("credential_source") {
         return credential_source(name, source).map(Root::Source);
     }
-    let other = ["web_identity_token_file", "sso_session", "sso_start_url", "credential_process"];
+    let other = [
+        "web_identity_token_file",
+        "sso_session",
+        "sso_start_url",
+        "credential_process",
+    ];
     if other.iter().any(|key| profile.get(key).is_some()) {
         return Ok(Root::Provider(name.to_owned()));
     }
@@ -209,9 +296,13 @@ fn credential_source(profile: &str, source: &str) -> Result<CredentialSource, Bu
 }
 
 fn has_static_keys(profile: &Profile) -> bool {
-    ["aws_access_key_id", "aws_secret_access_key", "aws_session_token"]
-        .iter()
-        .any(|key| profile.get(key).is_some())
+    [
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+    ]
+    .iter()
+    .any(|key| profile.get(key).is_some())
 }
 
 fn static_keys(profile: &Profile) -> Result<Credentials, BuildError> {
@@ -231,6 +322,105 @@ fn static_keys(profile: &Profile) -> Result<Credentials, BuildError> {
              aws_secret_access_key",
             profile.name()
         ))),
+    }
+}
+
+/// What the providers of a root need beside the root itself.
+pub(crate) struct RootSettings<'a> {
+    /// The `SdkConfig` of `Builder::configure`, for its HTTP client.
+    pub(crate) sdk_config: Option<&'a SdkConfig>,
+    pub(crate) region: &'a Region,
+    pub(crate) time: &'a SharedTimeSource,
+    pub(crate) sleep: &'a SharedAsyncSleep,
+    pub(crate) files: &'a EnvConfigFiles,
+}
+
+/// The provider of the chain's base credentials, as the root profile describes them: static keys
+/// as they are, and every other source through aws-config's own provider for it.
+pub(crate) fn root_provider(
+    root: Root,
+    settings: &RootSettings<'_>,
+) -> Result<SharedCredentialsProvider, BuildError> {
+    match root {
+        Root::Keys(keys) => Ok(SharedCredentialsProvider::new(keys)),
+        Root::Missing(name) => Err(refused(format!(
+            "profile {name:?}, the root of the chain, has no credentials: no static keys, \
+             credential_source, SSO, credential_process or web identity; add some to it, or set \
+             Builder::base_provider"
+        ))),
+        #[cfg(feature = "aws-config")]
+        Root::Source(source) => Ok(sdk_providers::source(source, settings)),
+        #[cfg(feature = "aws-config")]
+        Root::Provider(name) => Ok(sdk_providers::profile(&name, settings)),
+        #[cfg(not(feature = "aws-config"))]
+        root => {
+            let _ = settings;
+            Err(refused(format!(
+                "{root:?}: a root of the chain whose credentials come from credential_source, \
+                 SSO, credential_process or web identity needs this crate's aws-config feature \
+                 (on by default); enable it, or set Builder::base_provider"
+            )))
+        }
+    }
+}
+
+/// The roots that aws-config's providers resolve.
+#[cfg(feature = "aws-config")]
+mod sdk_providers {
+    use aws_config::ecs::EcsCredentialsProvider;
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_config::imds::credentials::ImdsCredentialsProvider;
+    use aws_config::profile::ProfileFileCredentialsProvider;
+    use aws_config::provider_config::ProviderConfig;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_sdk_sts::config::BehaviorVersion;
+
+    use super::{CredentialSource, RootSettings};
+
+    /// The settings of aws-config's providers: the chain's region, clock, sleep and, from
+    /// `configure`, HTTP client.
+    fn provider_config(settings: &RootSettings<'_>) -> ProviderConfig {
+        let mut config = ProviderConfig::without_region()
+            .with_region(Some(settings.region.clone()))
+            .with_time_source(settings.time.clone())
+            .with_sleep_impl(settings.sleep.clone())
+            .with_behavior_version(Some(BehaviorVersion::latest()));
+        if let Some(client) = settings.sdk_config.and_then(|c| c.http_client()) {
+            config = config.with_http_client(client);
+        }
+        config
+    }
+
+    pub(super) fn source(
+        source: CredentialSource,
+        settings: &RootSettings<'_>,
+    ) -> SharedCredentialsProvider {
+        let config = provider_config(settings);
+        match source {
+            CredentialSource::Environment => {
+                SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new())
+            }
+            CredentialSource::Ec2InstanceMetadata => SharedCredentialsProvider::new(
+                ImdsCredentialsProvider::builder()
+                    .configure(&config)
+                    .build(),
+            ),
+            CredentialSource::EcsContainer => SharedCredentialsProvider::new(
+                EcsCredentialsProvider::builder().configure(&config).build(),
+            ),
+        }
+    }
+
+    /// SSO, `credential_process` or web identity: aws-config's profile provider for the root
+    /// profile, which assumes no role.
+    pub(super) fn profile(name: &str, settings: &RootSettings<'_>) -> SharedCredentialsProvider {
+        SharedCredentialsProvider::new(
+            ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config(settings))
+                .profile_files(settings.files.clone())
+                .profile_name(name)
+                .build(),
+        )
     }
 }
 

@@ -321,14 +321,16 @@ impl Role {
         let Some(serial) = &self.mfa_serial else {
             return Ok(());
         };
-        check_chars(serial, 9, 256, |c| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c))
-            .map_err(|rule| {
-                let message = format!(
-                    "must be 9 to 256 characters of letters, digits and _+=/:,.@- (an MFA \
+        check_chars(serial, 9, 256, |c| {
+            c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c)
+        })
+        .map_err(|rule| {
+            let message = format!(
+                "must be 9 to 256 characters of letters, digits and _+=/:,.@- (an MFA \
                      device's ARN or serial number); {rule}; got {serial:?}"
-                );
-                ("mfa_serial", message)
-            })
+            );
+            ("mfa_serial", message)
+        })
     }
 }
 

@@ -14,25 +14,30 @@ fn files(config: &str, credentials: &str) -> EnvConfigSections {
         .with_contents(EnvConfigFileKind::Config, config)
         .with_contents(EnvConfigFileKind::Credentials, credentials)
         .build();
-    let source = aws_runtime::env_config::source::load(
-        &Env::from_slice(&[]),
-        &Fs::from_slice(&[]),
-        &files,
-    )
-    .now_or_never()
-    .expect("reading files given by content does not wait")
-    .unwrap();
+    let source =
+        aws_runtime::env_config::source::load(&Env::from_slice(&[]), &Fs::from_slice(&[]), &files)
+            .now_or_never()
+            .expect("reading files given by content does not wait")
+            .unwrap();
     EnvConfigSections::parse(source).unwrap()
 }
 
 const CREDENTIALS: &str = "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = secret\n";
 
 /// (role ARN, ExternalId, session name, duration in seconds, MFA serial) of each hop.
-fn hops(chain: &ProfileChain) -> Vec<(String, Option<String>, Option<String>, Option<u64>, Option<String>)> {
+fn hops(
+    chain: &ProfileChain,
+) -> Vec<(
+    String,
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    Option<String>,
+)> {
     chain
         .roles
         .iter()
-        .map(|r| {
+        .map(|ProfileRole { role: r, .. }| {
             (
                 r.role_arn.clone(),
                 r.external_id.as_ref().map(|id| id.expose().to_owned()),
@@ -63,8 +68,20 @@ fn a_two_profile_chain_runs_from_the_root_with_each_profiles_settings() {
     assert_eq!(
         hops(&chain),
         [
-            (BROKER.to_owned(), Some("ext-1".to_owned()), None, None, Some("arn:aws:iam::222222222222:mfa/alice".to_owned())),
-            (STORAGE.to_owned(), Some("ext-2".to_owned()), Some("nightly".to_owned()), Some(1800), None),
+            (
+                BROKER.to_owned(),
+                Some("ext-1".to_owned()),
+                None,
+                None,
+                Some("arn:aws:iam::222222222222:mfa/alice".to_owned())
+            ),
+            (
+                STORAGE.to_owned(),
+                Some("ext-2".to_owned()),
+                Some("nightly".to_owned()),
+                Some(1800),
+                None
+            ),
         ]
     );
     assert_eq!(root_key(&chain), "AKIDBASE");
@@ -99,7 +116,7 @@ fn past_the_named_profile_static_keys_end_the_walk() {
     );
     let chain = resolve(&files(&config, CREDENTIALS), "target").unwrap();
     assert_eq!(hops(&chain).len(), 1);
-    assert_eq!(chain.roles[0].role_arn, STORAGE);
+    assert_eq!(chain.roles[0].role.role_arn, STORAGE);
     assert_eq!(root_key(&chain), "AKIDMIDDLE");
 }
 
@@ -117,7 +134,11 @@ fn a_profile_that_is_its_own_source_assumes_its_role_with_its_own_keys() {
 fn source((value, expected): (&str, CredentialSource)) {
     let config = format!("[profile target]\nrole_arn = {BROKER}\ncredential_source = {value}\n");
     let chain = resolve(&files(&config, ""), "target").unwrap();
-    assert!(matches!(chain.root, Root::Source(s) if s == expected), "{:?}", chain.root);
+    assert!(
+        matches!(chain.root, Root::Source(s) if s == expected),
+        "{:?}",
+        chain.root
+    );
 }
 
 crate::testing::cases! { source:
@@ -128,9 +149,15 @@ crate::testing::cases! { source:
 }
 
 fn provider_root(extra: &str) {
-    let config = format!("[profile target]\nrole_arn = {BROKER}\nsource_profile = root\n[profile root]\n{extra}\n");
+    let config = format!(
+        "[profile target]\nrole_arn = {BROKER}\nsource_profile = root\n[profile root]\n{extra}\n"
+    );
     let chain = resolve(&files(&config, ""), "target").unwrap();
-    assert!(matches!(&chain.root, Root::Provider(name) if name == "root"), "{:?}", chain.root);
+    assert!(
+        matches!(&chain.root, Root::Provider(name) if name == "root"),
+        "{:?}",
+        chain.root
+    );
 }
 
 crate::testing::cases! { provider_root:
@@ -143,7 +170,11 @@ crate::testing::cases! { provider_root:
 fn a_root_without_credentials_is_missing() {
     let config = format!("[profile target]\nrole_arn = {BROKER}\nsource_profile = root\n[profile root]\nregion = us-west-2\n");
     let chain = resolve(&files(&config, ""), "target").unwrap();
-    assert!(matches!(&chain.root, Root::Missing(name) if name == "root"), "{:?}", chain.root);
+    assert!(
+        matches!(&chain.root, Root::Missing(name) if name == "root"),
+        "{:?}",
+        chain.root
+    );
 }
 
 /// Profile `target` of `config` is refused with a message containing `says`.

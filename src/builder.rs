@@ -1,0 +1,398 @@
+//! [`Builder`]: every setting of a chain, checked in [`Builder::build`] before any request, and
+//! merged in one place with what `configure`'s `SdkConfig` and the AWS config files bring.
+
+use std::fmt;
+use std::future::Future;
+use std::time::UNIX_EPOCH;
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_sdk_sts::config::{BehaviorVersion, IdentityCache};
+use aws_smithy_async::rt::sleep::{default_async_sleep, AsyncSleep, SharedAsyncSleep};
+use aws_smithy_async::time::{SharedTimeSource, TimeSource};
+use aws_types::os_shim_internal::{Env, Fs};
+use aws_types::region::Region;
+use aws_types::SdkConfig;
+
+use crate::chain::Chain;
+use crate::error::BuildError;
+use crate::hop::Hop;
+use crate::mfa::{Mfa, MfaRequest, MfaTokenProvider};
+use crate::policy::RefreshPolicy;
+use crate::profile::{self, ProfileChain, GLOBAL_STS_ENDPOINT};
+use crate::provider::RoleChainProvider;
+use crate::role::Role;
+
+/// The region whose STS endpoint is called when neither [`Builder::region`], a profile nor
+/// [`Builder::configure`] names one: STS's historical global endpoint lives there.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Builds a [`RoleChainProvider`]. All validation happens in [`build`](Builder::build), before
+/// any request.
+///
+/// Settings given explicitly win over those of a [`profile`](Builder::profile), which win over
+/// those brought by [`configure`](Builder::configure), whatever the order of the calls.
+#[derive(Default)]
+pub struct Builder {
+    sdk_config: Option<SdkConfig>,
+    base_provider: Option<SharedCredentialsProvider>,
+    region: Option<Region>,
+    endpoint_url: Option<String>,
+    roles: Vec<Role>,
+    time_source: Option<SharedTimeSource>,
+    sleep_impl: Option<SharedAsyncSleep>,
+    refresh_policy: RefreshPolicy,
+    profile: Option<String>,
+    profile_files: Option<EnvConfigFiles>,
+    mfa_token_provider: Option<MfaTokenProvider>,
+}
+
+impl Builder {
+    /// Takes the base credentials provider, region, endpoint URL, HTTP client, retry and timeout
+    /// configuration, time source and sleep implementation from an `SdkConfig`, for instance the
+    /// one `aws_config::load_from_env()` returns. Its identity cache is not used: the provider
+    /// caches for itself.
+    pub fn configure(mut self, config: &SdkConfig) -> Self {
+        self.sdk_config = Some(config.clone());
+        self
+    }
+
+    /// The credentials that sign hop 0: any provider, such as an instance profile, an ECS task
+    /// role, SSO or static keys. Required unless a [`profile`](Builder::profile) or
+    /// [`configure`](Builder::configure) brings one.
+    pub fn base_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.base_provider = Some(SharedCredentialsProvider::new(provider));
+        self
+    }
+
+    /// The region whose STS endpoint is called. Default: the [`profile`](Builder::profile)'s
+    /// `region`, else the region of [`configure`](Builder::configure), else `us-east-1`.
+    pub fn region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// A custom STS endpoint, such as `http://127.0.0.1:4566` for a local emulator or a VPC
+    /// endpoint. Must start with `http://` or `https://`. Default: the regional STS endpoint.
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Appends a role to the chain. The first role is assumed with the base credentials, each
+    /// later one with the credentials of the role before it; after a
+    /// [`profile`](Builder::profile)'s roles. At least one role is required.
+    pub fn assume(mut self, role: Role) -> Self {
+        self.roles.push(role);
+        self
+    }
+
+    /// Reads the chain from the shared AWS config and credentials files: the roles of profile
+    /// `name` and of the profiles its `source_profile` names, root first, and the root profile's
+    /// credentials as the base (static keys, `credential_source`, SSO, `credential_process` or
+    /// web identity), with the profile's `region`. The files are found as every AWS SDK finds
+    /// them (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, `~/.aws/config`,
+    /// `~/.aws/credentials`) unless [`profile_files`](Builder::profile_files) names others, and
+    /// read by [`build`](Builder::build). See the README's "From the AWS config files".
+    pub fn profile(mut self, name: impl Into<String>) -> Self {
+        self.profile = Some(name.into());
+        self
+    }
+
+    /// The config and credentials files to read the [`profile`](Builder::profile) from instead
+    /// of the default ones, as aws-config's `ConfigLoader::profile_files` takes them.
+    pub fn profile_files(mut self, files: EnvConfigFiles) -> Self {
+        self.profile_files = Some(files);
+        self
+    }
+
+    /// Where the MFA codes of the roles with [`Role::mfa_serial`] come from: an async function
+    /// given an [`MfaRequest`] that returns the device's current 6-digit code. Required when a
+    /// role has an MFA serial.
+    ///
+    /// It is called only when such a hop must be fetched, once per fetch, and gets three
+    /// quarters of [`RefreshPolicy::fetch_timeout`] to answer (raise that for a person at a
+    /// prompt). A hop fetched with a code is kept for its whole lifetime: the later hops refresh
+    /// from it without a new code. The code is checked (6 digits) and never logged.
+    pub fn mfa_token_provider<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(MfaRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, Box<dyn std::error::Error + Send + Sync>>>
+            + Send
+            + 'static,
+    {
+        self.mfa_token_provider = Some(MfaTokenProvider::new(f));
+        self
+    }
+
+    /// The clock for expiry decisions and request signing. Default: the one from
+    /// [`configure`](Builder::configure), else the system clock.
+    pub fn time_source(mut self, ts: impl TimeSource + 'static) -> Self {
+        self.time_source = Some(SharedTimeSource::new(ts));
+        self
+    }
+
+    /// How to sleep (for the SDK's retries and timeouts). Default: the one from
+    /// [`configure`](Builder::configure), else tokio's.
+    pub fn sleep_impl(mut self, sleep: impl AsyncSleep + 'static) -> Self {
+        self.sleep_impl = Some(SharedAsyncSleep::new(sleep));
+        self
+    }
+
+    /// When to refresh ahead of expiry and how to back off after failures. Default:
+    /// [`RefreshPolicy::default()`].
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh_policy = policy;
+        self
+    }
+
+    /// Checks every setting and builds the provider. Reads the AWS config files if a
+    /// [`profile`](Builder::profile) is set, but makes no request and starts no task: the
+    /// background refresh starts with the first call, on that caller's tokio runtime.
+    pub fn build(self) -> Result<RoleChainProvider, BuildError> {
+        self.build_with(&Env::real(), &Fs::real())
+    }
+
+    /// [`build`](Builder::build), reading the environment and the files through `env` and `fs`.
+    pub(crate) fn build_with(self, env: &Env, fs: &Fs) -> Result<RoleChainProvider, BuildError> {
+        let profile = self.load_profile(env, fs)?;
+        let roles = self.roles(profile.as_ref())?;
+        if let Some(url) = &self.endpoint_url {
+            check_endpoint_url(url)?;
+        }
+        self.refresh_policy.validate()?;
+        let sdk = self.sdk_config.as_ref();
+        let time = self
+            .time_source
+            .clone()
+            .or_else(|| sdk.and_then(SdkConfig::time_source))
+            .unwrap_or_default();
+        let sleep = self
+            .sleep_impl
+            .clone()
+            .or_else(|| sdk.and_then(SdkConfig::sleep_impl))
+            .or_else(default_async_sleep)
+            .ok_or_else(|| {
+                BuildError::new(
+                    None,
+                    "sleep_impl",
+                    "no sleep implementation; set one with Builder::sleep_impl",
+                )
+            })?;
+        let region = self
+            .region
+            .clone()
+            .or_else(|| profile.as_ref().and_then(|p| p.region.clone()))
+            .or_else(|| sdk.and_then(|c| c.region().cloned()))
+            .unwrap_or_else(|| Region::from_static(DEFAULT_REGION));
+        let endpoint = match &self.endpoint_url {
+            Some(url) => Some(url.as_str()),
+            None => profile
+                .as_ref()
+                .filter(|p| p.uses_global_sts(&region))
+                .map(|_| GLOBAL_STS_ENDPOINT),
+        };
+        // STS's global endpoint signs in us-east-1.
+        let sts_region = match endpoint {
+            Some(GLOBAL_STS_ENDPOINT) => Region::from_static(DEFAULT_REGION),
+            _ => region.clone(),
+        };
+        let sts = self.sts_client(sts_region, endpoint, &time, &sleep);
+        let base = self.base(profile, &region, &time, &sleep)?;
+        let mfa = self.mfa_token_provider.clone().map(|provider| Mfa {
+            provider,
+            sleep: sleep.clone(),
+            timeout: self.refresh_policy.mfa_timeout(),
+        });
+        let session_name = default_session_name(&time);
+        let hops = roles
+            .into_iter()
+            .enumerate()
+            .map(|(index, role)| Hop::new(index, role, &session_name, mfa.clone()))
+            .collect();
+        let policy = self.refresh_policy;
+        let chain = Chain::new(sts, base, hops, time.clone(), policy.clone());
+        Ok(RoleChainProvider::new(chain, policy, time, sleep))
+    }
+
+    /// The chain of the profile, if one is set.
+    fn load_profile(&self, env: &Env, fs: &Fs) -> Result<Option<ProfileChain>, BuildError> {
+        let Some(name) = &self.profile else {
+            return Ok(None);
+        };
+        let files = self.profile_files.clone().unwrap_or_default();
+        profile::load(name, env, fs, &files).map(Some)
+    }
+
+    /// The profile's roles, then those added with `assume`, each checked.
+    fn roles(&self, profile: Option<&ProfileChain>) -> Result<Vec<Role>, BuildError> {
+        let from_profile = profile.map_or(&[][..], |p| &p.roles[..]);
+        if from_profile.is_empty() && self.roles.is_empty() {
+            let message = match &self.profile {
+                Some(name) => format!(
+                    "profile {name:?} assumes no role (it has no role_arn) and none was added with \
+                     Builder::assume; name a profile with a role_arn"
+                ),
+                None => "the chain has no role; add one with \
+                         Builder::assume(Role::new(\"arn:aws:iam::<account>:role/<name>\"))"
+                    .to_owned(),
+            };
+            let field = if self.profile.is_some() {
+                "profile"
+            } else {
+                "roles"
+            };
+            return Err(BuildError::new(None, field, message));
+        }
+        let roles: Vec<(Option<&str>, &Role)> = from_profile
+            .iter()
+            .map(|p| (Some(p.profile.as_str()), &p.role))
+            .chain(self.roles.iter().map(|role| (None, role)))
+            .collect();
+        for (hop, (profile, role)) in roles.iter().enumerate() {
+            role.validate(hop).map_err(|err| match profile {
+                Some(profile) => err.in_profile(profile),
+                None => err,
+            })?;
+            if role.mfa_serial.is_some() && self.mfa_token_provider.is_none() {
+                return Err(BuildError::new(
+                    Some(hop),
+                    "mfa_token_provider",
+                    "this role has an mfa_serial, so its hop needs an MFA code: set \
+                     Builder::mfa_token_provider to a function that returns the device's code",
+                ));
+            }
+        }
+        Ok(roles.into_iter().map(|(_, role)| role.clone()).collect())
+    }
+
+    /// The provider of hop 0's credentials: `base_provider`, else the profile's root, else the
+    /// one `configure` brought.
+    fn base(
+        &self,
+        profile: Option<ProfileChain>,
+        region: &Region,
+        time: &SharedTimeSource,
+        sleep: &SharedAsyncSleep,
+    ) -> Result<SharedCredentialsProvider, BuildError> {
+        if let Some(base) = &self.base_provider {
+            return Ok(base.clone());
+        }
+        if let Some(profile) = profile {
+            let files = self.profile_files.clone().unwrap_or_default();
+            let settings = profile::RootSettings {
+                sdk_config: self.sdk_config.as_ref(),
+                region,
+                time,
+                sleep,
+                files: &files,
+            };
+            return profile::root_provider(profile.root, &settings);
+        }
+        self.sdk_config
+            .as_ref()
+            .and_then(SdkConfig::credentials_provider)
+            .ok_or_else(|| {
+                BuildError::new(
+                    None,
+                    "base_provider",
+                    "no base credentials provider; set one with Builder::base_provider, name a \
+                     profile with Builder::profile, or pass an SdkConfig that has one to \
+                     Builder::configure",
+                )
+            })
+    }
+
+    /// The STS client every hop calls, configured from `configure`'s `SdkConfig` and the
+    /// explicit settings, which win. It caches no identity: each call brings its signer.
+    fn sts_client(
+        &self,
+        region: Region,
+        endpoint: Option<&str>,
+        time: &SharedTimeSource,
+        sleep: &SharedAsyncSleep,
+    ) -> aws_sdk_sts::Client {
+        let sdk = self.sdk_config.as_ref();
+        let mut sts = match sdk {
+            Some(sdk) => aws_sdk_sts::config::Builder::from(sdk),
+            None => aws_sdk_sts::Config::builder(),
+        };
+        let behavior_version = sdk
+            .and_then(SdkConfig::behavior_version)
+            .unwrap_or_else(BehaviorVersion::latest);
+        sts = sts
+            .behavior_version(behavior_version)
+            .identity_cache(IdentityCache::no_cache())
+            .region(region)
+            .time_source(time.clone())
+            .sleep_impl(sleep.clone());
+        if let Some(url) = endpoint {
+            sts = sts.endpoint_url(url);
+        }
+        aws_sdk_sts::Client::from_conf(sts.build())
+    }
+}
+
+/// `aws-role-chain-<unix millis>`: one session name for the hops that set none, telling the
+/// provider's sessions apart in CloudTrail.
+fn default_session_name(time: &SharedTimeSource) -> String {
+    let since_epoch = time.now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("aws-role-chain-{}", since_epoch.as_millis())
+}
+
+fn check_endpoint_url(url: &str) -> Result<(), BuildError> {
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(host) if !host.is_empty() && !url.contains(char::is_whitespace) => Ok(()),
+        _ => Err(BuildError::new(
+            None,
+            "endpoint_url",
+            format!("must be an http:// or https:// URL with a host, such as https://sts.eu-west-1.amazonaws.com; got {url:?}"),
+        )),
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("configured", &self.sdk_config.is_some())
+            .field("base_provider", &self.base_provider)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("roles", &self.roles)
+            .field("refresh_policy", &self.refresh_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::cases;
+
+    fn endpoint_accepted(url: &str) {
+        assert_eq!(check_endpoint_url(url), Ok(()));
+    }
+
+    cases! { endpoint_accepted:
+        an_http_endpoint_with_a_port_is_accepted: "http://127.0.0.1:4566";
+        an_https_endpoint_with_a_path_is_accepted: "https://sts.eu-west-1.amazonaws.com/";
+        an_http_endpoint_of_a_name_is_accepted: "http://localhost";
+    }
+
+    fn endpoint_refused(url: &str) {
+        assert_eq!(check_endpoint_url(url).unwrap_err().field(), "endpoint_url");
+    }
+
+    cases! { endpoint_refused:
+        an_empty_endpoint_is_refused: "";
+        an_endpoint_without_a_scheme_is_refused: "127.0.0.1:4566";
+        an_ftp_endpoint_is_refused: "ftp://host";
+        an_endpoint_without_a_host_is_refused: "http://";
+        an_endpoint_with_only_a_path_is_refused: "http:///path";
+        an_endpoint_with_a_space_is_refused: "https://a b";
+    }
+}
