@@ -39,6 +39,7 @@ impl Registry {
         match params.get("Action") {
             Some("AssumeRole") => match self.check_assume_role(caller, params) {
                 Ok((role_arn, duration)) => {
+                    self.use_mfa_code(params);
                     let expiry =
                         expiry.unwrap_or_else(|| now + self.session_lifetime.unwrap_or(duration));
                     self.issue(&role_arn, params, expiry, request_id)
@@ -77,8 +78,61 @@ impl Registry {
         if !role.trusts(caller) || !role.admits_external_id(params.get("ExternalId")) {
             return Err(Reply::access_denied(&caller.arn, role_arn));
         }
+        self.check_mfa(role, caller, params)?;
         check_duration(role, caller, duration)?;
         Ok((role_arn.to_owned(), duration))
+    }
+
+    /// The MFA a role requires: its device's serial number and current code. As in STS, a
+    /// `TokenCode` of other than 6 digits is a validation error.
+    fn check_mfa(
+        &self,
+        role: &LocalRole,
+        caller: &Principal,
+        params: &Params,
+    ) -> Result<(), Reply> {
+        let code = params.get("TokenCode");
+        if code.is_some_and(|c| c.len() != 6 || !c.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(Reply::validation(
+                "1 validation error detected: Value at 'tokenCode' failed to satisfy constraint: \
+                 Member must satisfy regular expression pattern: [\\d]*",
+            ));
+        }
+        let Some(required) = &role.mfa_serial else {
+            return Ok(());
+        };
+        match (params.get("SerialNumber"), code) {
+            (Some(serial), Some(code)) if serial == required => {
+                match self
+                    .mfa_codes
+                    .get(serial)
+                    .is_some_and(|current| current == code)
+                {
+                    true => Ok(()),
+                    false => Err(Reply::error(
+                        403,
+                        "AccessDenied",
+                        "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+                    )),
+                }
+            }
+            (Some(_), Some(_)) => Err(Reply::error(
+                403,
+                "AccessDenied",
+                "MultiFactorAuthentication failed, unable to validate MFA code. Please verify \
+                 your MFA serial number is valid and associated with this user.",
+            )),
+            _ => Err(Reply::access_denied(&caller.arn, &role.arn)),
+        }
+    }
+
+    /// A code is good once: the device of a request that used one shows a new one.
+    fn use_mfa_code(&mut self, params: &Params) {
+        if let (Some(serial), Some(_)) = (params.get("SerialNumber"), params.get("TokenCode")) {
+            if let Some(code) = self.mfa_codes.get_mut(serial) {
+                *code = crate::sts::new_mfa_code();
+            }
+        }
     }
 
     /// Issues a session of `role_arn`, expiring at `expiry`.

@@ -110,9 +110,17 @@ impl LocalSts {
         Credentials::new(access_key_id, secret_access_key, None, None, "LocalSts")
     }
 
-    /// Registers a role that callers can assume, replacing one with the same ARN.
+    /// Registers a role that callers can assume, replacing one with the same ARN. A role that
+    /// requires MFA ([`LocalRole::mfa`]) registers its device.
     pub fn add_role(&self, role: LocalRole) {
         self.state.add_role(role);
+    }
+
+    /// The code that MFA device `serial_number` shows now, as a person would read it from the
+    /// device; `None` for a device no role names. A code is good for one `AssumeRole`: after a
+    /// request that used it, the device shows a new one.
+    pub fn mfa_code(&self, serial_number: &str) -> Option<String> {
+        self.state.mfa_code(serial_number)
     }
 
     /// Every request answered so far, oldest first.
@@ -300,6 +308,7 @@ pub struct LocalRole {
     external_id: Option<String>,
     trusted: Vec<String>,
     max_session_duration: Duration,
+    mfa_serial: Option<String>,
 }
 
 impl LocalRole {
@@ -312,7 +321,19 @@ impl LocalRole {
             external_id: None,
             trusted: Vec::new(),
             max_session_duration: Duration::from_secs(3600),
+            mfa_serial: None,
         }
+    }
+
+    /// Requires MFA with device `serial_number` (`Condition: Bool aws:MultiFactorAuthPresent`):
+    /// a call must carry this `SerialNumber` and the device's current code
+    /// ([`LocalSts::mfa_code`]) as `TokenCode`. Without them the call gets 403 `AccessDenied`,
+    /// with a wrong code 403 `AccessDenied` "MultiFactorAuthentication failed with invalid MFA
+    /// one time pass code", with another device 403 `AccessDenied` "MultiFactorAuthentication
+    /// failed, unable to validate MFA code".
+    pub fn mfa(mut self, serial_number: impl Into<String>) -> Self {
+        self.mfa_serial = Some(serial_number.into());
+        self
     }
 
     /// Admits a principal, like the trust policy's `Principal`: an IAM user ARN, a role ARN (its
@@ -348,6 +369,7 @@ impl fmt::Debug for LocalRole {
             )
             .field("trusted", &self.trusted)
             .field("max_session_duration", &self.max_session_duration)
+            .field("mfa_serial", &self.mfa_serial)
             .finish()
     }
 }
@@ -379,7 +401,8 @@ impl RecordedRequest {
         self.caller_arn.as_deref()
     }
 
-    /// Every query and form parameter of the request, in the order sent.
+    /// Every query and form parameter of the request, in the order sent; the value of a
+    /// `TokenCode` (an MFA code) is never kept, and shows as `** redacted **`.
     pub fn params(&self) -> &[(String, String)] {
         &self.params
     }
@@ -390,6 +413,16 @@ impl RecordedRequest {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The `SerialNumber` of the MFA device the request named, if any.
+    pub fn mfa_serial_number(&self) -> Option<&str> {
+        self.param("SerialNumber")
+    }
+
+    /// Whether the request carried an MFA code (`TokenCode`); the code itself is not kept.
+    pub fn carried_mfa_code(&self) -> bool {
+        self.param("TokenCode").is_some()
     }
 
     /// The HTTP status of the answer.

@@ -53,6 +53,8 @@ pub(crate) struct Registry {
     outage: Option<Fault>,
     latency: Duration,
     pub(crate) session_lifetime: Option<Duration>,
+    /// The code each MFA device shows now, by serial number.
+    pub(crate) mfa_codes: HashMap<String, String>,
 }
 
 pub(crate) struct State {
@@ -111,7 +113,18 @@ impl State {
     }
 
     pub(crate) fn add_role(&self, role: LocalRole) {
-        self.registry().roles.insert(role.arn.clone(), role);
+        let mut registry = self.registry();
+        if let Some(serial) = &role.mfa_serial {
+            registry
+                .mfa_codes
+                .entry(serial.clone())
+                .or_insert_with(new_mfa_code);
+        }
+        registry.roles.insert(role.arn.clone(), role);
+    }
+
+    pub(crate) fn mfa_code(&self, serial: &str) -> Option<String> {
+        self.registry().mfa_codes.get(serial).cloned()
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
@@ -212,11 +225,16 @@ impl Registry {
             .header("authorization")
             .and_then(Authorization::parse)
             .map(|a| a.access_key_id.to_owned());
+        // An MFA code is never kept.
+        let kept = params.0.iter().map(|(name, value)| match name.as_str() {
+            "TokenCode" => (name.clone(), "** redacted **".to_owned()),
+            _ => (name.clone(), value.clone()),
+        });
         self.log.push(RecordedRequest {
             action: params.get("Action").map(str::to_owned),
             access_key_id,
             caller_arn,
-            params: params.0.clone(),
+            params: kept.collect(),
             status: reply.status,
             error_code: reply.error_code().map(str::to_owned),
         });
@@ -245,6 +263,11 @@ pub(crate) fn http_date(t: SystemTime) -> String {
 pub(crate) fn fmt_time(t: SystemTime) -> String {
     let whole_seconds = DateTime::from_secs(DateTime::from(t).secs());
     whole_seconds.fmt(Format::DateTime).unwrap_or_default()
+}
+
+/// A new six-digit code for an MFA device.
+pub(crate) fn new_mfa_code() -> String {
+    format!("{:06}", fastrand::u32(..1_000_000))
 }
 
 pub(crate) fn random_id(prefix: &str, len: usize) -> String {

@@ -494,3 +494,103 @@ fn forgetting_history_drops_the_log_and_expired_sessions_and_keeps_live_ones() {
 }
 
 mod faults;
+
+const DEVICE: &str = "arn:aws:iam::222222222222:mfa/compute";
+
+/// The test STS with a role that requires MFA with `DEVICE`.
+fn with_mfa_role() -> Sts {
+    let sts = Sts::new();
+    sts.state
+        .add_role(LocalRole::new(STORAGE).trust(COMPUTE).mfa(DEVICE));
+    sts
+}
+
+#[test]
+fn the_devices_current_code_admits_the_caller_once() {
+    let sts = with_mfa_role();
+    let code = sts.state.mfa_code(DEVICE).unwrap();
+    let with_code = [("SerialNumber", DEVICE), ("TokenCode", code.as_str())];
+    assert_eq!(sts.assume(STORAGE, &with_code), (200, None));
+    assert_ne!(
+        sts.state.mfa_code(DEVICE).unwrap(),
+        code,
+        "a used code is replaced"
+    );
+    assert_eq!(sts.assume(STORAGE, &with_code), (403, Some("AccessDenied")));
+}
+
+#[test]
+fn a_wrong_code_is_access_denied_as_sts_words_it() {
+    let sts = with_mfa_role();
+    let code = sts.state.mfa_code(DEVICE).unwrap();
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let answer = sts.send(&sts.as_compute().assume_role(&[
+        ("RoleArn", STORAGE),
+        ("RoleSessionName", "test"),
+        ("SerialNumber", DEVICE),
+        ("TokenCode", wrong.as_str()),
+    ]));
+    assert_eq!(outcome(&answer), (403, Some("AccessDenied")));
+    assert!(
+        answer
+            .body
+            .contains("MultiFactorAuthentication failed with invalid MFA one time pass code"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        sts.state.mfa_code(DEVICE).unwrap(),
+        code,
+        "a failed attempt uses no code"
+    );
+}
+
+#[test]
+fn a_call_without_mfa_or_with_another_device_is_access_denied() {
+    let sts = with_mfa_role();
+    let code = sts.state.mfa_code(DEVICE).unwrap();
+    assert_eq!(sts.assume(STORAGE, &[]), (403, Some("AccessDenied")));
+    let serial_only = [("SerialNumber", DEVICE)];
+    assert_eq!(
+        sts.assume(STORAGE, &serial_only),
+        (403, Some("AccessDenied"))
+    );
+    let other = [
+        ("SerialNumber", "arn:aws:iam::222222222222:mfa/other"),
+        ("TokenCode", code.as_str()),
+    ];
+    assert_eq!(sts.assume(STORAGE, &other), (403, Some("AccessDenied")));
+}
+
+#[test]
+fn a_code_of_other_than_six_digits_is_a_validation_error() {
+    let sts = with_mfa_role();
+    for code in ["12345", "1234567", "12a456"] {
+        let params = [("SerialNumber", DEVICE), ("TokenCode", code)];
+        assert_eq!(
+            sts.assume(STORAGE, &params),
+            (400, Some("ValidationError")),
+            "{code}"
+        );
+    }
+}
+
+#[test]
+fn the_log_records_the_device_and_that_a_code_came_never_the_code() {
+    let sts = with_mfa_role();
+    let code = sts.state.mfa_code(DEVICE).unwrap();
+    sts.assume(
+        STORAGE,
+        &[("SerialNumber", DEVICE), ("TokenCode", code.as_str())],
+    );
+    sts.assume(STORAGE, &[]);
+    let log = sts.state.requests();
+    assert_eq!(log[0].mfa_serial_number(), Some(DEVICE));
+    assert!(log[0].carried_mfa_code());
+    assert_eq!(log[0].param("TokenCode"), Some("** redacted **"));
+    assert!(!format!("{:?}", log[0]).contains(&format!("\"{code}\"")));
+    assert_eq!(
+        (log[1].mfa_serial_number(), log[1].carried_mfa_code()),
+        (None, false)
+    );
+}
