@@ -39,4 +39,6 @@
 //! # Ok(()) }
 //! ```
 
-pub use aws_role_chain_local_sts::{Fault, LocalRole, LocalSts, LocalStsBuilder, RecordedRequest};
+pub use aws_role_chain_local_sts::{
+    Fault, LocalRole, LocalSts, LocalStsBuilder, MfaDevice, RecordedRequest,
+};

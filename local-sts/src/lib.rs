@@ -123,6 +123,16 @@ impl LocalSts {
         self.state.mfa_code(serial_number)
     }
 
+    /// MFA device `serial_number`, to read its codes from anywhere, as from a phone: a token
+    /// provider that outlives this borrow, say. `None` for a device no role names.
+    pub fn mfa_device(&self, serial_number: &str) -> Option<MfaDevice> {
+        self.state.mfa_code(serial_number)?;
+        Some(MfaDevice {
+            serial_number: serial_number.to_owned(),
+            state: self.state.clone(),
+        })
+    }
+
     /// Every request answered so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.requests()
@@ -181,6 +191,28 @@ impl fmt::Debug for LocalSts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalSts")
             .field("endpoint_url", &self.endpoint_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An MFA device of a [`LocalSts`]: see [`LocalSts::mfa_device`]. Cheap to clone.
+#[derive(Clone)]
+pub struct MfaDevice {
+    serial_number: String,
+    state: Arc<State>,
+}
+
+impl MfaDevice {
+    /// The code the device shows now.
+    pub fn code(&self) -> String {
+        self.state.mfa_code(&self.serial_number).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for MfaDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MfaDevice")
+            .field("serial_number", &self.serial_number)
             .finish_non_exhaustive()
     }
 }
