@@ -185,18 +185,8 @@ impl Builder {
             .or_else(|| profile.as_ref().and_then(|p| p.region.clone()))
             .or_else(|| sdk.and_then(|c| c.region().cloned()))
             .unwrap_or_else(|| Region::from_static(DEFAULT_REGION));
-        let endpoint = match &self.endpoint_url {
-            Some(url) => Some(url.as_str()),
-            None => profile
-                .as_ref()
-                .filter(|p| p.uses_global_sts(&region))
-                .map(|_| GLOBAL_STS_ENDPOINT),
-        };
-        // STS's global endpoint signs in us-east-1.
-        let sts_region = match endpoint {
-            Some(GLOBAL_STS_ENDPOINT) => Region::from_static(DEFAULT_REGION),
-            _ => region.clone(),
-        };
+        let (endpoint, sts_region) =
+            sts_endpoint(self.endpoint_url.as_deref(), profile.as_ref(), &region);
         let sts = self.sts_client(sts_region, endpoint, &time, &sleep);
         let base = self.base(profile, &region, &time, &sleep)?;
         let mfa = self.mfa_token_provider.clone().map(|provider| Mfa {
@@ -333,6 +323,24 @@ impl Builder {
     }
 }
 
+/// The STS endpoint and the region to sign for: `explicit` (`endpoint_url`) in `region`, else
+/// STS's global endpoint, which signs in `us-east-1`, when the profile asks for it in `region`
+/// (`sts_regional_endpoints = legacy`), else `region`'s own endpoint.
+fn sts_endpoint<'a>(
+    explicit: Option<&'a str>,
+    profile: Option<&ProfileChain>,
+    region: &Region,
+) -> (Option<&'a str>, Region) {
+    match explicit {
+        Some(url) => (Some(url), region.clone()),
+        None if profile.is_some_and(|p| p.uses_global_sts(region)) => (
+            Some(GLOBAL_STS_ENDPOINT),
+            Region::from_static(DEFAULT_REGION),
+        ),
+        None => (None, region.clone()),
+    }
+}
+
 /// `aws-role-chain-<unix millis>`: one session name for the hops that set none, telling the
 /// provider's sessions apart in CloudTrail.
 fn default_session_name(time: &SharedTimeSource) -> String {
@@ -394,5 +402,147 @@ mod tests {
         an_endpoint_without_a_host_is_refused: "http://";
         an_endpoint_with_only_a_path_is_refused: "http:///path";
         an_endpoint_with_a_space_is_refused: "https://a b";
+    }
+
+    const BROKER: &str = "arn:aws:iam::333333333333:role/broker";
+    const STORAGE: &str = "arn:aws:iam::111111111111:role/storage";
+
+    /// `[profile storage]` assumed from `[profile broker]`, from the keys of `[base]`, in
+    /// eu-west-1, with `extra` settings in the storage profile.
+    fn config(extra: &str) -> String {
+        format!(
+            "[profile storage]\nrole_arn = {STORAGE}\nsource_profile = broker\n\
+             role_session_name = nightly\nregion = eu-west-1\n{extra}\n\
+             [profile broker]\nrole_arn = {BROKER}\nsource_profile = base\n\
+             [profile base]\naws_access_key_id = AKID\naws_secret_access_key = secret\n"
+        )
+    }
+
+    /// Builds profile `storage` with this environment and these files.
+    fn build(
+        builder: Builder,
+        env: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> Result<RoleChainProvider, BuildError> {
+        builder
+            .profile("storage")
+            .build_with(&Env::from_slice(env), &Fs::from_slice(files))
+    }
+
+    /// (role ARN, session name) of each hop, and the region the STS client signs for.
+    fn chain_of(provider: &RoleChainProvider) -> (Vec<(String, String)>, String) {
+        let chain = provider.chain();
+        let hops = chain
+            .hops()
+            .iter()
+            .map(|hop| (hop.role.role_arn().to_owned(), hop.session_name.clone()))
+            .collect();
+        let region = chain.sts().config().region().unwrap().to_string();
+        (hops, region)
+    }
+
+    /// Name-value pairs: environment variables, or paths and contents of files.
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
+
+    fn env_and_files((env, files): (Pairs<'_>, Pairs<'_>)) {
+        let config = config("");
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(path, _)| (*path, config.as_str()))
+            .collect();
+        let provider = build(Builder::default(), env, &files).unwrap();
+        let (hops, region) = chain_of(&provider);
+        assert_eq!(hops[0].0, BROKER);
+        assert!(hops[0].1.starts_with("aws-role-chain-"), "{hops:?}");
+        assert_eq!(hops[1], (STORAGE.to_owned(), "nightly".to_owned()));
+        assert_eq!(region, "eu-west-1");
+    }
+
+    cases! { env_and_files:
+        the_files_named_by_the_environment_are_read: (
+            &[("AWS_CONFIG_FILE", "/etc/aws/config"), ("AWS_SHARED_CREDENTIALS_FILE", "/etc/aws/credentials")],
+            &[("/etc/aws/config", ""), ("/etc/aws/credentials", "")]);
+        the_files_in_the_home_directory_are_read: (
+            &[("HOME", "/home/me")],
+            &[("/home/me/.aws/config", "")]);
+    }
+
+    #[test]
+    fn without_files_no_profile_is_known() {
+        let err = build(Builder::default(), &[("HOME", "/home/me")], &[]).unwrap_err();
+        assert_eq!(err.field(), "profile");
+        assert!(err.to_string().contains("the files define: none"), "{err}");
+    }
+
+    fn region((builder, expected): (Builder, &str)) {
+        let config = config("");
+        let files = [("/home/me/.aws/config", config.as_str())];
+        let provider = build(builder, &[("HOME", "/home/me")], &files).unwrap();
+        assert_eq!(chain_of(&provider).1, expected);
+    }
+
+    fn configured(region: &'static str) -> Builder {
+        let sdk = SdkConfig::builder()
+            .region(Region::from_static(region))
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        Builder::default().configure(&sdk)
+    }
+
+    cases! { region:
+        the_profiles_region_wins_over_configures: (configured("us-west-1"), "eu-west-1");
+        an_explicit_region_wins_over_the_profiles: (
+            configured("us-west-1").region(Region::from_static("ap-south-1")), "ap-south-1");
+    }
+
+    fn endpoint(
+        (env, extra, region, expected): (Pairs<'_>, &str, &'static str, (Option<&str>, &str)),
+    ) {
+        let config = config(extra);
+        let files = [("/home/me/.aws/config", config.as_str())];
+        let mut env = env.to_vec();
+        env.push(("HOME", "/home/me"));
+        let env = Env::from_slice(&env);
+        let profile = profile::load(
+            "storage",
+            &env,
+            &Fs::from_slice(&files),
+            &EnvConfigFiles::default(),
+        )
+        .unwrap();
+        let (url, signing) = sts_endpoint(None, Some(&profile), &Region::from_static(region));
+        assert_eq!((url, signing.as_ref()), expected);
+    }
+
+    cases! { endpoint:
+        legacy_calls_the_global_endpoint_in_a_region_that_had_it: (
+            &[], "sts_regional_endpoints = legacy", "us-west-2", (Some(GLOBAL_STS_ENDPOINT), "us-east-1"));
+        legacy_calls_the_regional_endpoint_in_a_newer_region: (
+            &[], "sts_regional_endpoints = legacy", "eu-south-1", (None, "eu-south-1"));
+        regional_calls_the_regional_endpoint: (
+            &[], "sts_regional_endpoints = regional", "us-west-2", (None, "us-west-2"));
+        the_environment_variable_wins_over_the_profile: (
+            &[("AWS_STS_REGIONAL_ENDPOINTS", "legacy")], "sts_regional_endpoints = regional", "eu-west-1",
+            (Some(GLOBAL_STS_ENDPOINT), "us-east-1"));
+    }
+
+    #[test]
+    fn an_explicit_endpoint_wins_over_legacy() {
+        let config = config("sts_regional_endpoints = legacy");
+        let files = [("/c", config.as_str())];
+        let env = Env::from_slice(&[("AWS_CONFIG_FILE", "/c")]);
+        let profile = profile::load(
+            "storage",
+            &env,
+            &Fs::from_slice(&files),
+            &EnvConfigFiles::default(),
+        )
+        .unwrap();
+        let region = Region::from_static("us-west-2");
+        let (url, signing) = sts_endpoint(Some("http://127.0.0.1:1"), Some(&profile), &region);
+        assert_eq!(
+            (url, signing.as_ref()),
+            (Some("http://127.0.0.1:1"), "us-west-2")
+        );
     }
 }

@@ -77,6 +77,11 @@ impl Chain {
         &self.hops
     }
 
+    #[cfg(test)]
+    pub(crate) fn sts(&self) -> &aws_sdk_sts::Client {
+        &self.sts
+    }
+
     /// How many hops, before the last, end with the last one that asks for an MFA code.
     fn mfa_hops(&self) -> usize {
         let before_last = &self.hops[..self.hops.len() - 1];

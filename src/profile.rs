@@ -326,6 +326,7 @@ fn static_keys(profile: &Profile) -> Result<Credentials, BuildError> {
 }
 
 /// What the providers of a root need beside the root itself.
+#[cfg_attr(not(feature = "aws-config"), allow(dead_code))]
 pub(crate) struct RootSettings<'a> {
     /// The `SdkConfig` of `Builder::configure`, for its HTTP client.
     pub(crate) sdk_config: Option<&'a SdkConfig>,
@@ -337,6 +338,7 @@ pub(crate) struct RootSettings<'a> {
 
 /// The provider of the chain's base credentials, as the root profile describes them: static keys
 /// as they are, and every other source through aws-config's own provider for it.
+#[cfg_attr(not(feature = "aws-config"), allow(unused_variables))]
 pub(crate) fn root_provider(
     root: Root,
     settings: &RootSettings<'_>,
@@ -353,15 +355,23 @@ pub(crate) fn root_provider(
         #[cfg(feature = "aws-config")]
         Root::Provider(name) => Ok(sdk_providers::profile(&name, settings)),
         #[cfg(not(feature = "aws-config"))]
-        root => {
-            let _ = settings;
-            Err(refused(format!(
-                "{root:?}: a root of the chain whose credentials come from credential_source, \
-                 SSO, credential_process or web identity needs this crate's aws-config feature \
-                 (on by default); enable it, or set Builder::base_provider"
-            )))
-        }
+        Root::Source(source) => Err(without_aws_config(format!(
+            "credential_source = {source:?}"
+        ))),
+        #[cfg(not(feature = "aws-config"))]
+        Root::Provider(name) => Err(without_aws_config(format!(
+            "profile {name:?} (SSO, credential_process or web identity)"
+        ))),
     }
+}
+
+/// The refusal of a root that only aws-config's providers read, in a build without them.
+#[cfg(not(feature = "aws-config"))]
+fn without_aws_config(root: String) -> BuildError {
+    refused(format!(
+        "the root of the chain takes its credentials from {root}, which this crate reads only \
+         with its aws-config feature (on by default); enable it, or set Builder::base_provider"
+    ))
 }
 
 /// The roots that aws-config's providers resolve.

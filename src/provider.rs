@@ -125,6 +125,11 @@ impl RoleChainProvider {
         self.inner.cache.invalidate();
     }
 
+    #[cfg(test)]
+    pub(crate) fn chain(&self) -> &Chain {
+        &self.inner.chain
+    }
+
     /// A snapshot of the provider's state for health checks: expiry, next refresh, successes,
     /// failures, last error, and each hop's expiry. Never contains a secret.
     pub fn status(&self) -> Status {

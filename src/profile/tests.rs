@@ -24,16 +24,17 @@ fn files(config: &str, credentials: &str) -> EnvConfigSections {
 
 const CREDENTIALS: &str = "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = secret\n";
 
-/// (role ARN, ExternalId, session name, duration in seconds, MFA serial) of each hop.
-fn hops(
-    chain: &ProfileChain,
-) -> Vec<(
+/// (role ARN, ExternalId, session name, duration in seconds, MFA serial) of a hop.
+type HopSettings = (
     String,
     Option<String>,
     Option<String>,
     Option<u64>,
     Option<String>,
-)> {
+);
+
+/// The settings of each hop.
+fn hops(chain: &ProfileChain) -> Vec<HopSettings> {
     chain
         .roles
         .iter()
