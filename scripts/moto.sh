@@ -91,7 +91,7 @@ case "${1:-}" in
     test)
         trap stop EXIT
         start
-        MOTO_ENDPOINT=$(cat "$state/endpoint") cargo test --test moto
+        MOTO_ENDPOINT=$(cat "$state/endpoint") MOTO_PYTHON="$venv/bin/python" cargo test --test moto
         ;;
     *)
         echo "usage: scripts/moto.sh test|start|stop" >&2

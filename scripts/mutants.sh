@@ -35,10 +35,11 @@ for group in "${@:-timing sts roles}"; do
             run timing --timeout 30 --file src/policy.rs --file src/cache.rs \
                 --file src/cache/snapshot.rs -- --lib --test logs ;;
         sts)
-            # One hop's request, the chain and the classification of STS's errors, against
-            # LocalSts.
-            run sts --file src/hop.rs --file src/chain.rs --file src/classify.rs \
-                -- --lib --test chain --test errors --test faults --test logs --test extremes ;;
+            # One hop's request, the chain, MFA codes and the classification of STS's errors,
+            # against LocalSts.
+            run sts --timeout 60 --file src/hop.rs --file src/chain.rs --file src/classify.rs \
+                --file src/mfa.rs -- --lib --test chain --test errors --test faults --test logs \
+                --test extremes --test refresh --test mfa ;;
         roles)
             # 200 cases per property: each of the role's rules is reached in tens of them.
             PROPTEST_CASES=200 run roles --file src/role.rs \

@@ -1,14 +1,19 @@
 //! The cross-account scenario end to end against moto, an STS/IAM/S3 emulator this crate did not
-//! write, with IAM enforcement on. Run it with `scripts/moto.sh test`, which installs and starts
-//! moto and sets `MOTO_ENDPOINT`.
+//! write, with IAM enforcement on, and chains from AWS config files compared with what botocore
+//! makes of the same files. Run it with `scripts/moto.sh test`, which installs and starts moto
+//! and sets `MOTO_ENDPOINT` and `MOTO_PYTHON` (the Python that has boto3).
 //!
 //! What moto 5.2.5 enforces: signatures, unknown keys, the caller's own `sts:AssumeRole`
 //! permission, the role's permission policy on S3 actions and resources, and a same-account trust
 //! policy with an exact principal ARN and `StringEquals sts:ExternalId`. It does not check
 //! cross-account trust policies, so the ExternalId test uses a same-account role.
 
+use std::path::PathBuf;
+
+use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_role_chain::{ErrorKind, Role, RoleChainProvider};
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
@@ -360,5 +365,135 @@ async fn unknown_base_keys_are_refused() {
         (err.kind(), err.hop()),
         (ErrorKind::BaseCredentials, Some(0)),
         "{err}"
+    );
+}
+
+/// compute → broker → storage as profiles of a config file, with the compute user's keys in a
+/// credentials file, written for `test`; each hop names its session, the storage hop its
+/// duration. `broker_external_id` goes into the broker profile.
+fn profile_files(test: &str, keys: &Credentials, broker_external_id: &str) -> (PathBuf, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("moto-profiles")
+        .join(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "[profile storage]\nrole_arn = {STORAGE_ROLE}\nsource_profile = broker\n\
+         external_id = {STORAGE_EXTERNAL_ID}\nrole_session_name = nightly-export\n\
+         duration_seconds = 900\nregion = us-east-1\n\n\
+         [profile broker]\nrole_arn = {BROKER_ROLE}\nsource_profile = compute\n\
+         external_id = {broker_external_id}\nrole_session_name = broker-session\n"
+    );
+    let credentials = format!(
+        "[compute]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        keys.access_key_id(),
+        keys.secret_access_key()
+    );
+    let paths = (dir.join("config"), dir.join("credentials"));
+    std::fs::write(&paths.0, config).unwrap();
+    std::fs::write(&paths.1, credentials).unwrap();
+    paths
+}
+
+fn from_profile((config, credentials): &(PathBuf, PathBuf)) -> RoleChainProvider {
+    RoleChainProvider::builder()
+        .profile("storage")
+        .profile_files(
+            EnvConfigFiles::builder()
+                .with_file(EnvConfigFileKind::Config, config)
+                .with_file(EnvConfigFileKind::Credentials, credentials)
+                .build(),
+        )
+        .endpoint_url(endpoint())
+        .build()
+        .unwrap()
+}
+
+/// The ARN GetCallerIdentity gives for `credentials`.
+async fn caller_arn(credentials: impl ProvideCredentials + 'static) -> String {
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint())
+            .credentials_provider(credentials)
+            .build(),
+    );
+    let identity = sts.get_caller_identity().send().await.unwrap();
+    identity.arn().unwrap().to_owned()
+}
+
+/// What botocore, given the same files through `AWS_CONFIG_FILE` and
+/// `AWS_SHARED_CREDENTIALS_FILE`, makes of profile `storage`: the ARN of its caller identity.
+fn botocore_caller_arn((config, credentials): &(PathBuf, PathBuf)) -> String {
+    let python = std::env::var("MOTO_PYTHON")
+        .expect("MOTO_PYTHON is not set: run these tests with scripts/moto.sh test");
+    let script = "import boto3\n\
+                  session = boto3.Session(profile_name='storage')\n\
+                  print(session.client('sts').get_caller_identity()['Arn'])\n";
+    let output = std::process::Command::new(python)
+        .args(["-c", script])
+        .env_clear()
+        .env("AWS_CONFIG_FILE", config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", credentials)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "botocore failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_two_profile_chain_reaches_the_bucket_as_botocore_reads_the_same_files() {
+    let keys = compute_keys().await;
+    let files = profile_files("two", &keys, BROKER_EXTERNAL_ID);
+    let chain = from_profile(&files);
+
+    let creds = chain.credentials().await.unwrap();
+
+    // duration_seconds = 900, as the storage profile says.
+    let lifetime = creds
+        .expiry()
+        .unwrap()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        lifetime <= std::time::Duration::from_secs(900),
+        "{lifetime:?}"
+    );
+    assert!(
+        lifetime > std::time::Duration::from_secs(800),
+        "{lifetime:?}"
+    );
+    let ours = caller_arn(chain.clone()).await;
+    assert_eq!(
+        ours,
+        "arn:aws:sts::111111111111:assumed-role/storage-access/nightly-export"
+    );
+    assert_eq!(
+        ours,
+        botocore_caller_arn(&files),
+        "the same chain as botocore"
+    );
+    s3(chain)
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_external_id_in_a_profile_is_access_denied_at_its_hop() {
+    let keys = compute_keys().await;
+    let chain = from_profile(&profile_files("wrong-external-id", &keys, "not-the-one"));
+    let err = chain.credentials().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.hop(), err.role_arn()),
+        (ErrorKind::AccessDenied, Some(0), Some(BROKER_ROLE))
     );
 }
