@@ -15,6 +15,7 @@ use aws_credential_types::Credentials;
 use aws_role_chain::{ErrorKind, Role, RoleChainProvider};
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_async::time::TimeSource;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -459,7 +460,7 @@ async fn a_two_profile_chain_reaches_the_bucket_as_botocore_reads_the_same_files
     let lifetime = creds
         .expiry()
         .unwrap()
-        .duration_since(std::time::SystemTime::now())
+        .duration_since(aws_smithy_async::time::SystemTimeSource::new().now())
         .unwrap();
     assert!(
         lifetime <= std::time::Duration::from_secs(900),
