@@ -128,3 +128,107 @@ fn source_chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// `text` shows none of `codes` as a value: quoted, or after `=` or `: ` (six digits alone also
+/// occur in timestamps).
+fn assert_free_of_codes(text: &str, codes: &[String], what: &str) {
+    for code in codes {
+        for shown in [
+            format!("\"{code}\""),
+            format!("={code}"),
+            format!(": {code}"),
+        ] {
+            assert!(!text.contains(&shown), "{what} shows an MFA code");
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn mfa_codes_and_keys_read_from_files_are_never_printed_or_logged() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::FULL)
+        .with_writer(capture.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let world = World::new().await;
+    let device = "arn:aws:iam::222222222222:mfa/compute";
+    world.sts.add_role(
+        aws_role_chain::test_util::LocalRole::new(BROKER)
+            .trust(COMPUTE_USER)
+            .external_id(BROKER_EXTERNAL_ID)
+            .mfa(device),
+    );
+    let codes = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    // The first answer is right, the second wrong by one.
+    let (phone, typed) = (world.sts.mfa_device(device).unwrap(), codes.clone());
+    let token_provider = move |_| {
+        let mut typed = typed.lock().unwrap();
+        let code = match typed.len() {
+            0 => phone.code(),
+            _ => format!(
+                "{:06}",
+                (phone.code().parse::<u32>().unwrap() + 1) % 1_000_000
+            ),
+        };
+        typed.push(code.clone());
+        async move { Ok(code) }
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("redaction");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files_secret = world.compute.secret_access_key().to_owned();
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "[profile broker]\nrole_arn = {BROKER}\nsource_profile = compute\n\
+             external_id = {BROKER_EXTERNAL_ID}\nmfa_serial = {device}\n\
+             [profile compute]\naws_access_key_id = {}\naws_secret_access_key = {files_secret}\n",
+            world.compute.access_key_id()
+        ),
+    )
+    .unwrap();
+    let builder = RoleChainProvider::builder()
+        .profile("broker")
+        .profile_files(
+            aws_runtime::env_config::file::EnvConfigFiles::builder()
+                .with_file(
+                    aws_runtime::env_config::file::EnvConfigFileKind::Config,
+                    dir.join("config"),
+                )
+                .build(),
+        )
+        .endpoint_url(world.sts.endpoint_url())
+        .mfa_token_provider(token_provider);
+    let builder_debug = format!("{builder:?}");
+    let provider = builder.build().unwrap();
+    provider.credentials().await.unwrap();
+    provider.invalidate();
+    let err = provider.credentials().await.unwrap_err();
+    assert_eq!(
+        codes.lock().unwrap().len(),
+        2,
+        "asked again after the invalidation"
+    );
+
+    let codes = codes.lock().unwrap().clone();
+    let printed = [
+        ("builder Debug", builder_debug),
+        ("provider Debug", format!("{provider:?}")),
+        ("error Display", err.to_string()),
+        ("error Debug", format!("{err:?}")),
+        ("error source chain", source_chain(&err)),
+        ("status Debug", format!("{:?}", provider.status())),
+        (
+            "recorded requests Debug",
+            format!("{:?}", world.sts.requests()),
+        ),
+        ("TRACE logs", capture.text()),
+    ];
+    for (what, text) in &printed {
+        assert_free_of_codes(text, &codes, what);
+        assert_free_of_secrets(text, &[&files_secret, BROKER_EXTERNAL_ID], what);
+    }
+    assert!(capture.text().contains("asking the MFA token provider"));
+}
