@@ -123,7 +123,8 @@ impl RefreshPolicy {
     }
 
     /// How long one refresh (the whole chain run) may take before it counts as a
-    /// [`TimedOut`](crate::ErrorKind::TimedOut) failure (10 ms to 12 h). Default: 30 s.
+    /// [`TimedOut`](crate::ErrorKind::TimedOut) failure (10 ms to 12 h). Default: 30 s. An MFA
+    /// token provider gets three quarters of it: raise it for a person at a prompt.
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.fetch_timeout = timeout;
         self
