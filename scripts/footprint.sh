@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build footprint, side by side: the packages in the dependency tree and the clean release build
-# time of a minimal program that uses this crate, and of one that uses aws-config's
-# AssumeRoleProvider (aws-config and aws-sdk-sts with their default features), in one run.
+# time of a minimal program that uses this crate (with its default features, and without them),
+# and of one that uses aws-config's AssumeRoleProvider (aws-config and aws-sdk-sts with their
+# default features), in one run.
 #
 #   scripts/footprint.sh
 #
@@ -12,7 +13,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/target/footprint"
 rm -rf "$work"
-mkdir -p "$work/role-chain/src" "$work/aws-config/src"
+mkdir -p "$work/role-chain/src" "$work/role-chain-minimal/src" "$work/aws-config/src"
 
 cat >"$work/role-chain/Cargo.toml" <<TOML
 [package]
@@ -41,6 +42,10 @@ async fn main() {
 }
 RS
 sed -i 's/^tokio = .*/&\naws-types = "1"/' "$work/role-chain/Cargo.toml"
+# The same program without the default aws-config feature.
+sed 's/^name = .*/name = "footprint-role-chain-minimal"/; s|^aws-role-chain = .*|aws-role-chain = { path = "'"$root"'", default-features = false }|' \
+    "$work/role-chain/Cargo.toml" >"$work/role-chain-minimal/Cargo.toml"
+cp "$work/role-chain/src/main.rs" "$work/role-chain-minimal/src/main.rs"
 
 cat >"$work/aws-config/Cargo.toml" <<'TOML'
 [package]
@@ -73,7 +78,7 @@ RS
 
 echo "| program | packages | TLS stacks (rustls versions) | hyper 0.14 | clean release build |"
 echo "|---|---|---|---|---|"
-for program in role-chain aws-config; do
+for program in role-chain role-chain-minimal aws-config; do
     dir="$work/$program"
     (cd "$dir" && cargo generate-lockfile --quiet)
     packages=$(cd "$dir" && cargo tree --edges normal,build --prefix none --format '{p}' | sed 's/ (\*)//; s/ (proc-macro)//' | sort -u | wc -l)

@@ -371,6 +371,8 @@ impl fmt::Debug for Builder {
             .field("region", &self.region)
             .field("endpoint_url", &self.endpoint_url)
             .field("roles", &self.roles)
+            .field("profile", &self.profile)
+            .field("mfa_token_provider", &self.mfa_token_provider.is_some())
             .field("refresh_policy", &self.refresh_policy)
             .finish_non_exhaustive()
     }

@@ -148,6 +148,12 @@ where
         }
     }
 
+    /// How the cache sleeps, for the components built around it.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn sleep_impl(&self) -> &SharedAsyncSleep {
+        &self.sleep
+    }
+
     /// The cached value if it is outside its mandatory window: the hot path.
     #[inline]
     pub(crate) fn get(&self) -> Option<T> {

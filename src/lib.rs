@@ -17,6 +17,8 @@ mod policy;
 mod profile;
 mod provider;
 mod role;
+#[cfg(feature = "server")]
+pub mod server;
 mod status;
 #[cfg(feature = "test-util")]
 pub mod test_util;

@@ -125,6 +125,12 @@ impl RoleChainProvider {
         self.inner.cache.invalidate();
     }
 
+    /// The sleep given to the builder (or brought by `configure`).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn sleep_impl(&self) -> &SharedAsyncSleep {
+        self.inner.cache.sleep_impl()
+    }
+
     #[cfg(test)]
     pub(crate) fn chain(&self) -> &Chain {
         &self.inner.chain
