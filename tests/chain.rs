@@ -375,3 +375,104 @@ cases! { after_a_failure_at_hop_1:
     after_a_non_retryable_failure_the_hop_before_is_fetched_anew: (Fault::MissingCredentials, &[BROKER, STORAGE]);
     after_a_retryable_failure_the_hop_before_is_reused: (Fault::Throttling, &[STORAGE]);
 }
+
+/// The roles of the AssumeRole requests so far.
+fn roles_called(world: &World) -> Vec<String> {
+    world
+        .assume_role_requests()
+        .iter()
+        .map(|r| r.param("RoleArn").unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_held_hop_signs_until_its_mandatory_window_and_not_from_its_first_instant() {
+    let (world, time, builder) = World::on_manual_time().await;
+    let provider = builder
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .assume(Role::new(STORAGE).external_id(STORAGE_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    // Both sessions last 3599 s here (STS's Date header has whole seconds): the broker's is
+    // reusable until 3539 s, 60 s before its expiry.
+    provider.credentials().await.unwrap();
+    // The storage refresh at 2699 s gets a 1140-s session, refreshed 300 s before it ends: at
+    // 3539 s exactly.
+    world
+        .sts
+        .push_faults([Fault::ExpiresIn(Duration::from_secs(1141))]);
+    time.tick(Duration::from_secs(2699)).await;
+    eventually("run 2", || provider.status().successful_refreshes() == 2).await;
+    assert_eq!(
+        roles_called(&world),
+        [BROKER, STORAGE, STORAGE],
+        "reused before"
+    );
+
+    time.tick(Duration::from_secs(840)).await;
+    eventually("run 3", || provider.status().successful_refreshes() == 3).await;
+
+    assert_eq!(
+        roles_called(&world)[3..],
+        [BROKER, STORAGE],
+        "fetched anew at 3539 s"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn status_reports_each_hops_own_expiry() {
+    let (world, _time, builder) = World::on_manual_time().await;
+    let provider = builder
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .duration(Duration::from_secs(7200)),
+        )
+        .assume(
+            Role::new(STORAGE)
+                .external_id(STORAGE_EXTERNAL_ID)
+                .duration(Duration::from_secs(900)),
+        )
+        .build()
+        .unwrap();
+    let creds = provider.credentials().await.unwrap();
+    drop(world);
+
+    let hops: Vec<_> = provider
+        .status()
+        .hops()
+        .iter()
+        .map(|h| h.expiry())
+        .collect();
+    assert_eq!(hops.len(), 2);
+    assert_eq!(hops[1], creds.expiry());
+    let apart = hops[0].unwrap().duration_since(hops[1].unwrap()).unwrap();
+    assert_eq!(apart, Duration::from_secs(7200 - 900));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn credentials_from_an_sts_whose_clock_is_behind_last_what_sts_granted() {
+    let (time, sleep) =
+        aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep();
+    let sts = aws_role_chain::test_util::LocalSts::builder()
+        .time_source(time.clone())
+        .clock_behind(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
+    let world = World::on(sts);
+    let provider = world
+        .chain(1)
+        .time_source(time.clone())
+        .sleep_impl(sleep)
+        .build()
+        .unwrap();
+    let asked_at = aws_smithy_async::time::TimeSource::now(&time);
+
+    let creds = provider.credentials().await.unwrap();
+
+    // STS's Expiration is 3000 s after this host's time, but 3600 s after STS's Date header:
+    // the hour granted, less the header's one-second resolution.
+    let lifetime = creds.expiry().unwrap().duration_since(asked_at).unwrap();
+    assert_eq!(lifetime, Duration::from_secs(3599));
+}
