@@ -1,0 +1,217 @@
+//! The chain options every command shares, and the provider they describe: the hops from
+//! `--profile` and `--role`, the base credentials, region and STS endpoint as every AWS tool
+//! resolves them, and MFA codes asked at the terminal.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_role_chain::{MfaRequest, Role, RoleChainProvider};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Which roles to assume.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ChainArgs {
+    /// Read the chain from this profile of the AWS config files (its role_arn, external_id,
+    /// source_profile, role_session_name, duration_seconds, mfa_serial and region).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+
+    /// A role to assume, in order, after those of --profile. Repeatable. Settings follow the ARN
+    /// after commas: external-id-env=VAR or external-id-file=PATH (never the ExternalId itself:
+    /// arguments are visible to every user of the host), session-name=NAME, duration=SECONDS,
+    /// mfa-serial=SERIAL.
+    // Parsed after clap, whose errors would repeat the value, ExternalId included.
+    #[arg(long = "role", value_name = "ARN[,KEY=VALUE…]")]
+    roles: Vec<String>,
+}
+
+/// A `--role` option.
+#[derive(Clone, Debug)]
+pub(crate) struct RoleSpec {
+    arn: String,
+    external_id: Option<Secret>,
+    session_name: Option<String>,
+    duration: Option<Duration>,
+    mfa_serial: Option<String>,
+}
+
+/// Where an ExternalId is read from.
+#[derive(Clone, Debug)]
+enum Secret {
+    Env(String),
+    File(PathBuf),
+}
+
+impl RoleSpec {
+    fn parse(value: &str) -> Result<RoleSpec, String> {
+        let mut parts = value.split(',');
+        let arn = parts.next().unwrap_or_default().trim().to_owned();
+        let mut spec = RoleSpec {
+            arn,
+            external_id: None,
+            session_name: None,
+            duration: None,
+            mfa_serial: None,
+        };
+        for part in parts {
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                format!("{part:?} is not KEY=VALUE (after the role ARN, settings are KEY=VALUE)")
+            })?;
+            match key.trim() {
+                "external-id-env" => spec.external_id = Some(Secret::Env(value.to_owned())),
+                "external-id-file" => spec.external_id = Some(Secret::File(value.into())),
+                "session-name" => spec.session_name = Some(value.to_owned()),
+                "mfa-serial" => spec.mfa_serial = Some(value.to_owned()),
+                "duration" => {
+                    let seconds = value.parse().map_err(|_| {
+                        format!("duration must be a whole number of seconds; got {value:?}")
+                    })?;
+                    spec.duration = Some(Duration::from_secs(seconds));
+                }
+                "external-id" => {
+                    return Err(
+                        "an ExternalId on the command line would be visible to every \
+                                user of the host: give external-id-env=VARIABLE or \
+                                external-id-file=PATH instead"
+                            .to_owned(),
+                    )
+                }
+                other => {
+                    return Err(format!(
+                        "unknown setting {other:?}; one of external-id-env, external-id-file, \
+                         session-name, duration, mfa-serial"
+                    ))
+                }
+            }
+        }
+        Ok(spec)
+    }
+
+    /// The role, with its ExternalId read from where the option says.
+    fn role(&self) -> Result<Role, String> {
+        let mut role = Role::new(&self.arn);
+        if let Some(source) = &self.external_id {
+            role = role.external_id(source.read(&self.arn)?);
+        }
+        if let Some(name) = &self.session_name {
+            role = role.session_name(name);
+        }
+        if let Some(duration) = self.duration {
+            role = role.duration(duration);
+        }
+        if let Some(serial) = &self.mfa_serial {
+            role = role.mfa_serial(serial);
+        }
+        Ok(role)
+    }
+}
+
+impl Secret {
+    fn read(&self, role_arn: &str) -> Result<String, String> {
+        match self {
+            Secret::Env(name) => std::env::var(name).map_err(|_| {
+                format!("the ExternalId of {role_arn} should be in environment variable {name}, which is not set")
+            }),
+            Secret::File(path) => std::fs::read_to_string(path)
+                .map(|id| id.trim().to_owned())
+                .map_err(|err| {
+                    format!(
+                        "cannot read the ExternalId of {role_arn} from {}: {err}",
+                        path.display()
+                    )
+                }),
+        }
+    }
+}
+
+impl ChainArgs {
+    /// The provider of the chain: base credentials, region and STS endpoint from the
+    /// environment and the AWS config files as every AWS tool finds them (`AWS_PROFILE`,
+    /// `AWS_REGION`, `AWS_ENDPOINT_URL_STS`, the default credentials chain), unless the profile
+    /// says otherwise.
+    pub(crate) async fn provider(&self) -> Result<RoleChainProvider, String> {
+        if self.profile.is_none() && self.roles.is_empty() {
+            return Err("name the chain with --profile NAME or --role ARN (repeatable)".to_owned());
+        }
+        let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let mut builder = RoleChainProvider::builder()
+            .configure(&sdk_config)
+            .mfa_token_provider(ask_at_terminal);
+        if let Some(profile) = &self.profile {
+            builder = builder.profile(profile);
+        }
+        for spec in &self.roles {
+            let spec = RoleSpec::parse(spec).map_err(|err| format!("--role: {err}"))?;
+            builder = builder.assume(spec.role()?);
+        }
+        builder
+            .build()
+            .map_err(|err| format!("the chain is not valid: {err}"))
+    }
+}
+
+/// An MFA code typed at the controlling terminal, which stays usable when stdin and stdout are
+/// another program's (under `credential_process`, say).
+async fn ask_at_terminal(request: MfaRequest) -> Result<String, BoxError> {
+    tokio::task::spawn_blocking(move || {
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .map_err(|err| {
+                format!(
+                    "{} needs an MFA code from {}, and there is no terminal to ask on ({err})",
+                    request.role_arn(),
+                    request.serial_number()
+                )
+            })?;
+        write!(
+            &tty,
+            "MFA code for {} ({}): ",
+            request.serial_number(),
+            request.role_arn()
+        )?;
+        let mut code = String::new();
+        BufReader::new(&tty).read_line(&mut code)?;
+        Ok(code)
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_spec_takes_every_setting() {
+        let spec = RoleSpec::parse(
+            "arn:aws:iam::111111111111:role/r,external-id-env=EXT,session-name=s1,duration=900,mfa-serial=arn:aws:iam::1:mfa/me",
+        )
+        .unwrap();
+        assert_eq!(spec.arn, "arn:aws:iam::111111111111:role/r");
+        assert!(matches!(spec.external_id, Some(Secret::Env(ref v)) if v == "EXT"));
+        assert_eq!(spec.session_name.as_deref(), Some("s1"));
+        assert_eq!(spec.duration, Some(Duration::from_secs(900)));
+        assert_eq!(spec.mfa_serial.as_deref(), Some("arn:aws:iam::1:mfa/me"));
+    }
+
+    #[test]
+    fn an_external_id_on_the_command_line_is_refused() {
+        let err = RoleSpec::parse("arn:aws:iam::111111111111:role/r,external-id=abc").unwrap_err();
+        assert!(err.contains("visible to every user"), "{err}");
+        assert!(!err.contains("abc"), "{err}");
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_durations_are_refused() {
+        let unknown = RoleSpec::parse("arn:aws:iam::111111111111:role/r,colour=red").unwrap_err();
+        assert!(unknown.contains("unknown setting \"colour\""), "{unknown}");
+        let duration = RoleSpec::parse("arn:aws:iam::111111111111:role/r,duration=1h").unwrap_err();
+        assert!(duration.contains("whole number of seconds"), "{duration}");
+        let bare = RoleSpec::parse("arn:aws:iam::111111111111:role/r,oops").unwrap_err();
+        assert!(bare.contains("not KEY=VALUE"), "{bare}");
+    }
+}

@@ -1,0 +1,57 @@
+//! `aws-role-chain`: one validated, background-refreshed AWS role chain for every process of a
+//! host. `serve` runs a loopback endpoint of the container-credentials protocol that every AWS
+//! SDK and the AWS CLI read, `exec` runs a command with it, and `credential-process` prints the
+//! credentials for a `credential_process` line of an AWS config file.
+
+mod chain;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// One AWS role chain (base credentials → role → role…, each with its ExternalId), validated,
+/// cached and refreshed in the background, for every process of a host.
+#[derive(Parser, Debug)]
+#[command(name = "aws-role-chain", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the chain's credentials on a loopback endpoint until SIGINT or SIGTERM, and print
+    /// the variables that point AWS SDKs at it.
+    Serve(commands::ServeArgs),
+    /// Run a command whose AWS SDKs get the chain's credentials from an endpoint that lives as
+    /// long as it does; exit with its status.
+    Exec(commands::ExecArgs),
+    /// Print the chain's credentials as a credential_process prints them.
+    CredentialProcess(commands::ProcessArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Warnings of a long-running command are its log; a credential process's stderr is shown
+    // to the user of the SDK that ran it, where its one error line is what counts.
+    let default = match cli.command {
+        Command::CredentialProcess(_) => "error",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let outcome = match cli.command {
+        Command::Serve(args) => commands::serve(args).await,
+        Command::Exec(args) => commands::exec(args).await,
+        Command::CredentialProcess(args) => commands::credential_process(args).await,
+    };
+    outcome.unwrap_or_else(|message| {
+        eprintln!("aws-role-chain: {message}");
+        ExitCode::FAILURE
+    })
+}
