@@ -91,7 +91,11 @@ case "${1:-}" in
     test)
         trap stop EXIT
         start
-        MOTO_ENDPOINT=$(cat "$state/endpoint") MOTO_PYTHON="$venv/bin/python" cargo test --test moto
+        # The aws-role-chain command, which the tests run as a child of boto3 and around it.
+        cargo build --quiet -p aws-role-chain-cli
+        bin="${CARGO_TARGET_DIR:-$root/target}/debug/aws-role-chain"
+        MOTO_ENDPOINT=$(cat "$state/endpoint") MOTO_PYTHON="$venv/bin/python" AWS_ROLE_CHAIN_BIN="$bin" \
+            cargo test --test moto
         ;;
     *)
         echo "usage: scripts/moto.sh test|start|stop" >&2

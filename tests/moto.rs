@@ -498,3 +498,155 @@ async fn a_wrong_external_id_in_a_profile_is_access_denied_at_its_hop() {
         (ErrorKind::AccessDenied, Some(0), Some(BROKER_ROLE))
     );
 }
+
+/// Runs `script` with moto's Python (which has boto3) and `env`; its trimmed stdout.
+fn python(script: &str, env: &[(&str, String)]) -> String {
+    let python = std::env::var("MOTO_PYTHON")
+        .expect("MOTO_PYTHON is not set: run these tests with scripts/moto.sh test");
+    let output = std::process::Command::new(python)
+        .args(["-c", script])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-role-chain/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-role-chain/credentials",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+const CALLER_ARN: &str = "import boto3\nprint(boto3.client('sts').get_caller_identity()['Arn'])\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_gets_the_chain_from_the_credentials_server_and_acts_as_the_last_role() {
+    let chain = provider([
+        Role::new(BROKER_ROLE).external_id(BROKER_EXTERNAL_ID),
+        storage_role(),
+    ])
+    .await;
+    let server = aws_role_chain::server::CredentialsServer::start(chain)
+        .await
+        .unwrap();
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url()),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            server.token().to_owned(),
+        ),
+    ];
+
+    let arn = tokio::task::spawn_blocking(move || python(CALLER_ARN, &env))
+        .await
+        .unwrap();
+
+    assert!(
+        arn.starts_with("arn:aws:sts::111111111111:assumed-role/storage-access/"),
+        "{arn}"
+    );
+    server.shutdown().await;
+}
+
+/// The `aws-role-chain` command, built by scripts/moto.sh.
+fn cli() -> String {
+    std::env::var("AWS_ROLE_CHAIN_BIN")
+        .expect("AWS_ROLE_CHAIN_BIN is not set: run these tests with scripts/moto.sh test")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_gives_a_boto3_child_the_role_and_returns_its_status() {
+    let keys = compute_keys().await;
+    let script = format!("{CALLER_ARN}import sys\nsys.exit(3)\n");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(cli())
+            .args([
+                "exec",
+                "--role",
+                &format!("{STORAGE_ROLE},external-id-env=STORAGE_EXT,session-name=exec-child"),
+                "--",
+                &std::env::var("MOTO_PYTHON").unwrap(),
+                "-c",
+                &script,
+            ])
+            .env_clear()
+            .env("AWS_ACCESS_KEY_ID", keys.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", keys.secret_access_key())
+            .env("AWS_REGION", "us-east-1")
+            // botocore's name for it
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/aws-role-chain/config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-role-chain/credentials",
+            )
+            .env("STORAGE_EXT", STORAGE_EXTERNAL_ID)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "arn:aws:sts::111111111111:assumed-role/storage-access/exec-child"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botocore_takes_credential_process_output_as_a_profiles_credentials() {
+    let keys = compute_keys().await;
+    let (config, credentials) = profile_files("credential-process", &keys, BROKER_EXTERNAL_ID);
+    // A profile that runs `aws-role-chain credential-process` on the chain of profile `storage`
+    // in the same file.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[profile via-process]\ncredential_process = {} credential-process --profile storage\n",
+        cli()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let script = "import boto3\n\
+                  session = boto3.Session(profile_name='via-process')\n\
+                  print(session.client('sts').get_caller_identity()['Arn'])\n";
+
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(std::env::var("MOTO_PYTHON").unwrap())
+            .args(["-c", script])
+            .env_clear()
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "arn:aws:sts::111111111111:assumed-role/storage-access/nightly-export"
+    );
+}
