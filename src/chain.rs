@@ -126,7 +126,8 @@ impl Chain {
                 Ok(assumed) => assumed,
                 Err(err) => {
                     // The signer may have been revoked or rejected: the next run derives it anew.
-                    if hop.index > 0 && !err.is_retryable() {
+                    // Not when this hop's MFA code was missing: no request was made.
+                    if hop.index > 0 && !err.is_retryable() && err.kind() != ErrorKind::MfaToken {
                         self.held()[hop.index - 1] = None;
                     }
                     return Err(err);

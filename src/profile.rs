@@ -197,7 +197,18 @@ pub(crate) fn resolve(
                 )))
             }
             (None, Some(source)) => break Root::Source(credential_source(current, source)?),
-            (Some(source), None) if source == current => break root_of(profile)?,
+            // As in aws-config: a profile that is its own source assumes its role with its own
+            // keys. Any other credentials of its (SSO, a process) would assume the role twice.
+            (Some(source), None) if source == current => match has_static_keys(profile) {
+                true => break Root::Keys(static_keys(profile)?),
+                false => {
+                    return Err(refused(format!(
+                        "profile {current:?} names itself as source_profile but has no static \
+                         keys (aws_access_key_id and aws_secret_access_key) to assume its role \
+                         with; give it keys, or name another profile as source_profile"
+                    )))
+                }
+            },
             (Some(source), None) => current = source,
         }
     };
@@ -275,7 +286,16 @@ fn root_of(profile: &Profile) -> Result<Root, BuildError> {
     if other.iter().any(|key| profile.get(key).is_some()) {
         return Ok(Root::Provider(name.to_owned()));
     }
-    match has_static_keys(profile) {
+    let any_key = [
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+    ]
+    .iter()
+    .any(|key| profile.get(key).is_some());
+    // Half a key pair at the root is a mistake worth naming (static_keys does), not a missing
+    // root.
+    match any_key {
         true => static_keys(profile).map(Root::Keys),
         false => Ok(Root::Missing(name.to_owned())),
     }
@@ -295,14 +315,10 @@ fn credential_source(profile: &str, source: &str) -> Result<CredentialSource, Bu
     }
 }
 
+/// Whether a profile holds a key pair. Past the named profile, only a whole pair ends the walk,
+/// as in aws-config: a profile with part of one and a `role_arn` is a hop.
 fn has_static_keys(profile: &Profile) -> bool {
-    [
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-    ]
-    .iter()
-    .any(|key| profile.get(key).is_some())
+    profile.get("aws_access_key_id").is_some() && profile.get("aws_secret_access_key").is_some()
 }
 
 fn static_keys(profile: &Profile) -> Result<Credentials, BuildError> {

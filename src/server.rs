@@ -49,6 +49,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use self::respond::{respond, Rules};
@@ -65,6 +66,10 @@ const DEFAULT_MAX_REQUEST_BYTES: usize = 8192;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a connection may stay open; SDKs open a new one when they need it.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+/// The pause after a failed accept.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// A running credentials endpoint: see the [module documentation](self).
 ///
@@ -185,7 +190,8 @@ impl CredentialsServerBuilder {
         self
     }
 
-    /// Connections served at once (default 256); more wait to be accepted.
+    /// Connections served at once (default 256, at most tokio's `Semaphore::MAX_PERMITS`); more
+    /// wait to be accepted. Each connection lasts at most 30 s.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections;
         self
@@ -228,7 +234,9 @@ impl CredentialsServerBuilder {
             provider: self.provider,
             token: token.clone(),
             rules: Arc::new(rules),
-            connections: Arc::new(Semaphore::new(self.max_connections)),
+            connections: Arc::new(Semaphore::new(
+                self.max_connections.min(Semaphore::MAX_PERMITS),
+            )),
             max_request_bytes: self.max_request_bytes.max(DEFAULT_MAX_REQUEST_BYTES),
         };
         let task = tokio::spawn(serving.run(listener, stopped));
@@ -267,10 +275,14 @@ struct Serving {
 }
 
 impl Serving {
-    /// Accepts connections until `stopped`, then waits for those open to finish.
+    /// Accepts connections until `stopped`, then lets those open finish their requests for a
+    /// grace period, and ends them. Dropping the loop (as dropping the server does) ends them
+    /// too: they live in its `JoinSet`.
     async fn run(self, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
         let graceful = GracefulShutdown::new();
+        let mut open = JoinSet::new();
         loop {
+            while open.try_join_next().is_some() {}
             let permit = tokio::select! {
                 permit = self.connections.clone().acquire_owned() => permit,
                 _ = stopped.changed() => break,
@@ -280,7 +292,9 @@ impl Serving {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
+                        // Out of file descriptors, say: a pause, not a busy loop.
                         warn!(error = %err, "the credentials server could not accept a connection");
+                        self.provider.sleep_impl().sleep(ACCEPT_PAUSE).await;
                         continue;
                     }
                 },
@@ -292,9 +306,14 @@ impl Serving {
                 .max_buf_size(self.max_request_bytes)
                 .serve_connection(TokioIo::new(stream), self.service());
             let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    debug!(%peer, error = %err, "credentials connection ended with an error");
+            // A client that never reads its answers would hold its connection, and a permit,
+            // for ever: every connection ends after CONNECTION_LIFETIME.
+            let lifetime = self.provider.sleep_impl().sleep(CONNECTION_LIFETIME);
+            open.spawn(async move {
+                match Timeout::new(connection, lifetime).await {
+                    Ok(Err(err)) => debug!(%peer, error = %err, "credentials connection failed"),
+                    Err(_) => debug!(%peer, "credentials connection reached its lifetime"),
+                    Ok(Ok(())) => {}
                 }
                 drop(permit);
             });
@@ -302,6 +321,7 @@ impl Serving {
         drop(listener);
         let grace = self.provider.sleep_impl().sleep(SHUTDOWN_GRACE);
         let _ = Timeout::new(graceful.shutdown(), grace).await;
+        open.shutdown().await;
         debug!("credentials server stopped");
     }
 

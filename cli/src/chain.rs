@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_role_chain::{MfaRequest, Role, RoleChainProvider};
+use aws_role_chain::{MfaRequest, RefreshPolicy, Role, RoleChainProvider};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The longest a chain run may take: long enough for a person to type an MFA code.
+const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Which roles to assume.
 #[derive(clap::Args, Debug)]
@@ -56,9 +59,13 @@ impl RoleSpec {
             duration: None,
             mfa_serial: None,
         };
-        for part in parts {
+        for (n, part) in parts.enumerate() {
+            // Not repeated: it may be a mistyped ExternalId.
             let (key, value) = part.split_once('=').ok_or_else(|| {
-                format!("{part:?} is not KEY=VALUE (after the role ARN, settings are KEY=VALUE)")
+                format!(
+                    "setting {} after the role ARN is not KEY=VALUE (value not shown)",
+                    n + 1
+                )
             })?;
             match key.trim() {
                 "external-id-env" => spec.external_id = Some(Secret::Env(value.to_owned())),
@@ -128,6 +135,18 @@ impl Secret {
 }
 
 impl ChainArgs {
+    /// The environment variables that hold ExternalIds, which a child process does not need.
+    pub(crate) fn secret_variables(&self) -> Vec<String> {
+        self.roles
+            .iter()
+            .filter_map(|spec| RoleSpec::parse(spec).ok())
+            .filter_map(|spec| match spec.external_id {
+                Some(Secret::Env(name)) => Some(name),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The provider of the chain: base credentials, region and STS endpoint from the
     /// environment and the AWS config files as every AWS tool finds them (`AWS_PROFILE`,
     /// `AWS_REGION`, `AWS_ENDPOINT_URL_STS`, the default credentials chain), unless the profile
@@ -136,12 +155,22 @@ impl ChainArgs {
         if self.profile.is_none() && self.roles.is_empty() {
             return Err("name the chain with --profile NAME or --role ARN (repeatable)".to_owned());
         }
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        let sdk_config = loader.load().await;
         let mut builder = RoleChainProvider::builder()
             .configure(&sdk_config)
-            .mfa_token_provider(ask_at_terminal);
+            .mfa_token_provider(ask_at_terminal)
+            // A person typing an MFA code gets three quarters of it.
+            .refresh_policy(RefreshPolicy::default().fetch_timeout(PROMPT_TIMEOUT));
         if let Some(profile) = &self.profile {
             builder = builder.profile(profile);
+        }
+        // The region as every AWS tool resolves it: AWS_REGION before the profile's.
+        if let Some(region) = sdk_config.region() {
+            builder = builder.region(region.clone());
         }
         for spec in &self.roles {
             let spec = RoleSpec::parse(spec).map_err(|err| format!("--role: {err}"))?;
@@ -212,6 +241,10 @@ mod tests {
         let duration = RoleSpec::parse("arn:aws:iam::111111111111:role/r,duration=1h").unwrap_err();
         assert!(duration.contains("whole number of seconds"), "{duration}");
         let bare = RoleSpec::parse("arn:aws:iam::111111111111:role/r,oops").unwrap_err();
-        assert!(bare.contains("not KEY=VALUE"), "{bare}");
+        assert!(
+            bare.contains("setting 1 after the role ARN is not KEY=VALUE"),
+            "{bare}"
+        );
+        assert!(!bare.contains("oops"), "{bare}");
     }
 }

@@ -6,8 +6,6 @@
 mod chain;
 mod commands;
 
-use std::process::ExitCode;
-
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -32,8 +30,21 @@ enum Command {
     CredentialProcess(commands::ProcessArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("aws-role-chain: cannot start: {err}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(run());
+    // Exits without waiting for the runtime's blocking threads: a prompt for an MFA code that
+    // was given up on would otherwise hold the process until Enter is pressed.
+    std::process::exit(code);
+}
+
+async fn run() -> i32 {
     let cli = Cli::parse();
     // Warnings of a long-running command are its log; a credential process's stderr is shown
     // to the user of the SDK that ran it, where its one error line is what counts.
@@ -50,8 +61,11 @@ async fn main() -> ExitCode {
         Command::Exec(args) => commands::exec(args).await,
         Command::CredentialProcess(args) => commands::credential_process(args).await,
     };
-    outcome.unwrap_or_else(|message| {
-        eprintln!("aws-role-chain: {message}");
-        ExitCode::FAILURE
-    })
+    match outcome {
+        Ok(code) => i32::from(code),
+        Err(message) => {
+            eprintln!("aws-role-chain: {message}");
+            1
+        }
+    }
 }

@@ -195,6 +195,8 @@ async fn exec_gives_the_command_the_role_and_returns_its_status() {
     // The child reads the endpoint as an SDK does, prints the key it got, and exits with 7.
     let script = "import json, os, sys, urllib.request\n\
                   assert 'AWS_ACCESS_KEY_ID' not in os.environ and 'AWS_PROFILE' not in os.environ\n\
+                  assert 'STORAGE_EXT' not in os.environ and 'BROKER_EXT' not in os.environ\n\
+                  assert os.environ['AWS_SHARED_CREDENTIALS_FILE'] == '/dev/null'\n\
                   request = urllib.request.Request(os.environ['AWS_CONTAINER_CREDENTIALS_FULL_URI'],\n\
                       headers={'Authorization': os.environ['AWS_CONTAINER_AUTHORIZATION_TOKEN']})\n\
                   print(json.load(urllib.request.urlopen(request))['AccessKeyId'])\n\
@@ -222,7 +224,11 @@ async fn exec_of_a_missing_program_says_so() {
     args.extend(TWO_ROLES);
     args.extend(["--", "/nonexistent/program"]);
     let output = run(&env, &args).await;
-    assert!(!output.status.success());
+    assert_eq!(
+        output.status.code(),
+        Some(127),
+        "as a shell says: not found"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("cannot run /nonexistent/program"),
@@ -259,12 +265,13 @@ async fn serve_prints_the_variables_serves_until_sigterm_and_removes_its_token_f
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let token = std::fs::read_to_string(&token_file).unwrap();
+    assert_eq!(token.trim(), token, "the SDKs send the file as it is");
 
     let script = "import json, sys, urllib.request\n\
                   request = urllib.request.Request(sys.argv[1], headers={'Authorization': sys.argv[2]})\n\
                   print(json.load(urllib.request.urlopen(request))['AccessKeyId'])\n";
     let mut python = Command::new("python3");
-    python.args(["-c", script, &uri, token.trim()]);
+    python.args(["-c", script, &uri, &token]);
     let output = tokio::task::spawn_blocking(move || python.output().unwrap())
         .await
         .unwrap();
@@ -280,4 +287,37 @@ async fn serve_prints_the_variables_serves_until_sigterm_and_removes_its_token_f
     let status = child.wait().await.unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!token_file.exists(), "the token file is removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_token_file_others_can_read_or_with_a_newline() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_sts, env) = world().await;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-token-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, contents, mode, says) in [
+        (
+            "readable",
+            "token-value-0123",
+            0o644,
+            "can be read by other users (mode 644): chmod 600 it",
+        ),
+        (
+            "newline",
+            "token-value-0123\n",
+            0o600,
+            "spaces or a newline around the token",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut args = vec!["serve", "--token-file", path.to_str().unwrap()];
+        args.extend(TWO_ROLES);
+        let output = run(&env, &args).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("token-value-0123"), "{stderr}");
+    }
 }

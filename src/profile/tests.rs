@@ -208,7 +208,21 @@ crate::testing::cases! { refused_saying:
     a_duration_that_is_no_number_is_refused: (
         "[profile target]\nrole_arn = BROKER\nsource_profile = base\nduration_seconds = 1h\n",
         "duration_seconds must be a whole number of seconds");
+    a_profile_that_is_its_own_source_without_keys_is_refused: (
+        "[profile target]\nrole_arn = BROKER\nsource_profile = target\ncredential_process = /bin/creds\n",
+        "names itself as source_profile but has no static keys");
     half_a_key_pair_is_refused: (
         "[profile target]\nrole_arn = BROKER\nsource_profile = root\n[profile root]\naws_access_key_id = AKID\n",
         "only part of its static keys");
+}
+
+#[test]
+fn past_the_named_profile_half_a_key_pair_does_not_end_the_walk() {
+    let config = format!(
+        "[profile target]\nrole_arn = {STORAGE}\nsource_profile = middle\n\
+         [profile middle]\nrole_arn = {BROKER}\nsource_profile = base\naws_access_key_id = AKIDHALF\n"
+    );
+    let chain = resolve(&files(&config, CREDENTIALS), "target").unwrap();
+    assert_eq!(chain.roles.len(), 2);
+    assert_eq!(root_key(&chain), "AKIDBASE");
 }

@@ -50,8 +50,13 @@ pub(crate) struct Token {
 /// A token file and what it looked like when last read.
 struct WatchedFile {
     path: PathBuf,
-    seen: Mutex<Option<(SystemTime, u64)>>,
+    seen: Mutex<Option<Stamp>>,
 }
+
+/// What identifies a version of the file: its modification time, length, inode and change
+/// time, so that a token rewritten with the same length within one tick of the modification
+/// time, or a new file renamed over the old one, is still seen.
+type Stamp = (SystemTime, u64, u64, i64, i64);
 
 impl Token {
     /// The token of `source`: 256 random bits in hex, the fixed value, or the file's content
@@ -98,10 +103,17 @@ impl Token {
 }
 
 impl WatchedFile {
-    /// The file's modification time and length: when either changes, it is read again.
-    fn stamp(&self) -> Option<(SystemTime, u64)> {
+    /// The file's version: when it changes, the file is read again.
+    fn stamp(&self) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
         let metadata = std::fs::metadata(&self.path).ok()?;
-        Some((metadata.modified().ok()?, metadata.len()))
+        Some((
+            metadata.modified().ok()?,
+            metadata.len(),
+            metadata.ino(),
+            metadata.ctime(),
+            metadata.ctime_nsec(),
+        ))
     }
 
     fn read(&self) -> io::Result<Secret> {
