@@ -185,8 +185,9 @@ impl Builder {
             .or_else(|| profile.as_ref().and_then(|p| p.region.clone()))
             .or_else(|| sdk.and_then(|c| c.region().cloned()))
             .unwrap_or_else(|| Region::from_static(DEFAULT_REGION));
-        let (endpoint, sts_region) =
-            sts_endpoint(self.endpoint_url.as_deref(), profile.as_ref(), &region);
+        // An endpoint set explicitly or by configure wins over sts_regional_endpoints.
+        let set = (self.endpoint_url.as_deref()).or_else(|| sdk.and_then(SdkConfig::endpoint_url));
+        let (endpoint, sts_region) = sts_endpoint(set, profile.as_ref(), &region);
         let sts = self.sts_client(sts_region, endpoint, &time, &sleep);
         let base = self.base(profile, &region, &time, &sleep)?;
         let mfa = self.mfa_token_provider.clone().map(|provider| Mfa {
@@ -323,7 +324,8 @@ impl Builder {
     }
 }
 
-/// The STS endpoint and the region to sign for: `explicit` (`endpoint_url`) in `region`, else
+/// The STS endpoint and the region to sign for: `explicit` (`endpoint_url`, or `configure`'s) in
+/// `region`, else
 /// STS's global endpoint, which signs in `us-east-1`, when the profile asks for it in `region`
 /// (`sts_regional_endpoints = legacy`), else `region`'s own endpoint.
 fn sts_endpoint<'a>(

@@ -299,3 +299,50 @@ async fn an_mfa_role_without_a_token_provider_is_refused_by_build() {
         .unwrap_err();
     assert_eq!((err.field(), err.hop()), ("mfa_token_provider", Some(1)));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_code_at_a_later_hop_keeps_the_hop_before() {
+    let (world, time, builder) = World::on_manual_time().await;
+    world.sts.add_role(
+        LocalRole::new(STORAGE)
+            .trust(BROKER)
+            .external_id(STORAGE_EXTERNAL_ID)
+            .mfa(DEVICE),
+    );
+    let person = Person::new(world.sts.mfa_device(DEVICE).unwrap());
+    let answering = person.clone();
+    let provider = builder
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .duration(12 * HOUR),
+        )
+        .assume(
+            Role::new(STORAGE)
+                .external_id(STORAGE_EXTERNAL_ID)
+                .mfa_serial(DEVICE),
+        )
+        .mfa_token_provider(move |request| answering.ask(request))
+        .build()
+        .unwrap();
+    provider.credentials().await.unwrap();
+    person.will(Answer::Fail);
+    time.tick(45 * MINUTE).await;
+    eventually("the refresh fails", || {
+        provider.status().consecutive_failures() == 1
+    })
+    .await;
+
+    person.will(Answer::Code);
+    refreshed(&time, 5 * MINUTE, &provider, 2).await;
+
+    assert_eq!(
+        calls(&world),
+        [
+            (BROKER.to_owned(), false),
+            (STORAGE.to_owned(), true),
+            (STORAGE.to_owned(), true)
+        ],
+        "the broker session is reused: no request was made without a code"
+    );
+}
