@@ -346,3 +346,20 @@ async fn a_missing_code_at_a_later_hop_keeps_the_hop_before() {
         "the broker session is reused: no request was made without a code"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_invalidation_of_a_chain_that_ends_with_the_mfa_hop_asks_again() {
+    let (world, _time, builder, person) = mfa_world(HOUR, 1).await;
+    let provider = builder.build().unwrap();
+    let first = provider.credentials().await.unwrap();
+
+    provider.invalidate();
+    let second = provider.credentials().await.unwrap();
+
+    assert_ne!(first.access_key_id(), second.access_key_id());
+    assert_eq!(person.times_asked(), 2);
+    assert_eq!(
+        calls(&world),
+        [(BROKER.to_owned(), true), (BROKER.to_owned(), true)]
+    );
+}
