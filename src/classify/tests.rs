@@ -41,6 +41,10 @@ cases! { kind:
     an_unknown_code_with_a_5xx_is_unavailable: (Some("SomethingNew"), Some(502), 0, Unavailable);
     an_unknown_code_with_a_4xx_is_invalid_configuration: (Some("SomethingNew"), Some(409), 0, InvalidConfiguration);
     no_code_and_no_status_is_an_invalid_response: (None, None, 0, InvalidResponse);
+    access_denied_is_access_denied_whatever_the_status: (Some("AccessDenied"), Some(400), 1, AccessDenied);
+    access_denied_without_a_status_is_access_denied: (Some("AccessDenied"), None, 1, AccessDenied);
+    service_unavailable_without_a_status_is_unavailable: (Some("ServiceUnavailable"), None, 0, Unavailable);
+    an_internal_failure_with_a_4xx_is_unavailable: (Some("InternalFailure"), Some(400), 0, Unavailable);
 }
 
 #[test]
