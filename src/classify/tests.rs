@@ -94,3 +94,14 @@ cases! { failure:
         InvalidResponse);
     a_request_that_cannot_be_built_is_invalid_configuration: (SdkError::construction_failure("no region"), InvalidConfiguration);
 }
+
+#[test]
+fn the_first_code_and_message_of_an_error_body_count() {
+    let two = b"<ErrorResponse><Errors><Error><Code>Throttling</Code><Message>Rate exceeded</Message>\
+                </Error><Error><Code>InternalFailure</Code><Message>later</Message></Error></Errors>\
+                </ErrorResponse>";
+    assert_eq!(
+        code_and_message_in(two),
+        Some(("Throttling".to_owned(), Some("Rate exceeded".to_owned())))
+    );
+}
