@@ -476,3 +476,35 @@ async fn credentials_from_an_sts_whose_clock_is_behind_last_what_sts_granted() {
     let lifetime = creds.expiry().unwrap().duration_since(asked_at).unwrap();
     assert_eq!(lifetime, Duration::from_secs(3599));
 }
+
+#[tokio::test]
+async fn a_first_hop_longer_than_the_role_allows_is_not_retried_at_one_hour() {
+    let world = World::new().await;
+    // The broker allows one hour (IAM's default); user keys, so no role chaining.
+    let provider = world
+        .builder()
+        .configure(&no_retries())
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .duration(Duration::from_secs(7200)),
+        )
+        .build()
+        .unwrap();
+
+    let err = provider.credentials().await.unwrap_err();
+
+    assert_eq!(
+        (err.kind(), err.hop()),
+        (aws_role_chain::ErrorKind::InvalidConfiguration, Some(0)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("MaxSessionDuration"), "{err}");
+    let calls = world.assume_role_requests();
+    assert_eq!(
+        calls.len(),
+        1,
+        "no retry at one hour: not the role-chaining limit"
+    );
+    assert_eq!(calls[0].param("DurationSeconds"), Some("7200"));
+}
