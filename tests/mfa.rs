@@ -335,6 +335,13 @@ async fn a_missing_code_at_a_later_hop_keeps_the_hop_before() {
 
     person.will(Answer::Code);
     refreshed(&time, 5 * MINUTE, &provider, 2).await;
+    let asked = person.asked.lock().unwrap().clone();
+    assert!(
+        asked
+            .iter()
+            .all(|r| (r.hop(), r.role_arn()) == (1, STORAGE)),
+        "{asked:?}"
+    );
 
     assert_eq!(
         calls(&world),
