@@ -441,6 +441,25 @@ mod tests {
 
     const ARN: &str = "arn:aws:iam::111111111111:role/storage";
 
+    fn mfa_serial((serial, accepted): (&str, bool)) {
+        let checked = Role::new(ARN).mfa_serial(serial).check_mfa_serial();
+        match accepted {
+            true => assert_eq!(checked, Ok(())),
+            false => assert_eq!(checked.unwrap_err().0, "mfa_serial"),
+        }
+    }
+
+    cases! { mfa_serial:
+        an_mfa_device_arn_is_accepted: ("arn:aws:iam::222222222222:mfa/alice", true);
+        a_hardware_serial_of_9_characters_is_accepted: ("GAHT12345", true);
+        every_allowed_character_is_accepted: ("aZ9_+=/:,.@-", true);
+        a_serial_of_256_characters_is_accepted: (&"s".repeat(256), true);
+        a_serial_of_8_characters_is_refused: ("GAHT1234", false);
+        a_serial_of_257_characters_is_refused: (&"s".repeat(257), false);
+        a_serial_with_a_space_is_refused: ("arn:aws:iam::2:mfa/a b", false);
+        a_serial_with_a_non_ascii_letter_is_refused: ("arn:aws:iam::2:mfa/é", false);
+    }
+
     #[test]
     fn a_role_tells_its_arn() {
         assert_eq!(Role::new(ARN).external_id("ext-1").role_arn(), ARN);
