@@ -499,21 +499,20 @@ mod tests {
             configured("us-west-1").region(Region::from_static("ap-south-1")), "ap-south-1");
     }
 
+    /// Profile `storage` of `config(extra)`, written at `path`, with environment `env`.
+    fn storage_profile(env: Pairs<'_>, path: &str, extra: &str) -> ProfileChain {
+        let config = config(extra);
+        let files = [(path, config.as_str())];
+        let (env, fs) = (Env::from_slice(env), Fs::from_slice(&files));
+        profile::load("storage", &env, &fs, &EnvConfigFiles::default()).unwrap()
+    }
+
     fn endpoint(
         (env, extra, region, expected): (Pairs<'_>, &str, &'static str, (Option<&str>, &str)),
     ) {
-        let config = config(extra);
-        let files = [("/home/me/.aws/config", config.as_str())];
         let mut env = env.to_vec();
         env.push(("HOME", "/home/me"));
-        let env = Env::from_slice(&env);
-        let profile = profile::load(
-            "storage",
-            &env,
-            &Fs::from_slice(&files),
-            &EnvConfigFiles::default(),
-        )
-        .unwrap();
+        let profile = storage_profile(&env, "/home/me/.aws/config", extra);
         let (url, signing) = sts_endpoint(None, Some(&profile), &Region::from_static(region));
         assert_eq!((url, signing.as_ref()), expected);
     }
@@ -532,16 +531,8 @@ mod tests {
 
     #[test]
     fn an_explicit_endpoint_wins_over_legacy() {
-        let config = config("sts_regional_endpoints = legacy");
-        let files = [("/c", config.as_str())];
-        let env = Env::from_slice(&[("AWS_CONFIG_FILE", "/c")]);
-        let profile = profile::load(
-            "storage",
-            &env,
-            &Fs::from_slice(&files),
-            &EnvConfigFiles::default(),
-        )
-        .unwrap();
+        let env = [("AWS_CONFIG_FILE", "/c")];
+        let profile = storage_profile(&env, "/c", "sts_regional_endpoints = legacy");
         let region = Region::from_static("us-west-2");
         let (url, signing) = sts_endpoint(Some("http://127.0.0.1:1"), Some(&profile), &region);
         assert_eq!(

@@ -7,6 +7,17 @@ use aws_role_chain::{Role, RoleChainProvider};
 use common::*;
 use tracing_subscriber::fmt::format::FmtSpan;
 
+/// Everything logged on this thread at TRACE level, spans included, until the guard drops.
+fn capture_trace() -> (Capture, tracing::subscriber::DefaultGuard) {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::FULL)
+        .with_writer(capture.clone())
+        .finish();
+    (capture, tracing::subscriber::set_default(subscriber))
+}
+
 fn assert_free_of_secrets(text: &str, secrets: &[&str], what: &str) {
     for secret in secrets {
         assert!(
@@ -19,13 +30,7 @@ fn assert_free_of_secrets(text: &str, secrets: &[&str], what: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::FULL)
-        .with_writer(capture.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = capture_trace();
 
     let world = World::new().await;
     let good = world.two_hops();
@@ -145,13 +150,7 @@ fn assert_free_of_codes(text: &str, codes: &[String], what: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn mfa_codes_and_keys_read_from_files_are_never_printed_or_logged() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::FULL)
-        .with_writer(capture.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = capture_trace();
 
     let world = World::new().await;
     let device = "arn:aws:iam::222222222222:mfa/compute";
