@@ -131,6 +131,12 @@ impl RoleChainProvider {
         self.inner.cache.sleep_impl()
     }
 
+    /// The clock given to the builder (or brought by `configure`).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn time_source(&self) -> &SharedTimeSource {
+        &self.inner.time
+    }
+
     #[cfg(test)]
     pub(crate) fn chain(&self) -> &Chain {
         &self.inner.chain

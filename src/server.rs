@@ -31,12 +31,14 @@
 //! ```
 
 mod respond;
+mod slots;
 mod token;
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,24 +48,29 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use self::respond::{respond, Rules};
+use self::slots::{RefusalBudget, Slots};
 use self::token::{Token, TokenSource};
 use crate::RoleChainProvider;
 
 /// The path credentials are served at, unless set.
 const DEFAULT_PATH: &str = "/role-chain/credentials";
-/// Connections served at once, unless set; more wait to be accepted.
+/// Connections served at once, unless set.
 const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// The most connections that can be asked for: each holds a file descriptor.
+const MAX_CONNECTIONS: usize = 65_536;
 /// The largest request head (request line and headers), unless set; hyper's smallest buffer.
 const DEFAULT_MAX_REQUEST_BYTES: usize = 8192;
 /// How long a client may take to send a request head: slow clients do not hold connections.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest request head that can be asked for.
+const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// How long a shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a connection may stay open; SDKs open a new one when they need it.
@@ -74,8 +81,9 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// A running credentials endpoint: see the [module documentation](self).
 ///
 /// Answers `GET` on its path with the provider's credentials, to callers that present its token
-/// in `Authorization` and name a loopback address or `localhost` in `Host`. Its `Debug` never
-/// shows the token.
+/// in `Authorization` and name a loopback address or `localhost` in `Host`. Every refusal closes
+/// its connection; a connection without the token gives its slot up to a new one when all are
+/// taken. Its `Debug` never shows the token.
 pub struct CredentialsServer {
     local_addr: SocketAddr,
     path: String,
@@ -177,27 +185,35 @@ impl CredentialsServerBuilder {
         self
     }
 
-    /// A token of the caller's instead of a random one.
+    /// A token of the caller's instead of a random one: 32 to 4096 visible ASCII characters
+    /// (no spaces), or [`start`](Self::start) refuses it.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = TokenSource::fixed(token.into());
         self
     }
 
-    /// The token is the content of this file (without surrounding whitespace), read again when
-    /// the file changes, as the SDKs read `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`.
+    /// The token is the content of this file, read again when the file changes, as the SDKs
+    /// read `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`. The file must be a regular file (not a
+    /// symlink) owned by the server's user, without group or other permission bits, at most
+    /// 4 KiB, holding a token as [`token`](Self::token) takes it with nothing around it (the
+    /// SDKs send it as it is, a newline included). Checked at every read: while the file is
+    /// not so, every request is refused. A file that vanishes or is emptied keeps the token.
     pub fn token_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.token = TokenSource::File(path.into());
         self
     }
 
-    /// Connections served at once (default 256, at most tokio's `Semaphore::MAX_PERMITS`); more
-    /// wait to be accepted. Each connection lasts at most 30 s.
+    /// Connections served at once: default 256, from 1 to 65,536 (else [`start`](Self::start)
+    /// refuses it). When all are taken, the oldest connection whose caller has not shown the
+    /// token is closed for a new one; when all callers have, a new connection is answered `503`
+    /// and closed. Each connection lasts at most 30 s.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections;
         self
     }
 
-    /// The largest request head, in bytes (default and minimum 8192); a larger one gets 431.
+    /// The largest request head, in bytes: default 8192, from 8192 to 1 MiB (else
+    /// [`start`](Self::start) refuses it); a larger head gets 431.
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.max_request_bytes = bytes;
         self
@@ -219,8 +235,18 @@ impl CredentialsServerBuilder {
                 self.path
             )));
         }
-        if self.max_connections == 0 {
-            return Err(invalid("max_connections must be at least 1".to_owned()));
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(invalid(format!(
+                "max_connections must be from 1 to {MAX_CONNECTIONS}; got {}",
+                self.max_connections
+            )));
+        }
+        if !(DEFAULT_MAX_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&self.max_request_bytes) {
+            return Err(invalid(format!(
+                "max_request_bytes must be from {DEFAULT_MAX_REQUEST_BYTES} to \
+                 {MAX_REQUEST_BYTES}; got {}",
+                self.max_request_bytes
+            )));
         }
         let token = Arc::new(Token::new(self.token)?);
         let listener = TcpListener::bind(self.address).await?;
@@ -234,17 +260,19 @@ impl CredentialsServerBuilder {
             provider: self.provider,
             token: token.clone(),
             rules: Arc::new(rules),
-            connections: Arc::new(Semaphore::new(
-                self.max_connections.min(Semaphore::MAX_PERMITS),
-            )),
-            max_request_bytes: self.max_request_bytes.max(DEFAULT_MAX_REQUEST_BYTES),
+            bound: local_addr.ip(),
+            slots: Slots::new(self.max_connections),
+            refusals: Arc::new(RefusalBudget::new()),
+            max_request_bytes: self.max_request_bytes,
         };
         let task = tokio::spawn(serving.run(listener, stopped));
         debug!(address = %local_addr, "credentials server started");
         Ok(CredentialsServer {
             local_addr,
             path: self.path,
-            token_at_start: token.current(),
+            token_at_start: token.current().ok_or_else(|| {
+                io::Error::other("the credentials server's token file changed while it started")
+            })?,
             stop,
             task,
         })
@@ -270,7 +298,10 @@ struct Serving {
     provider: RoleChainProvider,
     token: Arc<Token>,
     rules: Arc<Rules>,
-    connections: Arc<Semaphore>,
+    /// The address listened on: a loopback one admits loopback peers only.
+    bound: IpAddr,
+    slots: Arc<Slots>,
+    refusals: Arc<RefusalBudget>,
     max_request_bytes: usize,
 }
 
@@ -283,11 +314,6 @@ impl Serving {
         let mut open = JoinSet::new();
         loop {
             while open.try_join_next().is_some() {}
-            let permit = tokio::select! {
-                permit = self.connections.clone().acquire_owned() => permit,
-                _ = stopped.changed() => break,
-            };
-            let Ok(permit) = permit else { break };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -300,23 +326,34 @@ impl Serving {
                 },
                 _ = stopped.changed() => break,
             };
+            if !admits_peer(self.bound, peer.ip()) {
+                debug!(%peer, "a connection from another host to a loopback address is dropped");
+                continue;
+            }
+            let Some(slot) = self.slots.admit() else {
+                debug!(%peer, "every connection slot is held by a caller with the token");
+                busy(&stream);
+                continue;
+            };
+            let key = slot.key();
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(self.max_request_bytes)
-                .serve_connection(TokioIo::new(stream), self.service());
+                .serve_connection(TokioIo::new(stream), self.service(slot.admitted()));
             let connection = graceful.watch(connection);
-            // A client that never reads its answers would hold its connection, and a permit,
+            // A client that never reads its answers would hold its connection, and a slot,
             // for ever: every connection ends after CONNECTION_LIFETIME.
             let lifetime = self.provider.sleep_impl().sleep(CONNECTION_LIFETIME);
-            open.spawn(async move {
+            let task = open.spawn(async move {
                 match Timeout::new(connection, lifetime).await {
-                    Ok(Err(err)) => debug!(%peer, error = %err, "credentials connection failed"),
+                    Ok(Err(err)) => debug!(%peer, error = %err, "credentials connection ended"),
                     Err(_) => debug!(%peer, "credentials connection reached its lifetime"),
                     Ok(Ok(())) => {}
                 }
-                drop(permit);
+                drop(slot);
             });
+            self.slots.serving(key, task);
         }
         drop(listener);
         let grace = self.provider.sleep_impl().sleep(SHUTDOWN_GRACE);
@@ -325,18 +362,78 @@ impl Serving {
         debug!("credentials server stopped");
     }
 
+    /// The service of one connection; `admitted` is set once its caller shows the token.
     fn service(
         &self,
+        admitted: Arc<AtomicBool>,
     ) -> impl hyper::service::Service<
         http::Request<hyper::body::Incoming>,
         Response = http::Response<http_body_util::Full<bytes::Bytes>>,
-        Error = std::convert::Infallible,
+        Error = io::Error,
         Future = impl Send,
     > + Clone {
         let serving = self.clone();
         service_fn(move |request| {
             let serving = serving.clone();
-            async move { Ok(respond(request, &serving.provider, &serving.token, &serving.rules).await) }
+            let admitted = admitted.clone();
+            async move {
+                let answer =
+                    respond(request, &serving.provider, &serving.token, &serving.rules).await;
+                if answer.admitted {
+                    admitted.store(true, Ordering::Release);
+                } else if !serving
+                    .refusals
+                    .answer(serving.provider.time_source().now())
+                {
+                    // An error makes hyper close the connection without an answer.
+                    return Err(io::Error::other("refused without an answer"));
+                }
+                Ok(answer.response)
+            }
         })
+    }
+}
+
+/// Whether a connection from `peer` is served on `bound`: on loopback, only from loopback. A
+/// host that routes outside traffic to 127.0.0.1 (`route_localnet`) would otherwise expose the
+/// endpoint to its neighbours.
+fn admits_peer(bound: IpAddr, peer: IpAddr) -> bool {
+    !bound.is_loopback() || peer.to_canonical().is_loopback()
+}
+
+/// `503` on a connection that gets no slot, written if the socket takes it at once, and the
+/// connection closed.
+fn busy(stream: &TcpStream) {
+    const BODY: &str = r#"{"code":"Busy","message":"every connection of the credentials server is taken; try again"}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         cache-control: no-store\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    // What the client sent is read first, so that closing does not reset the connection.
+    let _ = stream.try_read(&mut [0; 1024]);
+    let _ = stream.try_write(answer.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::cases;
+
+    fn peer((bound, peer, admitted): (&str, &str, bool)) {
+        let (bound, peer) = (bound.parse().unwrap(), peer.parse().unwrap());
+        assert_eq!(admits_peer(bound, peer), admitted);
+    }
+
+    cases! { peer:
+        loopback_serves_loopback: ("127.0.0.1", "127.0.0.1", true);
+        loopback_serves_another_loopback_address: ("127.0.0.1", "127.3.2.1", true);
+        loopback_drops_a_private_address: ("127.0.0.1", "192.168.1.20", false);
+        loopback_drops_a_public_address: ("127.0.0.1", "203.0.113.7", false);
+        ipv6_loopback_serves_ipv6_loopback: ("::1", "::1", true);
+        ipv6_loopback_drops_another_address: ("::1", "2001:db8::1", false);
+        loopback_serves_an_ipv4_mapped_loopback_address: ("::1", "::ffff:127.0.0.1", true);
+        loopback_drops_an_ipv4_mapped_outside_address: ("::1", "::ffff:10.0.0.1", false);
+        an_allowed_other_address_serves_anyone: ("10.0.0.5", "10.0.0.9", true);
     }
 }

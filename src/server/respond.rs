@@ -2,16 +2,18 @@
 //! server owes its host (the `Host`, the token, the method and path, no body), then the
 //! provider's cached credentials as the JSON every AWS SDK reads.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aws_credential_types::Credentials;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{
+    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
+};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::token::Token;
 use crate::{Error, RoleChainProvider};
@@ -24,20 +26,30 @@ pub(crate) struct Rules {
     pub(crate) bound_ip: Option<IpAddr>,
 }
 
-/// The answer to `request`. Nothing but the refusal leaves before the token is checked.
+/// A response, and whether the caller showed the token.
+pub(crate) struct Answer {
+    pub(crate) response: Response<Full<Bytes>>,
+    pub(crate) admitted: bool,
+}
+
+/// The answer to `request`. Nothing but the refusal leaves before the token is checked, and a
+/// refusal closes the connection.
 pub(crate) async fn respond<B>(
     request: Request<B>,
     provider: &RoleChainProvider,
     token: &Token,
     rules: &Rules,
-) -> Response<Full<Bytes>> {
-    let refusal = check(&request, token, rules);
-    let response = match refusal {
-        Some((status, message)) => error(status, status.canonical_reason().unwrap_or(""), message),
-        None => match provider.credentials().await {
+) -> Answer {
+    let (response, admitted) = if let Some(refusal) = check_caller(&request, token, rules) {
+        (refuse(refusal), false)
+    } else if let Some(refusal) = check_request(&request, rules) {
+        (refuse(refusal), true)
+    } else {
+        let response = match provider.credentials().await {
             Ok(credentials) => success(&credentials),
             Err(err) => failure(&err),
-        },
+        };
+        (response, true)
     };
     debug!(
         method = %request.method(),
@@ -45,15 +57,13 @@ pub(crate) async fn respond<B>(
         status = response.status().as_u16(),
         "credentials request"
     );
-    response
+    Answer { response, admitted }
 }
 
-/// Why `request` is refused, if it is.
-fn check<B>(
-    request: &Request<B>,
-    token: &Token,
-    rules: &Rules,
-) -> Option<(StatusCode, &'static str)> {
+type Refusal = (StatusCode, &'static str);
+
+/// Why the caller is refused, if it is: a `Host` of this machine's and the token.
+fn check_caller<B>(request: &Request<B>, token: &Token, rules: &Rules) -> Option<Refusal> {
     let headers = request.headers();
     let host = headers.get(HOST).and_then(|h| h.to_str().ok());
     if !host.is_some_and(|host| is_local_host(host, rules.bound_ip)) {
@@ -63,20 +73,21 @@ fn check<B>(
         ));
     }
     match headers.get(AUTHORIZATION) {
-        None => {
-            return Some((
-                StatusCode::UNAUTHORIZED,
-                "an Authorization header is required",
-            ))
-        }
-        Some(presented) if !token.admits(presented.as_bytes()) => {
-            return Some((
-                StatusCode::FORBIDDEN,
-                "the Authorization token is not this server's",
-            ))
-        }
-        Some(_) => {}
+        None => Some((
+            StatusCode::UNAUTHORIZED,
+            "an Authorization header is required",
+        )),
+        Some(presented) if !token.admits(presented.as_bytes()) => Some((
+            StatusCode::FORBIDDEN,
+            "the Authorization token is not this server's",
+        )),
+        Some(_) => None,
     }
+}
+
+/// Why a caller with the token is refused, if it is: a `GET` of the path, without a body.
+fn check_request<B>(request: &Request<B>, rules: &Rules) -> Option<Refusal> {
+    let headers = request.headers();
     if request.method() != Method::GET {
         return Some((StatusCode::METHOD_NOT_ALLOWED, "only GET is served"));
     }
@@ -96,18 +107,41 @@ fn check<B>(
     None
 }
 
-/// Whether a `Host` header names a loopback address, `localhost`, or `bound_ip`, with any port.
+/// Whether a `Host` header names a loopback address, `localhost`, or `bound_ip`, with an
+/// optional port: `127.0.0.1:8080`, `[::1]:8080`, `localhost`. Anything else, such as
+/// `[::1]evil.example`, is not.
 fn is_local_host(host: &str, bound_ip: Option<IpAddr>) -> bool {
-    let name = match host.strip_prefix('[') {
-        // [::1]:port
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    let Some((name, bracketed)) = host_name(host) else {
+        return false;
     };
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    name.parse::<IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback() || Some(ip) == bound_ip)
+    let ip = match bracketed {
+        true => name.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        false if name.eq_ignore_ascii_case("localhost") => return true,
+        false => name.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+    };
+    ip.is_some_and(|ip| ip.is_loopback() || Some(ip) == bound_ip)
+}
+
+/// The name of a `Host` header, and whether it was in brackets, if the rest is a port or
+/// nothing.
+fn host_name(host: &str) -> Option<(&str, bool)> {
+    let (name, port, bracketed) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let (name, after) = rest.split_once(']')?;
+            match after {
+                "" => (name, None, true),
+                _ => (name, Some(after.strip_prefix(':')?), true),
+            }
+        }
+        None => match host.split_once(':') {
+            Some((name, port)) => (name, Some(port), false),
+            None => (host, None, false),
+        },
+    };
+    let port_ok = port.is_none_or(|port| {
+        port.bytes().all(|byte| byte.is_ascii_digit()) && port.parse::<u16>().is_ok()
+    });
+    port_ok.then_some((name, bracketed))
 }
 
 /// The credentials as the container-credentials protocol has them.
@@ -127,13 +161,34 @@ fn success(credentials: &Credentials) -> Response<Full<Bytes>> {
     json(StatusCode::OK, &body)
 }
 
-/// The provider's error: 503 when a later request may succeed, else 500. SDKs retry both.
+/// The provider's error: 503 when a later request may succeed, else 500. SDKs retry both. The
+/// body names the kind and the hop only: STS's message, or a credential process's output, is
+/// for the server's log, not for every holder of the token.
 fn failure(err: &Error) -> Response<Full<Bytes>> {
+    warn!(error = %err, "the credentials server answers a request with the chain's error");
     let status = match err.is_retryable() {
         true => StatusCode::SERVICE_UNAVAILABLE,
         false => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    error(status, &format!("{:?}", err.kind()), &err.to_string())
+    let at = err
+        .hop()
+        .map(|hop| format!(" at hop {hop}"))
+        .unwrap_or_default();
+    let message = format!(
+        "the role chain failed{at}: {}; the credentials server's log has the details",
+        err.kind()
+    );
+    error(status, &format!("{:?}", err.kind()), &message)
+}
+
+/// A refusal, after which the connection closes: a caller without the token gets one answer
+/// per connection.
+fn refuse((status, message): Refusal) -> Response<Full<Bytes>> {
+    let mut response = error(status, status.canonical_reason().unwrap_or(""), message);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
@@ -166,11 +221,23 @@ mod tests {
         ipv4_loopback_with_a_port_is_local: ("127.0.0.1:8080", None, true);
         any_127_address_is_local: ("127.1.2.3", None, true);
         ipv6_loopback_is_local: ("[::1]:8080", None, true);
+        ipv6_loopback_without_a_port_is_local: ("[::1]", None, true);
         localhost_in_any_case_is_local: ("LocalHost:80", None, true);
         a_name_is_not_local: ("attacker.example:8080", None, false);
         a_name_ending_in_localhost_is_not_local: ("evil.localhost.example", None, false);
+        localhost_with_a_suffix_is_not_local: ("localhost.evil.example", None, false);
         another_address_is_not_local: ("10.0.0.5:8080", None, false);
         the_allowed_bound_address_is_local: ("10.0.0.5:8080", Some("10.0.0.5"), true);
         an_empty_host_is_not_local: ("", None, false);
+        a_name_after_ipv6_brackets_is_not_local: ("[::1]evil.example", None, false);
+        a_name_as_the_port_of_ipv6_is_not_local: ("[::1]:evil.example", None, false);
+        a_name_as_the_port_is_not_local: ("localhost:evil.example", None, false);
+        a_port_past_65535_is_not_local: ("127.0.0.1:65536", None, false);
+        an_empty_port_is_not_local: ("127.0.0.1:", None, false);
+        a_signed_port_is_not_local: ("127.0.0.1:+80", None, false);
+        an_unbracketed_ipv6_address_is_not_local: ("::1", None, false);
+        a_loopback_ipv4_in_brackets_is_not_local: ("[127.0.0.1]:80", None, false);
+        an_ipv4_mapped_address_is_not_local: ("[::ffff:127.0.0.1]:80", None, false);
+        a_user_before_the_host_is_not_local: ("user@127.0.0.1", None, false);
     }
 }

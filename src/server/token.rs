@@ -1,18 +1,28 @@
-//! The secret a caller must present in `Authorization`: random, or read from a file and read
-//! again when the file changes, compared in constant time, wiped from memory when dropped.
+//! The secret a caller must present in `Authorization`: random, given, or read from a file and
+//! read again when the file changes; compared in constant time, wiped from memory when dropped.
+//!
+//! A token file is trusted only while it is a regular file (not a symlink) owned by this
+//! process's user, unreadable by others, at most 4 KiB, holding one token with nothing around
+//! it: checked at every read, since the file can change under the server.
 
 use std::fmt;
-use std::io;
-use std::path::PathBuf;
+use std::fs::Metadata;
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
+use tracing::warn;
 use zeroize::Zeroizing;
 
 /// Bytes of randomness in a generated token: 256 bits.
 const RANDOM_BYTES: usize = 32;
+/// The shortest token of the operator's: 32 characters, as the ECS agent's.
+pub(crate) const MIN_TOKEN_CHARS: usize = 32;
+/// The longest token, and the largest token file.
+pub(crate) const MAX_TOKEN_BYTES: usize = 4096;
 
 /// The token value, wiped when dropped.
 type Secret = Arc<Zeroizing<String>>;
@@ -43,100 +53,220 @@ impl fmt::Debug for TokenSource {
 
 /// The token requests are checked against.
 pub(crate) struct Token {
-    current: Mutex<Secret>,
-    file: Option<WatchedFile>,
+    /// The token, and for a file the version of it that was read, under one lock: a request
+    /// never sees the token of one version with the stamp of another.
+    state: Mutex<State>,
+    file: Option<PathBuf>,
 }
 
-/// A token file and what it looked like when last read.
-struct WatchedFile {
-    path: PathBuf,
-    seen: Mutex<Option<Stamp>>,
+struct State {
+    /// `None` while the token file is not fit to trust: every request is then refused.
+    token: Option<Secret>,
+    stamp: Option<Stamp>,
 }
 
-/// What identifies a version of the file: its modification time, length, inode and change
-/// time, so that a token rewritten with the same length within one tick of the modification
-/// time, or a new file renamed over the old one, is still seen.
-type Stamp = (SystemTime, u64, u64, i64, i64);
+/// What identifies a version of the file: device, inode, length, modification and change times,
+/// so that a token rewritten in place with the same length, or a new file renamed over the old
+/// one, is still seen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp([i64; 7]);
+
+impl Stamp {
+    fn of(metadata: &Metadata) -> Stamp {
+        // Device and inode numbers compared as bits: only equality counts.
+        let bits = |n: u64| i64::from_ne_bytes(n.to_ne_bytes());
+        Stamp([
+            bits(metadata.dev()),
+            bits(metadata.ino()),
+            bits(metadata.len()),
+            metadata.mtime(),
+            metadata.mtime_nsec(),
+            metadata.ctime(),
+            metadata.ctime_nsec(),
+        ])
+    }
+}
 
 impl Token {
-    /// The token of `source`: 256 random bits in hex, the fixed value, or the file's content
-    /// without surrounding whitespace. An empty token is refused.
+    /// The token of `source`: 256 random bits in hex, the given value, or the file's content.
+    /// A token shorter than 32 characters, longer than 4 KiB or with other than visible ASCII
+    /// characters is refused, and so is a file not fit to trust.
     pub(crate) fn new(source: TokenSource) -> io::Result<Token> {
-        let (current, file) = match source {
-            TokenSource::Random => (random()?, None),
-            TokenSource::Fixed(secret) => (secret, None),
+        let (token, stamp, file) = match source {
+            TokenSource::Random => (random()?, None, None),
+            TokenSource::Fixed(secret) => {
+                check(&secret).map_err(|problem| invalid(format!("the token {problem}")))?;
+                (secret, None, None)
+            }
             TokenSource::File(path) => {
-                let file = WatchedFile {
-                    path,
-                    seen: Mutex::new(None),
-                };
-                (file.read()?, Some(file))
+                let (stamp, token) = read_token_file(&path)?;
+                (token, Some(stamp), Some(path))
             }
         };
-        if current.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the credentials server's token is empty; give a non-empty token or token file",
-            ));
-        }
         Ok(Token {
-            current: Mutex::new(current),
+            state: Mutex::new(State {
+                token: Some(token),
+                stamp,
+            }),
             file,
         })
     }
 
-    /// The token now, after reading the file again if it changed.
-    pub(crate) fn current(&self) -> Secret {
-        if let Some(file) = &self.file {
-            if let Some(token) = file.read_if_changed() {
-                *self.current.lock() = token;
-            }
+    /// The token now, after reading the file again if it changed; `None` while the file is not
+    /// fit to trust.
+    pub(crate) fn current(&self) -> Option<Secret> {
+        let mut state = self.state.lock();
+        if let Some(path) = &self.file {
+            state.refresh(path);
         }
-        self.current.lock().clone()
+        state.token.clone()
     }
 
     /// Whether `presented` is the token, in time that does not depend on where they differ.
     pub(crate) fn admits(&self, presented: &[u8]) -> bool {
-        let token = self.current();
-        token.len() == presented.len() && bool::from(token.as_bytes().ct_eq(presented))
+        self.current().is_some_and(|token| {
+            token.len() == presented.len() && bool::from(token.as_bytes().ct_eq(presented))
+        })
     }
 }
 
-impl WatchedFile {
-    /// The file's version: when it changes, the file is read again.
-    fn stamp(&self) -> Option<Stamp> {
-        use std::os::unix::fs::MetadataExt;
-        let metadata = std::fs::metadata(&self.path).ok()?;
-        Some((
-            metadata.modified().ok()?,
-            metadata.len(),
-            metadata.ino(),
-            metadata.ctime(),
-            metadata.ctime_nsec(),
-        ))
-    }
-
-    fn read(&self) -> io::Result<Secret> {
-        let stamp = self.stamp();
-        let text = Zeroizing::new(std::fs::read_to_string(&self.path).map_err(|err| {
-            io::Error::new(
-                err.kind(),
-                format!("cannot read the token file {}: {err}", self.path.display()),
-            )
-        })?);
-        *self.seen.lock() = stamp;
-        Ok(Arc::new(Zeroizing::new(text.trim().to_owned())))
-    }
-
-    /// The file's token if it changed since it was last read and is readable and not empty; a
-    /// file being rewritten keeps the token it had.
-    fn read_if_changed(&self) -> Option<Secret> {
-        let stamp = self.stamp()?;
-        if *self.seen.lock() == Some(stamp) {
-            return None;
+impl State {
+    /// Reads the token file again if `lstat` shows a new version. A file that vanished or is
+    /// empty (being rewritten in place) keeps the token it had; one that is no longer fit to
+    /// trust leaves no token until it is fixed.
+    fn refresh(&mut self, path: &Path) {
+        let Ok(metadata) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        let stamp = Stamp::of(&metadata);
+        if self.stamp == Some(stamp) || metadata.len() == 0 {
+            return;
         }
-        self.read().ok().filter(|token| !token.is_empty())
+        self.stamp = Some(stamp);
+        match read_token_file(path) {
+            Ok((stamp, token)) => {
+                self.stamp = Some(stamp);
+                self.token = Some(token);
+            }
+            Err(err) => {
+                warn!(error = %err, "the credentials server refuses every request until its token file is fixed");
+                self.token = None;
+            }
+        }
     }
+}
+
+/// The token in the file at `path`, and the version read, if the file is fit to trust.
+fn read_token_file(path: &Path) -> io::Result<(Stamp, Secret)> {
+    let shown = path.display();
+    let refused = |problem: String| invalid(format!("the token file {shown} {problem}"));
+    let (metadata, bytes) = read_private_file(path).map_err(|err| match err {
+        PrivateFileError::Io(err) => io::Error::new(
+            err.kind(),
+            format!("cannot read the token file {shown}: {err}"),
+        ),
+        PrivateFileError::Unfit(problem) => refused(problem),
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| refused("is not text".to_owned()))?;
+    if text.trim() != text {
+        return Err(refused(
+            "has spaces or a newline around the token, which AWS SDKs would send as part of it: \
+             write it with printf '%s'"
+                .to_owned(),
+        ));
+    }
+    check(text).map_err(|problem| refused(format!("holds a token that {problem}")))?;
+    Ok((
+        Stamp::of(&metadata),
+        Arc::new(Zeroizing::new(text.to_owned())),
+    ))
+}
+
+/// Why a private file cannot be used.
+enum PrivateFileError {
+    Io(io::Error),
+    Unfit(String),
+}
+
+/// The content of a file that only this process's user controls: opened without following a
+/// symlink or blocking on a FIFO, then checked on the open file (regular, owned by this user,
+/// no group or other permission bits, at most 4 KiB) so that a swap between check and read
+/// cannot pass.
+fn read_private_file(path: &Path) -> Result<(Metadata, Zeroizing<Vec<u8>>), PrivateFileError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| match err.raw_os_error() {
+            Some(libc::ELOOP) => PrivateFileError::Unfit(
+                "is a symbolic link: give the path of the file itself".to_owned(),
+            ),
+            _ => PrivateFileError::Io(err),
+        })?;
+    let metadata = file.metadata().map_err(PrivateFileError::Io)?;
+    if let Some(problem) = unfit(&metadata, effective_uid()) {
+        return Err(PrivateFileError::Unfit(problem));
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_TOKEN_BYTES));
+    // One byte more than allowed tells a file that grew since the check.
+    let limit = u64::try_from(MAX_TOKEN_BYTES + 1).unwrap_or(u64::MAX);
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(PrivateFileError::Io)?;
+    if bytes.len() > MAX_TOKEN_BYTES {
+        return Err(PrivateFileError::Unfit(format!(
+            "is larger than {MAX_TOKEN_BYTES} bytes"
+        )));
+    }
+    Ok((metadata, bytes))
+}
+
+/// What makes a file with `metadata` unfit to hold a secret of the user `uid`, if anything.
+fn unfit(metadata: &Metadata, uid: u32) -> Option<String> {
+    let mode = metadata.mode() & 0o7777;
+    if !metadata.file_type().is_file() {
+        Some("is not a regular file".to_owned())
+    } else if metadata.uid() != uid {
+        Some(format!(
+            "belongs to user {} and this server runs as user {uid}: it must be the server's own",
+            metadata.uid()
+        ))
+    } else if mode & 0o077 != 0 {
+        Some(format!(
+            "can be read or written by other users (mode {mode:o}): chmod 600 it"
+        ))
+    } else if metadata.len() > u64::try_from(MAX_TOKEN_BYTES).unwrap_or(u64::MAX) {
+        Some(format!("is larger than {MAX_TOKEN_BYTES} bytes"))
+    } else {
+        None
+    }
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Why `token` cannot be used, if it cannot: what SDKs can send in a header, and long enough
+/// not to be guessed.
+fn check(token: &str) -> Result<(), String> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(format!("is longer than {MAX_TOKEN_BYTES} bytes"));
+    }
+    if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err("has characters other than visible ASCII (no spaces)".to_owned());
+    }
+    if token.len() < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "is shorter than {MIN_TOKEN_CHARS} characters, which is too easy to guess: leave \
+             the token unset for a random one, or use 32 random bytes in hex"
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
 /// 256 bits from the operating system's random source, in hex.
@@ -152,60 +282,4 @@ fn random() -> io::Result<Secret> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_random_token_is_256_bits_in_hex_and_new_each_time() {
-        let (a, b) = (random().unwrap(), random().unwrap());
-        assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()), "{}", a.as_str());
-        assert_ne!(a.as_str(), b.as_str());
-    }
-
-    #[test]
-    fn only_the_exact_token_is_admitted() {
-        let token = Token::new(TokenSource::fixed("s3cret-token".into())).unwrap();
-        assert!(token.admits(b"s3cret-token"));
-        for wrong in [&b""[..], b"s3cret-toke", b"s3cret-token!", b"S3cret-token"] {
-            assert!(!token.admits(wrong), "{wrong:?}");
-        }
-    }
-
-    #[test]
-    fn an_empty_token_is_refused() {
-        let err = Token::new(TokenSource::fixed(String::new())).err().unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-    }
-
-    #[test]
-    fn a_token_file_is_read_trimmed_and_read_again_when_it_changes() {
-        let dir = std::env::temp_dir().join(format!("role-chain-token-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("token");
-        std::fs::write(&path, "first-token\n").unwrap();
-        let token = Token::new(TokenSource::File(path.clone())).unwrap();
-        assert!(token.admits(b"first-token"));
-
-        std::fs::write(&path, "second-token-longer\n").unwrap();
-        assert!(token.admits(b"second-token-longer"));
-        assert!(!token.admits(b"first-token"));
-
-        std::fs::remove_file(&path).unwrap();
-        assert!(
-            token.admits(b"second-token-longer"),
-            "a vanished file keeps the token"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_missing_token_file_is_an_error_naming_it() {
-        let path = PathBuf::from("/nonexistent/role-chain/token");
-        let err = Token::new(TokenSource::File(path)).err().unwrap();
-        assert!(
-            err.to_string().contains("/nonexistent/role-chain/token"),
-            "{err}"
-        );
-    }
-}
+mod tests;

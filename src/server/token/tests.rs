@@ -1,0 +1,272 @@
+use std::os::unix::fs::PermissionsExt;
+use std::time::Instant;
+
+use super::*;
+use crate::testing::cases;
+
+const TOKEN_A: &str = "a-token-of-thirty-two-characters";
+const TOKEN_B: &str = "b-token-of-thirty-two-characters-and-more";
+
+/// A directory of this test's own, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("role-chain-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    /// Writes `contents` to `name` with `mode`; its path.
+    fn file(&self, name: &str, contents: &str, mode: u32) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn from_file(path: &Path) -> io::Result<Token> {
+    Token::new(TokenSource::File(path.to_owned()))
+}
+
+#[test]
+fn a_random_token_is_256_bits_in_hex_and_new_each_time() {
+    let tokens: Vec<_> = (0..1000).map(|_| random().unwrap()).collect();
+    assert!(tokens.iter().all(|t| t.len() == 64), "64 hex digits");
+    assert!(tokens
+        .iter()
+        .all(|t| t.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))));
+    let distinct: std::collections::HashSet<_> = tokens.iter().map(|t| t.as_str()).collect();
+    assert_eq!(distinct.len(), tokens.len());
+    // Every bit position is set in about half the tokens: a counter, a clock or a fixed value
+    // would not be.
+    for digit in 0..64 {
+        for bit in 0..4 {
+            let set = tokens
+                .iter()
+                .filter(|t| {
+                    let value = (t.as_bytes()[digit] as char).to_digit(16).unwrap();
+                    value >> bit & 1 == 1
+                })
+                .count();
+            assert!((380..=620).contains(&set), "digit {digit} bit {bit}: {set}");
+        }
+    }
+}
+
+#[test]
+fn only_the_exact_token_is_admitted() {
+    let token = Token::new(TokenSource::fixed(TOKEN_A.into())).unwrap();
+    assert!(token.admits(TOKEN_A.as_bytes()));
+    let longer = format!("{TOKEN_A}!");
+    let upper = TOKEN_A.to_uppercase();
+    for wrong in [
+        "",
+        &TOKEN_A[1..],
+        &TOKEN_A[..31],
+        longer.as_str(),
+        upper.as_str(),
+    ] {
+        assert!(!token.admits(wrong.as_bytes()), "{wrong:?}");
+    }
+}
+
+/// The least time of many comparisons of `presented` against `token`: the machine's load only
+/// adds time, so the least is the comparison's own.
+#[allow(clippy::disallowed_methods)] // measures the CPU, not the time of a chain
+fn least_time(token: &Token, presented: &[u8]) -> std::time::Duration {
+    (0..2000)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(token.admits(std::hint::black_box(presented)));
+            start.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn the_comparison_takes_as_long_whichever_byte_differs() {
+    let secret = "k".repeat(MAX_TOKEN_BYTES);
+    let token = Token::new(TokenSource::fixed(secret.clone())).unwrap();
+    let mut first = secret.clone().into_bytes();
+    first[0] = b'x';
+    let mut last = secret.into_bytes();
+    last[MAX_TOKEN_BYTES - 1] = b'x';
+
+    let (early, late) = (least_time(&token, &first), least_time(&token, &last));
+
+    // A comparison that stops at the first difference (memcmp) takes a few nanoseconds for the
+    // first byte and a hundred times that for the last one; a constant-time one takes as long.
+    let ratio = early.as_secs_f64() / late.as_secs_f64();
+    assert!(ratio > 0.3, "first byte {early:?}, last byte {late:?}");
+}
+
+fn fixed_refused((token, says): (&str, &str)) {
+    let err = Token::new(TokenSource::fixed(token.to_owned()))
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains(says), "{err}");
+    if token.len() > 3 {
+        assert!(!err.to_string().contains(token), "{err}");
+    }
+}
+
+cases! { fixed_refused:
+    an_empty_token_is_refused: ("", "shorter than 32 characters");
+    a_token_of_31_characters_is_refused: ("0123456789012345678901234567890", "shorter than 32 characters");
+    a_token_with_a_space_is_refused: ("0123456789012345 678901234567890123", "visible ASCII");
+    a_token_with_a_newline_is_refused: ("01234567890123456789012345678901\n", "visible ASCII");
+    a_token_with_a_non_ascii_letter_is_refused: ("0123456789012345678901234567890é", "visible ASCII");
+}
+
+#[test]
+fn a_token_of_32_to_4096_characters_is_accepted_and_longer_is_refused() {
+    for length in [32, MAX_TOKEN_BYTES] {
+        assert!(Token::new(TokenSource::fixed("t".repeat(length))).is_ok());
+    }
+    let err = Token::new(TokenSource::fixed("t".repeat(MAX_TOKEN_BYTES + 1)))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("longer than 4096 bytes"), "{err}");
+}
+
+#[test]
+fn a_token_file_is_read_again_when_it_changes_in_place_or_by_rename() {
+    let dir = Dir::new("token-changes");
+    let path = dir.file("token", TOKEN_A, 0o600);
+    let token = from_file(&path).unwrap();
+    assert!(token.admits(TOKEN_A.as_bytes()));
+
+    std::fs::write(&path, TOKEN_B).unwrap();
+    assert!(token.admits(TOKEN_B.as_bytes()));
+    assert!(!token.admits(TOKEN_A.as_bytes()));
+
+    let next = dir.file("next", TOKEN_A, 0o600);
+    std::fs::rename(&next, &path).unwrap();
+    assert!(token.admits(TOKEN_A.as_bytes()));
+    assert!(!token.admits(TOKEN_B.as_bytes()));
+}
+
+#[test]
+fn a_token_file_that_vanishes_or_is_emptied_keeps_its_token() {
+    let dir = Dir::new("token-vanishes");
+    let path = dir.file("token", TOKEN_A, 0o600);
+    let token = from_file(&path).unwrap();
+
+    std::fs::write(&path, "").unwrap();
+    assert!(token.admits(TOKEN_A.as_bytes()), "being rewritten");
+    std::fs::write(&path, TOKEN_B).unwrap();
+    assert!(token.admits(TOKEN_B.as_bytes()));
+    std::fs::remove_file(&path).unwrap();
+    assert!(token.admits(TOKEN_B.as_bytes()), "a vanished file");
+}
+
+/// A token file that turns unfit after the start admits nobody until it is fixed.
+fn unfit_later((break_it, says): (fn(&Path), &str)) {
+    let dir = Dir::new("token-later");
+    let path = dir.file("token", TOKEN_A, 0o600);
+    let token = from_file(&path).unwrap();
+    assert!(token.admits(TOKEN_A.as_bytes()));
+
+    break_it(&path);
+    let err = read_token_file(&path).err().unwrap();
+    assert!(err.to_string().contains(says), "{err}");
+    assert!(!token.admits(TOKEN_A.as_bytes()));
+    assert!(!token.admits(TOKEN_B.as_bytes()));
+
+    let _ = std::fs::remove_file(&path);
+    std::fs::write(&path, TOKEN_B).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(token.admits(TOKEN_B.as_bytes()), "fixed");
+}
+
+cases! { unfit_later:
+    a_file_made_readable_by_others_later_admits_nobody: (
+        |path| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap(), "other users");
+    a_file_given_a_newline_later_admits_nobody: (
+        |path| std::fs::write(path, format!("{TOKEN_B}\n")).unwrap(), "newline");
+    a_file_given_a_short_token_later_admits_nobody: (
+        |path| std::fs::write(path, "short").unwrap(), "shorter than 32");
+    a_file_swapped_for_a_symlink_later_admits_nobody: (|path| {
+        let target = path.with_extension("target");
+        std::fs::write(&target, TOKEN_B).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::remove_file(path).unwrap();
+        std::os::unix::fs::symlink(&target, path).unwrap();
+    }, "symbolic link");
+    a_file_grown_past_4_kib_later_admits_nobody: (
+        |path| std::fs::write(path, "t".repeat(MAX_TOKEN_BYTES + 1)).unwrap(), "larger than 4096");
+}
+
+/// A token file refused at the start, with an error that says why and never the token.
+fn refused_at_start((make, says): (fn(&Dir) -> PathBuf, &str)) {
+    let dir = Dir::new("token-start");
+    let path = make(&dir);
+    let err = from_file(&path).err().unwrap();
+    assert!(err.to_string().contains(says), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(TOKEN_A), "{err}");
+}
+
+cases! { refused_at_start:
+    a_file_others_can_read_is_refused: (
+        |dir| dir.file("token", TOKEN_A, 0o640), "other users (mode 640): chmod 600 it");
+    a_file_with_a_newline_is_refused: (
+        |dir| dir.file("token", &format!("{TOKEN_A}\n"), 0o600), "spaces or a newline around the token");
+    a_file_with_a_short_token_is_refused: (
+        |dir| dir.file("token", "short-token", 0o600), "shorter than 32 characters");
+    a_symlink_is_refused: (|dir| {
+        let target = dir.file("target", TOKEN_A, 0o600);
+        let link = dir.0.join("link");
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        link
+    }, "is a symbolic link");
+    a_symlink_to_dev_zero_is_refused_without_reading_it: (|dir| {
+        let link = dir.0.join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        link
+    }, "is a symbolic link");
+    a_fifo_is_refused_without_blocking: (|dir| {
+        let path = dir.0.join("fifo");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        path
+    }, "not a regular file");
+    a_directory_is_refused: (|dir| {
+        let path = dir.0.join("sub");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        path
+    }, "not a regular file");
+    a_file_over_4_kib_is_refused: (
+        |dir| dir.file("token", &"t".repeat(MAX_TOKEN_BYTES + 1), 0o600), "larger than 4096 bytes");
+    a_missing_file_is_named: (|dir| dir.0.join("missing"), "cannot read the token file");
+}
+
+#[test]
+fn a_file_of_another_user_is_unfit() {
+    let dir = Dir::new("token-owner");
+    let path = dir.file("token", TOKEN_A, 0o600);
+    let metadata = std::fs::metadata(&path).unwrap();
+    let uid = effective_uid();
+    assert_eq!(unfit(&metadata, uid), None);
+    let other = unfit(&metadata, uid.wrapping_add(1)).unwrap();
+    assert!(other.contains("it must be the server's own"), "{other}");
+}
