@@ -231,3 +231,41 @@ async fn mfa_codes_and_keys_read_from_files_are_never_printed_or_logged() {
     }
     assert!(capture.text().contains("asking the MFA token provider"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_credentials_servers_token_and_what_callers_present_are_never_logged() {
+    use aws_role_chain::server::CredentialsServer;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (capture, _guard) = capture_trace();
+    let world = World::new().await;
+    let server = CredentialsServer::start(world.two_hops()).await.unwrap();
+    let wrong = "presented-token-that-is-not-the-servers-0001";
+    let mut secrets = vec![server.token().to_owned(), wrong.to_owned()];
+    for token in [server.token().to_owned(), wrong.to_owned()] {
+        let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        let request = format!(
+            "GET /role-chain/credentials HTTP/1.1\r\nHost: localhost\r\nAuthorization: {token}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    }
+    server.shutdown().await;
+    let issued = world.sts.issued();
+    for credentials in &issued {
+        secrets.push(credentials.secret_access_key().to_owned());
+        secrets.push(credentials.session_token().unwrap().to_owned());
+    }
+
+    let logs = capture.text();
+    assert!(
+        logs.contains("credentials request"),
+        "the requests were logged"
+    );
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_free_of_secrets(&logs, &secrets, "the server's TRACE logs");
+}

@@ -1,0 +1,115 @@
+//! The credentials server keeps serving the AWS SDK for Rust's own container-credentials
+//! provider while 300 local connections without the token hammer it for 4 s: two in three send
+//! a request, are refused (or closed unanswered) and come straight back; one in three sends half
+//! a request and holds its connection until the server closes it.
+//!
+//! The SDK reads its variables from the process environment: this binary holds one test, which
+//! sets them before any thread starts.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_role_chain::server::CredentialsServer;
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Connections without the token, at once.
+const ATTACKERS: usize = 300;
+/// How long they keep at it, at most.
+const ATTACK: Duration = Duration::from_secs(4);
+
+/// One connection without the token after another, each with a whole request or (`slow`) half
+/// of one, until the attack's time or 5,000 rounds are up; how many rounds it made.
+async fn attacker(addr: SocketAddr, started: Stopwatch, slow: bool) -> usize {
+    let mut request = format!("GET /role-chain/credentials HTTP/1.1\r\nHost: {addr}\r\n");
+    if !slow {
+        request.push_str("\r\n");
+    }
+    let mut rounds = 0;
+    while started.elapsed() < ATTACK && rounds < 5_000 {
+        rounds += 1;
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            continue;
+        };
+        if stream.write_all(request.as_bytes()).await.is_err() {
+            continue;
+        }
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(ATTACK, stream.read_to_end(&mut answer)).await;
+    }
+    rounds
+}
+
+#[test]
+fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connections_hammer() {
+    let runtime = |threads| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let (server_runtime, attack_runtime) = (runtime(2), runtime(1));
+    let (world, provider, server) = server_runtime.block_on(async {
+        let world = World::new().await;
+        let provider = world.two_hops();
+        let server = CredentialsServer::start(provider.clone()).await.unwrap();
+        (world, provider, server)
+    });
+    for (name, value) in [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url()),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            server.token().to_owned(),
+        ),
+    ] {
+        // SAFETY of the environment: no other thread of this binary reads it concurrently;
+        // the runtimes' threads are idle.
+        std::env::set_var(name, value);
+    }
+    let expected = server_runtime.block_on(provider.credentials()).unwrap();
+
+    let started = stopwatch();
+    let addr = server.local_addr();
+    let attackers: Vec<_> = (0..ATTACKERS)
+        .map(|n| attack_runtime.spawn(attacker(addr, started, n % 3 == 0)))
+        .collect();
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fetches = client.block_on(async {
+        // The attack under way first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ecs = aws_config::ecs::EcsCredentialsProvider::builder().build();
+        let mut fetches = 0;
+        while started.elapsed() < ATTACK - Duration::from_millis(500) {
+            let fetch = tokio::time::timeout(Duration::from_secs(1), ecs.provide_credentials());
+            let credentials = fetch
+                .await
+                .unwrap_or_else(|_| panic!("fetch {fetches} took over 1 s"))
+                .unwrap();
+            assert_eq!(credentials.access_key_id(), expected.access_key_id());
+            fetches += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        fetches
+    });
+    let rounds: usize = attack_runtime.block_on(async {
+        let mut rounds = 0;
+        for attacker in attackers {
+            rounds += attacker.await.unwrap();
+        }
+        rounds
+    });
+
+    eprintln!("{fetches} fetches during {rounds} connections without the token");
+    assert!(fetches >= 5, "{fetches} fetches");
+    assert!(rounds >= ATTACKERS * 2, "{rounds} tokenless requests");
+    server_runtime.block_on(server.shutdown());
+    drop(world);
+}
