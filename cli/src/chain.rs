@@ -2,14 +2,14 @@
 //! `--profile` and `--role`, the base credentials, region and STS endpoint as every AWS tool
 //! resolves them, and MFA codes asked at the terminal.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_role_chain::{MfaRequest, RefreshPolicy, Role, RoleChainProvider};
+use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::files::read_private;
+use crate::prompt::Prompt;
 
 /// The longest a chain run may take: long enough for a person to type an MFA code.
 const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -122,19 +122,19 @@ impl Secret {
             Secret::Env(name) => std::env::var(name).map_err(|_| {
                 format!("the ExternalId of {role_arn} should be in environment variable {name}, which is not set")
             }),
-            Secret::File(path) => std::fs::read_to_string(path)
+            Secret::File(path) => read_private(path)
                 .map(|id| id.trim().to_owned())
-                .map_err(|err| {
-                    format!(
-                        "cannot read the ExternalId of {role_arn} from {}: {err}",
-                        path.display()
-                    )
-                }),
+                .map_err(|err| format!("cannot read the ExternalId of {role_arn}: {err}")),
         }
     }
 }
 
 impl ChainArgs {
+    /// The profile named by `--profile`.
+    pub(crate) fn profile(&self) -> Option<&str> {
+        self.profile.as_deref()
+    }
+
     /// The environment variables that hold ExternalIds, which a child process does not need.
     pub(crate) fn secret_variables(&self) -> Vec<String> {
         self.roles
@@ -150,8 +150,8 @@ impl ChainArgs {
     /// The provider of the chain: base credentials, region and STS endpoint from the
     /// environment and the AWS config files as every AWS tool finds them (`AWS_PROFILE`,
     /// `AWS_REGION`, `AWS_ENDPOINT_URL_STS`, the default credentials chain), unless the profile
-    /// says otherwise.
-    pub(crate) async fn provider(&self) -> Result<RoleChainProvider, String> {
+    /// says otherwise. MFA codes are asked through `prompt`.
+    pub(crate) async fn provider(&self, prompt: &Prompt) -> Result<RoleChainProvider, String> {
         if self.profile.is_none() && self.roles.is_empty() {
             return Err("name the chain with --profile NAME or --role ARN (repeatable)".to_owned());
         }
@@ -162,7 +162,7 @@ impl ChainArgs {
         let sdk_config = loader.load().await;
         let mut builder = RoleChainProvider::builder()
             .configure(&sdk_config)
-            .mfa_token_provider(ask_at_terminal)
+            .mfa_token_provider(prompt.token_provider())
             // A person typing an MFA code gets three quarters of it.
             .refresh_policy(RefreshPolicy::default().fetch_timeout(PROMPT_TIMEOUT));
         if let Some(profile) = &self.profile {
@@ -180,34 +180,6 @@ impl ChainArgs {
             .build()
             .map_err(|err| format!("the chain is not valid: {err}"))
     }
-}
-
-/// An MFA code typed at the controlling terminal, which stays usable when stdin and stdout are
-/// another program's (under `credential_process`, say).
-async fn ask_at_terminal(request: MfaRequest) -> Result<String, BoxError> {
-    tokio::task::spawn_blocking(move || {
-        let tty = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .map_err(|err| {
-                format!(
-                    "{} needs an MFA code from {}, and there is no terminal to ask on ({err})",
-                    request.role_arn(),
-                    request.serial_number()
-                )
-            })?;
-        write!(
-            &tty,
-            "MFA code for {} ({}): ",
-            request.serial_number(),
-            request.role_arn()
-        )?;
-        let mut code = String::new();
-        BufReader::new(&tty).read_line(&mut code)?;
-        Ok(code)
-    })
-    .await?
 }
 
 #[cfg(test)]

@@ -3,36 +3,25 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aws_credential_types::Credentials;
 use aws_role_chain::server::CredentialsServer;
 use aws_role_chain::RoleChainProvider;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use tokio::signal::unix::{signal, SignalKind};
 
 use crate::chain::ChainArgs;
+use crate::child;
+use crate::files::{private_path, Created};
+use crate::prompt::Prompt;
+use crate::signals::{status_of, Signals};
 
 /// The variables through which AWS SDKs find the endpoint.
 const FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 const TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 const TOKEN_FILE: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
-
-/// Variables that would make a child's SDK use other credentials before the endpoint's.
-const SHADOWING: [&str; 9] = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    TOKEN_FILE,
-];
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -43,9 +32,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:0")]
     address: SocketAddr,
 
-    /// The token file: if it exists, its content is the token, read again when it changes;
-    /// otherwise a random token is written to it (mode 0600) and it is removed at exit.
-    /// Default: a new file in $XDG_RUNTIME_DIR, else the temporary directory.
+    /// The token file: if it exists, its content is the token, read again when it changes (a
+    /// regular file of this user's, mode 0600, 32 to 4096 visible characters and nothing
+    /// around them); otherwise a random token is written to it (mode 0600) and it is removed
+    /// at exit. Default: a new file in $XDG_RUNTIME_DIR, else the temporary directory.
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
 }
@@ -54,6 +44,11 @@ pub(crate) struct ServeArgs {
 pub(crate) struct ExecArgs {
     #[command(flatten)]
     chain: ChainArgs,
+
+    /// Run even inside another `aws-role-chain exec`, whose last role then signs this chain's
+    /// first hop.
+    #[arg(long)]
+    nested: bool,
 
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -69,143 +64,133 @@ pub(crate) struct ProcessArgs {
 /// The exit status of a command that ran, or of this one: 0, or an error to print.
 pub(crate) type Status = Result<u8, String>;
 
+/// A chain ready to serve, with the MFA prompt that it may still use.
+struct Ready {
+    provider: RoleChainProvider,
+    credentials: Credentials,
+    prompt: Prompt,
+}
+
 /// The provider of `chain`, with its first credentials fetched: a chain that cannot work fails
 /// here, with its error, before anything is served.
-async fn ready(chain: &ChainArgs) -> Result<(RoleChainProvider, Credentials), String> {
-    let provider = chain.provider().await?;
+async fn ready(chain: &ChainArgs) -> Result<Ready, String> {
+    let prompt = Prompt::default();
+    let provider = chain.provider(&prompt).await?;
     let credentials = provider
         .credentials()
         .await
         .map_err(|err| format!("the chain failed: {err}"))?;
-    Ok((provider, credentials))
+    Ok(Ready {
+        provider,
+        credentials,
+        prompt,
+    })
+}
+
+/// [`ready`], or the status of the signal that came first: a signal during start-up ends the
+/// command at once, with nothing started.
+async fn ready_unless_signalled(chain: &ChainArgs, signals: &mut Signals) -> Result<Ready, Status> {
+    tokio::select! {
+        ready = ready(chain) => ready.map_err(Err),
+        signal = signals.next_stop() => Err(Ok(status_of(signal))),
+    }
 }
 
 pub(crate) async fn serve(args: ServeArgs) -> Status {
-    // Listening before anything starts, so that a signal never leaves a token file behind.
-    let mut signals = signals()?;
-    let (provider, _) = ready(&args.chain).await?;
-    let builder = CredentialsServer::builder(provider).address(args.address);
+    let mut signals = Signals::listen()?;
+    let ready = match ready_unless_signalled(&args.chain, &mut signals).await {
+        Ok(ready) => ready,
+        Err(status) => return status,
+    };
+    let builder = CredentialsServer::builder(ready.provider.clone()).address(args.address);
     // An existing token file is the operator's: read, watched, left in place. Otherwise the
     // token is random, in a file of this process's that goes with it.
-    let (builder, token_path, ours) = match args.token_file {
-        Some(path) if path.exists() => {
-            check_token_file(&path)?;
-            (builder.token_file(&path), path, false)
-        }
-        path => (builder, path.unwrap_or_else(default_token_file), true),
+    let operators = args
+        .token_file
+        .clone()
+        .filter(|path| std::fs::symlink_metadata(path).is_ok());
+    let builder = match &operators {
+        Some(path) => builder.token_file(path),
+        None => builder,
     };
     let server = builder
         .start()
         .await
         .map_err(|err| format!("cannot serve: {err}"))?;
-    let mut outcome = Ok(0);
-    if ours {
-        outcome = write_token(&token_path, server.token()).map(|()| 0);
-    }
-    if outcome.is_ok() {
+    let served = async {
+        let ours;
+        let token_path = match operators {
+            Some(path) => path,
+            None => {
+                let path = args
+                    .token_file
+                    .clone()
+                    .unwrap_or_else(|| private_path("token"));
+                ours = Created::write(path, server.token().as_bytes())?;
+                ours.path().to_owned()
+            }
+        };
         let exports = format!(
             "export {FULL_URI}={}\nexport {TOKEN_FILE}={}\n",
-            server.url(),
-            token_path.display()
+            shell_quoted(&server.url()),
+            shell_quoted(&token_path.display().to_string())
         );
-        let printed = std::io::stdout()
+        std::io::stdout()
             .write_all(exports.as_bytes())
-            .and_then(|()| std::io::stdout().flush());
-        outcome = match printed {
-            Ok(()) => {
-                signals.next().await;
-                Ok(0)
+            .and_then(|()| std::io::stdout().flush())
+            .map_err(|err| format!("cannot print the variables: {err}"))?;
+        ready.prompt.close();
+        loop {
+            tokio::select! {
+                _ = signals.next_stop() => return Ok(0),
+                () = ready.prompt.code_needed() => say_once_when_credentials_end(&ready.provider),
             }
-            Err(err) => Err(format!("cannot print the variables: {err}")),
-        };
-    }
+        }
+    };
+    let outcome = served.await;
     server.shutdown().await;
-    if ours {
-        let _ = std::fs::remove_file(&token_path);
-    }
     outcome
 }
 
-/// An operator's token file must hold the token alone (the SDKs send the file as it is: a
-/// newline would make an invalid header) and be readable by its owner only.
-fn check_token_file(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let shown = path.display();
-    let metadata = std::fs::metadata(path).map_err(|err| format!("cannot read {shown}: {err}"))?;
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "the token file {shown} can be read by other users (mode {mode:o}): chmod 600 it"
-        ));
-    }
-    let token = std::fs::read(path).map_err(|err| format!("cannot read {shown}: {err}"))?;
-    if token.trim_ascii() != token.as_slice() {
-        return Err(format!(
-            "the token file {shown} has spaces or a newline around the token, which AWS SDKs \
-             would send as part of it: write it with printf '%s'"
-        ));
-    }
-    Ok(())
+/// `value` in single quotes for a POSIX shell, each `'` in it written `'\''`.
+fn shell_quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
 }
 
-/// `aws-role-chain-<pid>-<random>.token` in `$XDG_RUNTIME_DIR` (private to the user), else in
-/// the temporary directory, where another user could otherwise take a name first.
-fn default_token_file() -> PathBuf {
-    use std::hash::{BuildHasher, Hasher};
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    // A randomly keyed hasher's output: unpredictable enough for a file name.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    dir.join(format!(
-        "aws-role-chain-{}-{random:016x}.token",
-        std::process::id()
-    ))
-}
-
-/// Writes `token` alone (no newline: the SDKs send the file as it is) to a new file that only
-/// this user can read.
-fn write_token(path: &Path, token: &str) -> Result<(), String> {
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut file| file.write_all(token.as_bytes()));
-    written.map_err(|err| format!("cannot write the token file {}: {err}", path.display()))
-}
-
-/// SIGINT, SIGTERM and SIGHUP, listened for.
-struct Signals([tokio::signal::unix::Signal; 3]);
-
-fn signals() -> Result<Signals, String> {
-    let listen = |kind| signal(kind).map_err(|err| format!("cannot listen for signals: {err}"));
-    Ok(Signals([
-        listen(SignalKind::interrupt())?,
-        listen(SignalKind::terminate())?,
-        listen(SignalKind::hangup())?,
-    ]))
-}
-
-impl Signals {
-    /// The next of them to arrive.
-    async fn next(&mut self) -> libc::c_int {
-        let [interrupt, terminate, hangup] = &mut self.0;
-        tokio::select! {
-            _ = interrupt.recv() => libc::SIGINT,
-            _ = terminate.recv() => libc::SIGTERM,
-            _ = hangup.recv() => libc::SIGHUP,
-        }
-    }
+/// Says, the first time a refresh needs an MFA code that will not be asked, when the
+/// credentials in service end.
+fn say_once_when_credentials_end(provider: &RoleChainProvider) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        let until = provider
+            .status()
+            .expiry()
+            .and_then(|expiry| DateTime::from(expiry).fmt(Format::DateTime).ok())
+            .unwrap_or_else(|| "now".to_owned());
+        eprintln!(
+            "aws-role-chain: a refresh needs a new MFA code, which is asked only at start: the \
+             credentials in service last until {until}; restart aws-role-chain to type a code"
+        );
+    });
 }
 
 pub(crate) async fn exec(args: ExecArgs) -> Status {
-    let mut signals = signals()?;
-    let (provider, _) = ready(&args.chain).await?;
-    let server = CredentialsServer::start(provider)
+    let mut signals = Signals::listen()?;
+    if let Some(outer) = std::env::var_os(child::NESTED).filter(|_| !args.nested) {
+        return Err(format!(
+            "this is inside another aws-role-chain exec (process {}, in {}), whose role would \
+             sign this chain's first hop: pass --nested if that is meant",
+            outer.to_string_lossy(),
+            child::NESTED
+        ));
+    }
+    let ready = match ready_unless_signalled(&args.chain, &mut signals).await {
+        Ok(ready) => ready,
+        Err(status) => return status,
+    };
+    let config = child::config(args.chain.profile()).await?;
+    let config = Created::write(private_path("config"), config.as_bytes())?;
+    let server = CredentialsServer::start(ready.provider.clone())
         .await
         .map_err(|err| format!("cannot serve: {err}"))?;
     let Some((program, arguments)) = args.command.split_first() else {
@@ -213,17 +198,20 @@ pub(crate) async fn exec(args: ExecArgs) -> Status {
     };
     let mut command = tokio::process::Command::new(program);
     command.args(arguments);
-    for name in SHADOWING {
+    for name in child::SHADOWING {
         command.env_remove(name);
     }
     for name in args.chain.secret_variables() {
         command.env_remove(name);
     }
-    // The keys of a [default] profile would come before the endpoint in every SDK's chain.
-    command.env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
     command
+        .env("AWS_CONFIG_FILE", config.path())
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env(child::NESTED, std::process::id().to_string())
         .env(FULL_URI, server.url())
         .env(TOKEN, server.token());
+    child::die_with_parent(&mut command);
+    ready.prompt.close();
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(err) => {
@@ -238,43 +226,41 @@ pub(crate) async fn exec(args: ExecArgs) -> Status {
             });
         }
     };
-    let status = wait_forwarding_signals(&mut child, &mut signals).await;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => {
+                break status.map_err(|err| format!("cannot wait for the command: {err}"));
+            }
+            signal = signals.next() => forward(&child, signal),
+            () = ready.prompt.code_needed() => say_once_when_credentials_end(&ready.provider),
+        }
+    };
     server.shutdown().await;
+    drop(config);
     status.map(exit_code)
 }
 
-/// Waits for `child`, passing on the SIGINT, SIGTERM and SIGHUP this process gets.
-async fn wait_forwarding_signals(
-    child: &mut tokio::process::Child,
-    signals: &mut Signals,
-) -> Result<std::process::ExitStatus, String> {
-    loop {
-        let forward = tokio::select! {
-            status = child.wait() => {
-                return status.map_err(|err| format!("cannot wait for the command: {err}"));
-            }
-            signal = signals.next() => signal,
-        };
-        if let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
-            // SAFETY: kill(2) with the pid of a child not yet waited for, and a valid signal.
-            unsafe {
-                libc::kill(pid, forward);
-            }
+/// Passes `signal` on to `child`, if it has not been waited for.
+fn forward(child: &tokio::process::Child, signal: libc::c_int) {
+    if let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+        // SAFETY: kill(2) with the pid of a child not yet waited for, and a valid signal.
+        unsafe {
+            libc::kill(pid, signal);
         }
     }
 }
 
 /// The command's status, or 128 plus the signal that ended it, as shells report it.
 fn exit_code(status: std::process::ExitStatus) -> u8 {
-    let code = status
-        .code()
-        .or_else(|| status.signal().map(|signal| 128 + signal))
-        .unwrap_or(1);
-    u8::try_from(code).unwrap_or(1)
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(signal)) => status_of(signal),
+        (None, None) => 1,
+    }
 }
 
 pub(crate) async fn credential_process(args: ProcessArgs) -> Status {
-    let (_, credentials) = ready(&args.chain).await?;
+    let Ready { credentials, .. } = ready(&args.chain).await?;
     let mut output = serde_json::json!({
         "Version": 1,
         "AccessKeyId": credentials.access_key_id(),

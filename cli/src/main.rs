@@ -4,7 +4,11 @@
 //! credentials for a `credential_process` line of an AWS config file.
 
 mod chain;
+mod child;
 mod commands;
+mod files;
+mod prompt;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -20,8 +24,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the chain's credentials on a loopback endpoint until SIGINT or SIGTERM, and print
-    /// the variables that point AWS SDKs at it.
+    /// Serve the chain's credentials on a loopback endpoint until a signal such as SIGINT or
+    /// SIGTERM, and print the variables that point AWS SDKs at it.
     Serve(commands::ServeArgs),
     /// Run a command whose AWS SDKs get the chain's credentials from an endpoint that lives as
     /// long as it does; exit with its status.

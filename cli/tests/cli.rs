@@ -1,9 +1,11 @@
 //! The `aws-role-chain` command as a user runs it, against LocalSts: the base credentials,
 //! region and STS endpoint from the environment as every AWS tool reads them, the chain from
-//! `--role` or `--profile`.
+//! `--role` or `--profile`. Every run of the command is under a timeout: none can hang the
+//! suite.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use aws_role_chain::test_util::{LocalRole, LocalSts};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -68,12 +70,44 @@ fn command(env: &[(&str, String)], args: &[&str]) -> Command {
     command
 }
 
-/// Runs the command off the async threads, so that LocalSts keeps answering.
+/// The longest any run of the command may take in these tests.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs the command to its end, killed if it takes longer than [`LIMIT`].
 async fn run(env: &[(&str, String)], args: &[&str]) -> Output {
-    let mut command = command(env, args);
-    tokio::task::spawn_blocking(move || command.output().unwrap())
+    finish(command(env, args)).await
+}
+
+async fn finish(command: Command) -> Output {
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true).stdin(Stdio::null());
+    tokio::time::timeout(LIMIT, command.output())
         .await
+        .expect("the command ends within 60 s")
         .unwrap()
+}
+
+/// A directory of this test's own under cargo's temporary directory, emptied first.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `contents` at `path` with `mode`.
+fn write_file(path: &Path, contents: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Sends `signal` to the process `pid`.
+fn kill(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) with the pid of a child of this test not yet waited for.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
 }
 
 const TWO_ROLES: [&str; 4] = [
@@ -158,7 +192,9 @@ async fn fails((args, says): (&[&str], &str)) {
     assert!(stderr.contains(says), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(output.stdout.is_empty());
-    assert!(!stderr.contains(BROKER_EXTERNAL_ID), "{stderr}");
+    for id in [BROKER_EXTERNAL_ID, STORAGE_EXTERNAL_ID] {
+        assert!(!stderr.contains(id), "{stderr}");
+    }
 }
 
 macro_rules! cases {
@@ -188,22 +224,70 @@ cases! { fails:
         &["credential-process", "--role", "arn:aws:iam::1:role/x"], "the chain is not valid: role 0 in the chain: role_arn");
 }
 
+/// Variables that would put other credentials before the endpoint in some SDK's chain.
+const SHADOWING: [&str; 13] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "AWS_CREDENTIAL_FILE",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_gives_the_command_the_role_and_returns_its_status() {
+async fn exec_gives_the_command_the_role_and_nothing_that_would_shadow_it() {
     let (sts, mut env) = world().await;
-    env.push(("AWS_PROFILE", "left-over".to_owned()));
-    // The child reads the endpoint as an SDK does, prints the key it got, and exits with 7.
-    let script = "import json, os, sys, urllib.request\n\
-                  assert 'AWS_ACCESS_KEY_ID' not in os.environ and 'AWS_PROFILE' not in os.environ\n\
-                  assert 'STORAGE_EXT' not in os.environ and 'BROKER_EXT' not in os.environ\n\
+    // The base credentials from the profile AWS_PROFILE names, so that every other variable
+    // can be set to something the child must not see (the key pair's variables are checked by
+    // the SDK child tests below).
+    let key = |name| env.iter().find(|(set, _)| *set == name).unwrap().1.clone();
+    let (key_id, secret) = (key("AWS_ACCESS_KEY_ID"), key("AWS_SECRET_ACCESS_KEY"));
+    env.retain(|(name, _)| !SHADOWING.contains(name) && *name != "AWS_CONFIG_FILE");
+    for name in &SHADOWING[2..] {
+        env.push((name, "left-over".to_owned()));
+    }
+    env.retain(|(name, _)| *name != "AWS_PROFILE");
+    env.push(("AWS_PROFILE", "compute".to_owned()));
+    // The child reads the endpoint as an SDK does, checks its environment and config file,
+    // prints the key it got, and exits with 7.
+    let script = "import json, os, stat, sys, urllib.request\n\
+                  names = sys.argv[1].split(',')\n\
+                  left = [n for n in names + ['STORAGE_EXT', 'BROKER_EXT'] if n in os.environ]\n\
+                  assert not left, left\n\
                   assert os.environ['AWS_SHARED_CREDENTIALS_FILE'] == '/dev/null'\n\
+                  config = os.environ['AWS_CONFIG_FILE']\n\
+                  assert stat.S_IMODE(os.stat(config).st_mode) == 0o600\n\
+                  assert open(config).read() == '[default]\\nregion = eu-west-3\\noutput = json\\n', open(config).read()\n\
+                  assert os.environ['AWS_ROLE_CHAIN_EXEC'] == str(os.getppid())\n\
+                  print(config)\n\
                   request = urllib.request.Request(os.environ['AWS_CONTAINER_CREDENTIALS_FULL_URI'],\n\
                       headers={'Authorization': os.environ['AWS_CONTAINER_AUTHORIZATION_TOKEN']})\n\
                   print(json.load(urllib.request.urlopen(request))['AccessKeyId'])\n\
                   sys.exit(7)\n";
+    let dir = scratch("cli-exec-env");
+    let config = dir.join("config");
+    write_file(
+        &config,
+        &format!(
+            "[default]\nregion = us-west-2\naws_access_key_id = AKIDDEFAULT\n\
+             aws_secret_access_key = default-secret\n\
+             [profile compute]\nregion = eu-west-3\noutput = json\ncli_pager =\n\
+             aws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+        ),
+        0o600,
+    );
+    env.push(("AWS_CONFIG_FILE", config.display().to_string()));
+    let names = SHADOWING.join(",");
     let mut args = vec!["exec"];
     args.extend(TWO_ROLES);
-    args.extend(["--", "python3", "-c", script]);
+    args.extend(["--", "python3", "-c", script, &names]);
 
     let output = run(&env, &args).await;
 
@@ -214,7 +298,98 @@ async fn exec_gives_the_command_the_role_and_returns_its_status() {
         String::from_utf8_lossy(&output.stderr)
     );
     let printed = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(printed.trim(), sts.issued()[1].access_key_id());
+    let (child_config, key) = printed.trim().split_once('\n').unwrap();
+    assert_eq!(key, sts.issued()[1].access_key_id());
+    assert!(
+        !Path::new(child_config).exists(),
+        "the child's config file is removed at exit"
+    );
+}
+
+/// The AWS SDK for Rust's default chain, run by `exec` under a config file whose `[default]`
+/// profile has credentials of its own: it gets the chain's last role all the same.
+async fn sdk_child_gets_the_last_role(default_profile: &str) {
+    let (sts, mut env) = world().await;
+    let dir = scratch(&format!("cli-shadow-{}", default_profile.len()));
+    let config = dir.join("config");
+    write_file(&config, default_profile, 0o600);
+    env.retain(|(name, _)| *name != "AWS_CONFIG_FILE");
+    env.push(("AWS_CONFIG_FILE", config.display().to_string()));
+    // The example prints what the SDK's default chain finds.
+    let child = Path::new(env!("CARGO_BIN_EXE_aws-role-chain"))
+        .with_file_name("examples")
+        .join("sdk_credentials");
+    assert!(
+        child.exists(),
+        "{} is built by cargo test, or by cargo build --example sdk_credentials",
+        child.display()
+    );
+    let mut args = vec!["exec"];
+    args.extend(TWO_ROLES);
+    args.extend(["--", child.to_str().unwrap()]);
+
+    let output = run(&env, &args).await;
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        printed.trim(),
+        format!("{} 111111111111", sts.issued()[1].access_key_id())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_gives_an_sdk_child_the_role_despite_keys_in_the_default_profile() {
+    sdk_child_gets_the_last_role(
+        "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_gives_an_sdk_child_the_role_despite_a_credential_process_in_the_default_profile() {
+    sdk_child_gets_the_last_role(
+        "[default]\ncredential_process = echo {\"Version\":1,\"AccessKeyId\":\"AKIDPROCESS\",\"SecretAccessKey\":\"s\"}\n",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_gives_an_sdk_child_the_role_despite_an_sso_session_in_the_default_profile() {
+    sdk_child_gets_the_last_role(
+        "[default]\nsso_session = corp\nsso_account_id = 999999999999\nsso_role_name = Admin\n\
+         [sso-session corp]\nsso_region = us-east-1\nsso_start_url = https://corp.example/start\n",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_inside_exec_is_refused_unless_nested_is_given() {
+    let (sts, mut env) = world().await;
+    env.push(("AWS_ROLE_CHAIN_EXEC", "4242".to_owned()));
+    let mut args = vec!["exec"];
+    args.extend(TWO_ROLES);
+    args.extend(["--", "true"]);
+
+    let refused = run(&env, &args).await;
+
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("inside another aws-role-chain exec (process 4242"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--nested"), "{stderr}");
+    assert!(sts.requests().is_empty(), "refused before any request");
+
+    args.insert(1, "--nested");
+    let nested = run(&env, &args).await;
+    assert!(
+        nested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nested.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,88 +411,212 @@ async fn exec_of_a_missing_program_says_so() {
     );
 }
 
+/// `serve` started with `args`, its stdout read line by line.
+struct Serving {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Serving {
+    fn start(env: &[(&str, String)], args: &[&str]) -> Serving {
+        let mut child = tokio::process::Command::from(command(env, args))
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Serving { child, lines }
+    }
+
+    /// The URI and the token file of the two `export` lines, unquoted.
+    async fn exports(&mut self) -> (String, PathBuf) {
+        let mut lines = Vec::new();
+        for _ in 0..2 {
+            let line = tokio::time::timeout(LIMIT, self.lines.next_line());
+            lines.push(line.await.unwrap().unwrap().unwrap());
+        }
+        let (uri, file) = (&lines[0], &lines[1]);
+        let value = |line: &str, name: &str| {
+            let quoted = line.strip_prefix(&format!("export {name}=")).unwrap();
+            let value = quoted
+                .strip_prefix('\'')
+                .unwrap()
+                .strip_suffix('\'')
+                .unwrap();
+            value.replace(r"'\''", "'")
+        };
+        (
+            value(uri, "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+            PathBuf::from(value(file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")),
+        )
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    async fn stop(mut self, signal: libc::c_int) -> std::process::ExitStatus {
+        kill(self.child.id().unwrap(), signal);
+        tokio::time::timeout(LIMIT, self.child.wait())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+/// The access key id that `uri` gives for `token`, read as an SDK reads it.
+async fn fetch_key(uri: &str, token: &str) -> String {
+    let script = "import json, sys, urllib.request\n\
+                  request = urllib.request.Request(sys.argv[1], headers={'Authorization': sys.argv[2]})\n\
+                  print(json.load(urllib.request.urlopen(request))['AccessKeyId'])\n";
+    let mut python = Command::new("python3");
+    python.args(["-c", script, uri, token]);
+    let output = finish(python).await;
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_prints_the_variables_serves_until_sigterm_and_removes_its_token_file() {
+async fn serve_prints_quoted_variables_serves_until_sigterm_and_removes_its_token_file() {
     let (sts, env) = world().await;
-    let token_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-serve.token");
-    let _ = std::fs::remove_file(&token_file);
+    let token_file = scratch("cli-serve").join("token file's");
     let mut args = vec!["serve", "--token-file", token_file.to_str().unwrap()];
     args.extend(TWO_ROLES);
-    let mut child = tokio::process::Command::from(command(&env, &args))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let uri = lines.next_line().await.unwrap().unwrap();
-    let file = lines.next_line().await.unwrap().unwrap();
-    let uri = uri
-        .strip_prefix("export AWS_CONTAINER_CREDENTIALS_FULL_URI=")
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        file,
-        format!(
-            "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
-            token_file.display()
-        )
-    );
+    let mut serving = Serving::start(&env, &args);
+
+    let (uri, file) = serving.exports().await;
+
+    assert_eq!(file, token_file);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let token = std::fs::read_to_string(&token_file).unwrap();
     assert_eq!(token.trim(), token, "the SDKs send the file as it is");
-
-    let script = "import json, sys, urllib.request\n\
-                  request = urllib.request.Request(sys.argv[1], headers={'Authorization': sys.argv[2]})\n\
-                  print(json.load(urllib.request.urlopen(request))['AccessKeyId'])\n";
-    let mut python = Command::new("python3");
-    python.args(["-c", script, &uri, &token]);
-    let output = tokio::task::spawn_blocking(move || python.output().unwrap())
-        .await
-        .unwrap();
     assert_eq!(
-        String::from_utf8(output.stdout).unwrap().trim(),
+        fetch_key(&uri, &token).await,
         sts.issued()[1].access_key_id()
     );
-
-    // SAFETY: kill(2) with the pid of a child not yet waited for.
-    unsafe {
-        libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGTERM);
-    }
-    let status = child.wait().await.unwrap();
+    let status = serving.stop(libc::SIGTERM).await;
     assert!(status.success(), "{status:?}");
     assert!(!token_file.exists(), "the token file is removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_refuses_a_token_file_others_can_read_or_with_a_newline() {
-    use std::os::unix::fs::PermissionsExt;
+async fn serve_writes_its_token_in_the_users_runtime_directory_else_the_temporary_one() {
+    for variable in ["XDG_RUNTIME_DIR", "TMPDIR"] {
+        let (_sts, mut env) = world().await;
+        let dir = scratch(&format!("cli-default-{variable}"));
+        env.push((variable, dir.display().to_string()));
+        let mut args = vec!["serve"];
+        args.extend(TWO_ROLES);
+        let mut serving = Serving::start(&env, &args);
+
+        let (_, file) = serving.exports().await;
+
+        assert_eq!(file.parent(), Some(dir.as_path()), "{variable}");
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("aws-role-chain-") && name.ends_with(".token"),
+            "{name}"
+        );
+        assert!(serving.stop(libc::SIGINT).await.success());
+        assert!(!file.exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_leaves_a_token_file_it_did_not_create_or_that_was_replaced() {
     let (_sts, env) = world().await;
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-token-files");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-not-ours");
+    let operators = dir.join("operator.token");
+    write_file(&operators, "operator-token-0123456789abcdef-01", 0o600);
+    let replaced = dir.join("replaced.token");
+    for path in [&operators, &replaced] {
+        let mut args = vec!["serve", "--token-file", path.to_str().unwrap()];
+        args.extend(TWO_ROLES);
+        let mut serving = Serving::start(&env, &args);
+        serving.exports().await;
+        if path == &replaced {
+            let other = dir.join("other");
+            write_file(&other, "another process's file", 0o600);
+            std::fs::rename(&other, path).unwrap();
+        }
+        assert!(serving.stop(libc::SIGTERM).await.success());
+        assert!(path.exists(), "{} is left in place", path.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_token_file_that_is_not_fit_to_hold_the_token() {
+    let (_sts, env) = world().await;
+    let dir = scratch("cli-token-files");
+    let token = "token-value-0123456789abcdef-0123";
     for (name, contents, mode, says) in [
         (
             "readable",
-            "token-value-0123",
+            token,
             0o644,
-            "can be read by other users (mode 644): chmod 600 it",
+            "other users (mode 644): chmod 600 it",
         ),
         (
             "newline",
-            "token-value-0123\n",
+            &format!("{token}\n"),
             0o600,
             "spaces or a newline around the token",
         ),
+        ("short", "token-value", 0o600, "shorter than 32 characters"),
+        ("link", "", 0o600, "is a symbolic link"),
     ] {
         let path = dir.join(name);
-        std::fs::write(&path, contents).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        if name == "link" {
+            std::os::unix::fs::symlink(dir.join("readable"), &path).unwrap();
+        } else {
+            write_file(&path, contents, mode);
+        }
         let mut args = vec!["serve", "--token-file", path.to_str().unwrap()];
         args.extend(TWO_ROLES);
         let output = run(&env, &args).await;
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(says), "{stderr}");
-        assert!(!stderr.contains("token-value-0123"), "{stderr}");
+        assert!(!stderr.contains(token), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_id_file_is_read_only_if_it_is_the_users_own_and_private() {
+    let (sts, env) = world().await;
+    let dir = scratch("cli-external-id-files");
+    let private = dir.join("private");
+    write_file(&private, &format!("{BROKER_EXTERNAL_ID}\n"), 0o600);
+    let readable = dir.join("readable");
+    write_file(&readable, BROKER_EXTERNAL_ID, 0o640);
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    let role = |path: &Path| {
+        format!(
+            "arn:aws:iam::333333333333:role/broker,external-id-file={}",
+            path.display()
+        )
+    };
+
+    let read = run(&env, &["credential-process", "--role", &role(&private)]).await;
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert_eq!(
+        sts.requests()[0].param("ExternalId"),
+        Some(BROKER_EXTERNAL_ID)
+    );
+
+    for (path, says) in [
+        (&readable, "other users (mode 640): chmod 600 it"),
+        (&link, "is a symbolic link"),
+    ] {
+        let output = run(&env, &["credential-process", "--role", &role(path)]).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains(BROKER_EXTERNAL_ID), "{stderr}");
     }
 }

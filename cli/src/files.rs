@@ -1,0 +1,122 @@
+//! Files of this user's only: the ones the command creates (a token, a child's config) and
+//! removes at exit if they are still its own, and the ExternalId files it reads.
+
+use std::fs::Metadata;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The largest file read: an ExternalId is at most 1,224 characters.
+const MAX_READ_BYTES: u64 = 4096;
+
+/// A file this process created, removed when dropped if it is still the one created.
+#[derive(Debug)]
+pub(crate) struct Created {
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl Created {
+    /// Writes `contents` to a new file at `path` that only this user can read: never through a
+    /// file or link that is already there.
+    pub(crate) fn write(path: PathBuf, contents: &[u8]) -> Result<Created, String> {
+        let shown = path.display();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|err| format!("cannot create {shown}: {err}"))?;
+        let metadata = file
+            .metadata()
+            .map_err(|err| format!("cannot create {shown}: {err}"))?;
+        let created = Created {
+            identity: (metadata.dev(), metadata.ino()),
+            path,
+        };
+        file.write_all(contents)
+            .map_err(|err| format!("cannot write {}: {err}", created.path.display()))?;
+        Ok(created)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        // Another process may have put its own file at the path since: that one stays.
+        let ours = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|metadata| (metadata.dev(), metadata.ino()) == self.identity);
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `aws-role-chain-<pid>-<random>.<extension>` in `$XDG_RUNTIME_DIR` (private to the user),
+/// else in the temporary directory, where another user could otherwise take a name first.
+pub(crate) fn private_path(extension: &str) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    // A randomly keyed hasher's output: unpredictable enough for a file name.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    dir.join(format!(
+        "aws-role-chain-{}-{random:016x}.{extension}",
+        std::process::id()
+    ))
+}
+
+/// The content of a file that only this user controls, as the credentials server reads its
+/// token file: not through a symlink, a regular file of this user's, without group or other
+/// permission bits, at most 4 KiB.
+pub(crate) fn read_private(path: &Path) -> Result<String, String> {
+    let shown = path.display();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| match err.raw_os_error() {
+            Some(libc::ELOOP) => format!("{shown} is a symbolic link: give the file itself"),
+            _ => format!("cannot read {shown}: {err}"),
+        })?;
+    let metadata = file
+        .metadata()
+        .map_err(|err| format!("cannot read {shown}: {err}"))?;
+    if let Some(problem) = unfit(&metadata) {
+        return Err(format!("{shown} {problem}"));
+    }
+    let mut text = String::new();
+    file.take(MAX_READ_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|err| format!("cannot read {shown}: {err}"))?;
+    Ok(text)
+}
+
+fn unfit(metadata: &Metadata) -> Option<String> {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let mode = metadata.mode() & 0o7777;
+    if !metadata.file_type().is_file() {
+        Some("is not a regular file".to_owned())
+    } else if metadata.uid() != uid {
+        Some(format!(
+            "belongs to user {}, not to this user ({uid})",
+            metadata.uid()
+        ))
+    } else if mode & 0o077 != 0 {
+        Some(format!(
+            "can be read or written by other users (mode {mode:o}): chmod 600 it"
+        ))
+    } else if metadata.len() > MAX_READ_BYTES {
+        Some(format!("is larger than {MAX_READ_BYTES} bytes"))
+    } else {
+        None
+    }
+}

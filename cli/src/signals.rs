@@ -1,0 +1,73 @@
+//! The signals the command listens for: during start-up each ends it at once; afterwards `exec`
+//! passes each on to its child and `serve` stops on them.
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+/// Every signal whose default action would end this process, but those that report a fault of
+/// its own (SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS) and SIGPIPE (ignored by
+/// Rust programs): ending on one of them would leave `exec`'s child running with a URI to a
+/// port that any local user could then bind. SIGWINCH is passed on too, for terminal programs.
+pub(crate) const FORWARDED: [libc::c_int; 13] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGIO,
+    libc::SIGWINCH,
+];
+
+/// The signals of [`FORWARDED`] as they arrive.
+pub(crate) struct Signals(mpsc::UnboundedReceiver<libc::c_int>);
+
+impl Signals {
+    /// Listens for every signal of [`FORWARDED`]: from now on none of them ends the process by
+    /// its default action.
+    pub(crate) fn listen() -> Result<Signals, String> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        for number in FORWARDED {
+            let mut stream = signal(SignalKind::from_raw(number))
+                .map_err(|err| format!("cannot listen for signal {number}: {err}"))?;
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    if sender.send(number).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(Signals(receiver))
+    }
+
+    /// The next signal to arrive.
+    pub(crate) async fn next(&mut self) -> libc::c_int {
+        match self.0.recv().await {
+            Some(number) => number,
+            // The listeners live as long as the runtime: never reached while it runs.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The next signal that should stop a server: any but SIGWINCH.
+    pub(crate) async fn next_stop(&mut self) -> libc::c_int {
+        loop {
+            let number = self.next().await;
+            if number != libc::SIGWINCH {
+                return number;
+            }
+        }
+    }
+}
+
+/// The exit status of a process ended by `signal`, as shells report it.
+pub(crate) fn status_of(signal: libc::c_int) -> u8 {
+    u8::try_from(128 + signal).unwrap_or(1)
+}
