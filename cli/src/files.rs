@@ -120,3 +120,55 @@ fn unfit(metadata: &Metadata) -> Option<String> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("role-chain-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_file_is_never_written_through_one_already_there() {
+        let dir = scratch("create-new");
+        let existing = dir.join("existing");
+        std::fs::write(&existing, "theirs").unwrap();
+        let target = dir.join("target");
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+
+        for path in [&existing, &link] {
+            let err = Created::write(path.clone(), b"ours").unwrap_err();
+            assert!(err.contains("cannot create"), "{err}");
+        }
+
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "theirs");
+        assert!(!target.exists(), "nothing written through the link");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_created_file_is_private_and_removed_only_while_it_is_the_one_created() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch("created");
+        let path = dir.join("file");
+        let created = Created::write(path.clone(), b"ours").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(created);
+        assert!(!path.exists());
+
+        let created = Created::write(path.clone(), b"ours").unwrap();
+        let other = dir.join("other");
+        std::fs::write(&other, "theirs").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        drop(created);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "theirs");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -3,119 +3,13 @@
 //! `--role` or `--profile`. Every run of the command is under a timeout: none can hang the
 //! suite.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-use aws_role_chain::test_util::{LocalRole, LocalSts};
+use common::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-const COMPUTE_USER: &str = "arn:aws:iam::222222222222:user/compute";
-const BROKER: &str = "arn:aws:iam::333333333333:role/broker";
-const STORAGE: &str = "arn:aws:iam::111111111111:role/storage-access";
-const BROKER_EXTERNAL_ID: &str = "broker-ext-5b1e";
-const STORAGE_EXTERNAL_ID: &str = "storage-ext-7f3a9c";
-
-/// Empty AWS config and credentials files, so that only the environment counts.
-fn empty_files() -> (String, String) {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-empty");
-    std::fs::create_dir_all(&dir).unwrap();
-    let paths = (dir.join("config"), dir.join("credentials"));
-    std::fs::write(&paths.0, "").unwrap();
-    std::fs::write(&paths.1, "").unwrap();
-    (paths.0.display().to_string(), paths.1.display().to_string())
-}
-
-/// LocalSts with compute → broker → storage, and the environment that points a command at it
-/// with the compute user's keys.
-async fn world() -> (LocalSts, Vec<(&'static str, String)>) {
-    let (config, credentials) = empty_files();
-    let sts = LocalSts::start().await.unwrap();
-    let compute = sts.add_user("222222222222", "compute");
-    sts.add_role(
-        LocalRole::new(BROKER)
-            .trust(COMPUTE_USER)
-            .external_id(BROKER_EXTERNAL_ID),
-    );
-    sts.add_role(
-        LocalRole::new(STORAGE)
-            .trust(BROKER)
-            .external_id(STORAGE_EXTERNAL_ID),
-    );
-    let env = vec![
-        ("AWS_ACCESS_KEY_ID", compute.access_key_id().to_owned()),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            compute.secret_access_key().to_owned(),
-        ),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ENDPOINT_URL_STS", sts.endpoint_url().to_owned()),
-        ("AWS_CONFIG_FILE", config),
-        ("AWS_SHARED_CREDENTIALS_FILE", credentials),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ("BROKER_EXT", BROKER_EXTERNAL_ID.to_owned()),
-        ("STORAGE_EXT", STORAGE_EXTERNAL_ID.to_owned()),
-        ("PATH", std::env::var("PATH").unwrap_or_default()),
-    ];
-    (sts, env)
-}
-
-/// The command with only `env` as its environment.
-fn command(env: &[(&str, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aws-role-chain"));
-    command
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .args(args);
-    command
-}
-
-/// The longest any run of the command may take in these tests.
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// Runs the command to its end, killed if it takes longer than [`LIMIT`].
-async fn run(env: &[(&str, String)], args: &[&str]) -> Output {
-    finish(command(env, args)).await
-}
-
-async fn finish(command: Command) -> Output {
-    let mut command = tokio::process::Command::from(command);
-    command.kill_on_drop(true).stdin(Stdio::null());
-    tokio::time::timeout(LIMIT, command.output())
-        .await
-        .expect("the command ends within 60 s")
-        .unwrap()
-}
-
-/// A directory of this test's own under cargo's temporary directory, emptied first.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Writes `contents` at `path` with `mode`.
-fn write_file(path: &Path, contents: &str, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, contents).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Sends `signal` to the process `pid`.
-fn kill(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill(2) with the pid of a child of this test not yet waited for.
-    unsafe {
-        libc::kill(pid as libc::pid_t, signal);
-    }
-}
-
-const TWO_ROLES: [&str; 4] = [
-    "--role",
-    "arn:aws:iam::333333333333:role/broker,external-id-env=BROKER_EXT",
-    "--role",
-    "arn:aws:iam::111111111111:role/storage-access,external-id-env=STORAGE_EXT,session-name=cli-test",
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_process_prints_the_last_roles_credentials() {

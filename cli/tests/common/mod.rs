@@ -1,0 +1,144 @@
+//! What the command's tests share: LocalSts with compute → broker → storage, the environment
+//! that points the command at it, and runs of the command under a timeout.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use aws_role_chain::test_util::{LocalRole, LocalSts};
+
+pub const COMPUTE_USER: &str = "arn:aws:iam::222222222222:user/compute";
+pub const BROKER: &str = "arn:aws:iam::333333333333:role/broker";
+pub const STORAGE: &str = "arn:aws:iam::111111111111:role/storage-access";
+pub const BROKER_EXTERNAL_ID: &str = "broker-ext-5b1e";
+pub const STORAGE_EXTERNAL_ID: &str = "storage-ext-7f3a9c";
+
+/// Empty AWS config and credentials files, so that only the environment counts.
+pub fn empty_files() -> (String, String) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths = (dir.join("config"), dir.join("credentials"));
+    std::fs::write(&paths.0, "").unwrap();
+    std::fs::write(&paths.1, "").unwrap();
+    (paths.0.display().to_string(), paths.1.display().to_string())
+}
+
+/// LocalSts with compute → broker → storage, and the environment that points a command at it
+/// with the compute user's keys.
+pub async fn world() -> (LocalSts, Vec<(&'static str, String)>) {
+    let (config, credentials) = empty_files();
+    let sts = LocalSts::start().await.unwrap();
+    let compute = sts.add_user("222222222222", "compute");
+    sts.add_role(
+        LocalRole::new(BROKER)
+            .trust(COMPUTE_USER)
+            .external_id(BROKER_EXTERNAL_ID),
+    );
+    sts.add_role(
+        LocalRole::new(STORAGE)
+            .trust(BROKER)
+            .external_id(STORAGE_EXTERNAL_ID),
+    );
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", compute.access_key_id().to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            compute.secret_access_key().to_owned(),
+        ),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ENDPOINT_URL_STS", sts.endpoint_url().to_owned()),
+        ("AWS_CONFIG_FILE", config),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("BROKER_EXT", BROKER_EXTERNAL_ID.to_owned()),
+        ("STORAGE_EXT", STORAGE_EXTERNAL_ID.to_owned()),
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+    ];
+    (sts, env)
+}
+
+/// The command with only `env` as its environment.
+pub fn command(env: &[(&str, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aws-role-chain"));
+    command
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(args);
+    command
+}
+
+/// The longest any run of the command may take in these tests.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs the command to its end, killed if it takes longer than [`LIMIT`].
+pub async fn run(env: &[(&str, String)], args: &[&str]) -> Output {
+    finish(command(env, args)).await
+}
+
+pub async fn finish(command: Command) -> Output {
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true).stdin(Stdio::null());
+    tokio::time::timeout(LIMIT, command.output())
+        .await
+        .expect("the command ends within 60 s")
+        .unwrap()
+}
+
+/// A directory of this test's own under cargo's temporary directory, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `contents` at `path` with `mode`.
+pub fn write_file(path: &Path, contents: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Sends `signal` to the process `pid`.
+pub fn kill(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) with the pid of a child of this test not yet waited for.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+pub const TWO_ROLES: [&str; 4] = [
+    "--role",
+    "arn:aws:iam::333333333333:role/broker,external-id-env=BROKER_EXT",
+    "--role",
+    "arn:aws:iam::111111111111:role/storage-access,external-id-env=STORAGE_EXT,session-name=cli-test",
+];
+
+/// Real time since it was made: the one place these tests read the monotonic clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        #[allow(clippy::disallowed_methods)]
+        Stopwatch(std::time::Instant::now())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        #[allow(clippy::disallowed_methods)]
+        self.0.elapsed()
+    }
+}
+
+/// Waits in real time until `done` holds, looking every 10 ms, for at most 20 s.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Stopwatch::start();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

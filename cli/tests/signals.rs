@@ -1,0 +1,160 @@
+//! Signals and `aws-role-chain`: one during start-up ends the command at once with nothing
+//! started; afterwards `exec` passes every signal that would end it on to its child, exits as
+//! the child did, and never leaves the child behind.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The command started with `args`, its stdout read line by line.
+struct Running {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Running {
+    fn start(env: &[(&str, String)], args: &[&str]) -> Running {
+        let mut child = tokio::process::Command::from(command(env, args))
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Running { child, lines }
+    }
+
+    async fn line(&mut self) -> String {
+        let line = tokio::time::timeout(LIMIT, self.lines.next_line());
+        line.await.unwrap().unwrap().expect("a line")
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        kill(self.child.id().unwrap(), signal);
+    }
+
+    /// The exit status, which must come within `within`.
+    async fn status(&mut self, within: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("the command ended in time")
+            .unwrap()
+    }
+}
+
+/// A signal while the first AssumeRole hangs ends the command with 128 + the signal, at once
+/// and without running the child.
+/// `status` is `None` for a command that the signal ends by its default action.
+async fn during_start_up((subcommand, signal, status): (&str, libc::c_int, Option<i32>)) {
+    let (sts, env) = world().await;
+    // Far longer than the 10 s the command is given to end.
+    sts.set_latency(Duration::from_secs(50));
+    let marker = scratch(&format!("cli-start-up-{subcommand}-{signal}")).join("ran");
+    let mut args = vec![subcommand];
+    args.extend(TWO_ROLES);
+    let touch = format!("open('{}', 'w')", marker.display());
+    if subcommand == "exec" {
+        args.extend(["--", "python3", "-c", &touch]);
+    }
+    let mut running = Running::start(&env, &args);
+    eventually("the first request comes", || !sts.requests().is_empty()).await;
+
+    running.signal(signal);
+
+    let ended = running.status(Duration::from_secs(10)).await;
+    assert_eq!(ended.code(), status, "{ended:?}");
+    assert!(!marker.exists(), "the child never ran");
+}
+
+macro_rules! cases {
+    ($check:ident: $($name:ident: $args:expr;)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $check($args).await
+            }
+        )+
+    };
+}
+
+cases! { during_start_up:
+    sigterm_during_exec_start_up_exits_143_without_the_child: ("exec", libc::SIGTERM, Some(143));
+    sigint_during_exec_start_up_exits_130_without_the_child: ("exec", libc::SIGINT, Some(130));
+    sigint_during_serve_start_up_exits_130: ("serve", libc::SIGINT, Some(130));
+    sigterm_during_serve_start_up_exits_143: ("serve", libc::SIGTERM, Some(143));
+    sigint_ends_credential_process_at_once: ("credential-process", libc::SIGINT, None);
+}
+
+/// Every signal that `exec` passes on, by number, with the name Python gives it.
+const FORWARDED: [(libc::c_int, &str); 12] = [
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGUSR2, "SIGUSR2"),
+    (libc::SIGALRM, "SIGALRM"),
+    (libc::SIGVTALRM, "SIGVTALRM"),
+    (libc::SIGPROF, "SIGPROF"),
+    (libc::SIGXCPU, "SIGXCPU"),
+    (libc::SIGXFSZ, "SIGXFSZ"),
+    (libc::SIGIO, "SIGIO"),
+    (libc::SIGWINCH, "SIGWINCH"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_passes_every_signal_on_and_exits_as_its_child_did() {
+    let (_sts, env) = world().await;
+    // The child prints each signal it gets, and dies of SIGTERM.
+    let names: Vec<&str> = FORWARDED.iter().map(|(_, name)| *name).collect();
+    let script = "import signal, sys, time\n\
+                  def seen(number, frame): print(number, flush=True)\n\
+                  for name in sys.argv[1].split(','): signal.signal(getattr(signal, name), seen)\n\
+                  print('ready', flush=True)\n\
+                  time.sleep(50)\n";
+    let joined = names.join(",");
+    let mut args = vec!["exec"];
+    args.extend(TWO_ROLES);
+    args.extend(["--", "python3", "-c", script, &joined]);
+    let mut running = Running::start(&env, &args);
+    assert_eq!(running.line().await, "ready");
+
+    for (number, name) in FORWARDED {
+        running.signal(number);
+        assert_eq!(running.line().await, number.to_string(), "{name}");
+    }
+    running.signal(libc::SIGTERM);
+
+    let status = running.status(LIMIT).await;
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+}
+
+/// The state of process `pid` in /proc (`R`, `S`, `Z`…), `None` once it is gone.
+fn state(pid: &str) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_killed_takes_its_child_with_it() {
+    let (_sts, env) = world().await;
+    let script = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(50)\n";
+    let mut args = vec!["exec"];
+    args.extend(TWO_ROLES);
+    args.extend(["--", "python3", "-c", script]);
+    let mut running = Running::start(&env, &args);
+    let pid = running.line().await;
+    assert!(matches!(state(&pid), Some('R' | 'S')), "the child runs");
+
+    running.signal(libc::SIGKILL);
+    running.status(LIMIT).await;
+
+    eventually(
+        "the child is gone",
+        || !matches!(state(&pid), Some(state) if state != 'Z'),
+    )
+    .await;
+}
