@@ -8,41 +8,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_role_chain::server::CredentialsServer;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Connections without the token, at once.
 const ATTACKERS: usize = 300;
 /// How long they keep at it, at most.
 const ATTACK: Duration = Duration::from_secs(4);
-
-/// One connection without the token after another, each with a whole request or (`slow`) half
-/// of one, until the attack's time or 5,000 rounds are up; how many rounds it made.
-async fn attacker(addr: SocketAddr, started: Stopwatch, slow: bool) -> usize {
-    let mut request = format!("GET /role-chain/credentials HTTP/1.1\r\nHost: {addr}\r\n");
-    if !slow {
-        request.push_str("\r\n");
-    }
-    let mut rounds = 0;
-    while started.elapsed() < ATTACK && rounds < 5_000 {
-        rounds += 1;
-        let Ok(mut stream) = TcpStream::connect(addr).await else {
-            continue;
-        };
-        if stream.write_all(request.as_bytes()).await.is_err() {
-            continue;
-        }
-        let mut answer = Vec::new();
-        let _ = tokio::time::timeout(ATTACK, stream.read_to_end(&mut answer)).await;
-    }
-    rounds
-}
 
 #[test]
 fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connections_hammer() {
@@ -76,7 +51,7 @@ fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connecti
     let started = stopwatch();
     let addr = server.local_addr();
     let attackers: Vec<_> = (0..ATTACKERS)
-        .map(|n| attack_runtime.spawn(attacker(addr, started, n % 3 == 0)))
+        .map(|n| attack_runtime.spawn(tokenless(addr, started, ATTACK, n % 3 == 0)))
         .collect();
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -8,6 +8,8 @@
 //! policy with an exact principal ARN and `StringEquals sts:ExternalId`. It does not check
 //! cross-account trust policies, so the ExternalId test uses a same-account role.
 
+mod common;
+
 use std::path::PathBuf;
 
 use aws_credential_types::provider::ProvideCredentials;
@@ -562,11 +564,12 @@ fn cli() -> String {
         .expect("AWS_ROLE_CHAIN_BIN is not set: run these tests with scripts/moto.sh test")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_gives_a_boto3_child_the_role_and_returns_its_status() {
+/// `aws-role-chain exec` around a boto3 child that prints its caller ARN and exits with 3, its
+/// base credentials the compute user's keys, under `config` as `AWS_CONFIG_FILE`.
+async fn exec_boto3(config: String) -> std::process::Output {
     let keys = compute_keys().await;
     let script = format!("{CALLER_ARN}import sys\nsys.exit(3)\n");
-    let output = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         std::process::Command::new(cli())
             .args([
                 "exec",
@@ -585,7 +588,7 @@ async fn exec_gives_a_boto3_child_the_role_and_returns_its_status() {
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_ENDPOINT_URL", endpoint())
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/nonexistent/aws-role-chain/config")
+            .env("AWS_CONFIG_FILE", config)
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 "/nonexistent/aws-role-chain/credentials",
@@ -595,8 +598,11 @@ async fn exec_gives_a_boto3_child_the_role_and_returns_its_status() {
             .unwrap()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
 
+/// The boto3 child acted as the chain's last role and its status came back.
+fn assert_acted_as_the_last_role(output: &std::process::Output) {
     assert_eq!(
         output.status.code(),
         Some(3),
@@ -604,9 +610,118 @@ async fn exec_gives_a_boto3_child_the_role_and_returns_its_status() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(
-        String::from_utf8(output.stdout).unwrap().trim(),
+        String::from_utf8_lossy(&output.stdout).trim(),
         "arn:aws:sts::111111111111:assumed-role/storage-access/exec-child"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_gives_a_boto3_child_the_role_and_returns_its_status() {
+    let output = exec_boto3("/nonexistent/aws-role-chain/config".to_owned()).await;
+    assert_acted_as_the_last_role(&output);
+}
+
+/// A config file whose `[default]` profile has credentials that boto3 would read before the
+/// endpoint: the compute user's own keys, a credential process printing them, an SSO session.
+async fn exec_boto3_under_a_default_profile(name: &str, default_profile: String) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-shadow-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    std::fs::write(&config, default_profile).unwrap();
+
+    let output = exec_boto3(config.display().to_string()).await;
+
+    assert_acted_as_the_last_role(&output);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_gives_a_boto3_child_the_role_despite_keys_in_the_default_profile() {
+    let keys = compute_keys().await;
+    let profile = format!(
+        "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        keys.access_key_id(),
+        keys.secret_access_key()
+    );
+    exec_boto3_under_a_default_profile("keys", profile).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_gives_a_boto3_child_the_role_despite_a_credential_process_in_the_default_profile() {
+    let keys = compute_keys().await;
+    let printed = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": keys.access_key_id(),
+        "SecretAccessKey": keys.secret_access_key(),
+    });
+    let profile = format!("[default]\ncredential_process = echo {printed}\n");
+    exec_boto3_under_a_default_profile("process", profile).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_gives_a_boto3_child_the_role_despite_an_sso_session_in_the_default_profile() {
+    let profile = "[default]\nsso_session = corp\nsso_account_id = 999999999999\n\
+                   sso_role_name = Admin\n[sso-session corp]\nsso_region = us-east-1\n\
+                   sso_start_url = https://corp.example/start\n";
+    exec_boto3_under_a_default_profile("sso", profile.to_owned()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_gets_credentials_within_1_s_while_300_tokenless_connections_hammer_the_server() {
+    let chain = provider([
+        Role::new(BROKER_ROLE).external_id(BROKER_EXTERNAL_ID),
+        storage_role(),
+    ])
+    .await;
+    let expected = chain.credentials().await.unwrap();
+    let server = aws_role_chain::server::CredentialsServer::start(chain)
+        .await
+        .unwrap();
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url()),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            server.token().to_owned(),
+        ),
+    ];
+    let attack = std::time::Duration::from_secs(8);
+    let started = common::stopwatch();
+    let attackers: Vec<_> = (0..300)
+        .map(|n| {
+            tokio::spawn(common::tokenless(
+                server.local_addr(),
+                started,
+                attack,
+                n % 3 == 0,
+            ))
+        })
+        .collect();
+    // Each fetch in a new botocore session, timed: the slowest, and the key.
+    let script = "import time, botocore.session\n\
+                  slowest, key = 0.0, None\n\
+                  for _ in range(5):\n\
+                  \x20   started = time.monotonic()\n\
+                  \x20   key = botocore.session.get_session().get_credentials().get_frozen_credentials().access_key\n\
+                  \x20   slowest = max(slowest, time.monotonic() - started)\n\
+                  print(slowest, key)\n";
+
+    let printed = tokio::task::spawn_blocking(move || python(script, &env))
+        .await
+        .unwrap();
+
+    assert!(
+        started.elapsed() < attack,
+        "the fetches ran during the attack"
+    );
+    let (slowest, key) = printed.split_once(' ').unwrap();
+    let slowest: f64 = slowest.parse().unwrap();
+    assert!(slowest < 1.0, "the slowest fetch took {slowest} s");
+    assert_eq!(key, expected.access_key_id());
+    let mut rounds = 0;
+    for attacker in attackers {
+        rounds += attacker.await.unwrap();
+    }
+    assert!(rounds >= 600, "{rounds} tokenless requests");
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -223,3 +223,32 @@ macro_rules! cases {
         )+
     };
 }
+
+/// One connection without the token after another, each with a whole request or (`slow`) half
+/// of one, until `attack` has passed since `started` or 5,000 rounds are up; how many rounds it
+/// made. For tests of the credentials server under a flood.
+pub async fn tokenless(
+    addr: std::net::SocketAddr,
+    started: Stopwatch,
+    attack: std::time::Duration,
+    slow: bool,
+) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = format!("GET /role-chain/credentials HTTP/1.1\r\nHost: {addr}\r\n");
+    if !slow {
+        request.push_str("\r\n");
+    }
+    let mut rounds = 0;
+    while started.elapsed() < attack && rounds < 5_000 {
+        rounds += 1;
+        let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+            continue;
+        };
+        if stream.write_all(request.as_bytes()).await.is_err() {
+            continue;
+        }
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(attack, stream.read_to_end(&mut answer)).await;
+    }
+    rounds
+}
