@@ -124,10 +124,14 @@ impl Token {
 
     /// Whether `presented` is the token, in time that does not depend on where they differ.
     pub(crate) fn admits(&self, presented: &[u8]) -> bool {
-        self.current().is_some_and(|token| {
-            token.len() == presented.len() && bool::from(token.as_bytes().ct_eq(presented))
-        })
+        self.current()
+            .is_some_and(|token| same(token.as_bytes(), presented))
     }
+}
+
+/// Whether `token` and `presented` are equal, in time that depends on their lengths only.
+fn same(token: &[u8], presented: &[u8]) -> bool {
+    token.len() == presented.len() && bool::from(token.ct_eq(presented))
 }
 
 impl State {

@@ -82,14 +82,17 @@ fn only_the_exact_token_is_admitted() {
     }
 }
 
-/// The least time of many comparisons of `presented` against `token`: the machine's load only
-/// adds time, so the least is the comparison's own.
+/// The least time of many comparisons of `presented` with `token`: the machine's load only adds
+/// time, so the least is the comparison's own.
 #[allow(clippy::disallowed_methods)] // measures the CPU, not the time of a chain
-fn least_time(token: &Token, presented: &[u8]) -> std::time::Duration {
-    (0..2000)
+fn least_time(token: &[u8], presented: &[u8]) -> std::time::Duration {
+    (0..200)
         .map(|_| {
             let start = Instant::now();
-            std::hint::black_box(token.admits(std::hint::black_box(presented)));
+            std::hint::black_box(same(
+                std::hint::black_box(token),
+                std::hint::black_box(presented),
+            ));
             start.elapsed()
         })
         .min()
@@ -98,17 +101,17 @@ fn least_time(token: &Token, presented: &[u8]) -> std::time::Duration {
 
 #[test]
 fn the_comparison_takes_as_long_whichever_byte_differs() {
-    let secret = "k".repeat(MAX_TOKEN_BYTES);
-    let token = Token::new(TokenSource::fixed(secret.clone())).unwrap();
-    let mut first = secret.clone().into_bytes();
+    // Longer than any token, so that the comparison outweighs the call around it.
+    let token = vec![b'k'; 64 * 1024];
+    let mut first = token.clone();
     first[0] = b'x';
-    let mut last = secret.into_bytes();
-    last[MAX_TOKEN_BYTES - 1] = b'x';
+    let mut last = token.clone();
+    last[token.len() - 1] = b'x';
 
     let (early, late) = (least_time(&token, &first), least_time(&token, &last));
 
     // A comparison that stops at the first difference (memcmp) takes a few nanoseconds for the
-    // first byte and a hundred times that for the last one; a constant-time one takes as long.
+    // first byte and hundreds of times that for the last one; a constant-time one as long.
     let ratio = early.as_secs_f64() / late.as_secs_f64();
     assert!(ratio > 0.3, "first byte {early:?}, last byte {late:?}");
 }
@@ -269,4 +272,39 @@ fn a_file_of_another_user_is_unfit() {
     assert_eq!(unfit(&metadata, uid), None);
     let other = unfit(&metadata, uid.wrapping_add(1)).unwrap();
     assert!(other.contains("it must be the server's own"), "{other}");
+}
+
+#[test]
+fn a_rotation_under_concurrent_requests_admits_the_new_token_and_only_it() {
+    let dir = Dir::new("token-rotation");
+    let path = dir.file("token", &format!("{TOKEN_A}-0"), 0o600);
+    let token = Arc::new(from_file(&path).unwrap());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let requests: Vec<_> = (0..4)
+        .map(|_| {
+            let (token, done) = (token.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    token.admits(TOKEN_B.as_bytes());
+                }
+            })
+        })
+        .collect();
+
+    for n in 1..=200 {
+        let next = dir.file("next", &format!("{TOKEN_A}-{n}"), 0o600);
+        std::fs::rename(&next, &path).unwrap();
+        // Requests read the new version concurrently; whichever read it last, the token is
+        // the new one.
+        std::thread::yield_now();
+        assert!(
+            token.admits(format!("{TOKEN_A}-{n}").as_bytes()),
+            "rotation {n}"
+        );
+        assert!(!token.admits(format!("{TOKEN_A}-{}", n - 1).as_bytes()));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for request in requests {
+        request.join().unwrap();
+    }
 }
