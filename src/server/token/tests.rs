@@ -214,11 +214,18 @@ cases! { unfit_later:
         |path| std::fs::write(path, "t".repeat(MAX_TOKEN_BYTES + 1)).unwrap(), "larger than 4096");
 }
 
-/// A token file refused at the start, with an error that says why and never the token.
+/// A token file refused at the start, with an error that says why and never the token; within
+/// 10 s, so that a read that blocks fails the test rather than hanging it.
 fn refused_at_start((make, says): (fn(&Dir) -> PathBuf, &str)) {
     let dir = Dir::new("token-start");
     let path = make(&dir);
-    let err = from_file(&path).err().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let reading = path.clone();
+    std::thread::spawn(move || sender.send(from_file(&reading).err()));
+    let err = receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("refused within 10 s")
+        .unwrap();
     assert!(err.to_string().contains(says), "{err}");
     assert!(
         err.to_string().contains(&path.display().to_string()),
