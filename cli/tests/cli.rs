@@ -323,27 +323,28 @@ impl Serving {
         Serving { child, lines }
     }
 
-    /// The URI and the token file of the two `export` lines, unquoted.
+    /// The URI and the token file of the two `export` lines, as a POSIX shell reads them.
     async fn exports(&mut self) -> (String, PathBuf) {
-        let mut lines = Vec::new();
+        let mut lines = String::new();
         for _ in 0..2 {
             let line = tokio::time::timeout(LIMIT, self.lines.next_line());
-            lines.push(line.await.unwrap().unwrap().unwrap());
+            lines.push_str(&line.await.unwrap().unwrap().unwrap());
+            lines.push('\n');
         }
-        let (uri, file) = (&lines[0], &lines[1]);
-        let value = |line: &str, name: &str| {
-            let quoted = line.strip_prefix(&format!("export {name}=")).unwrap();
-            let value = quoted
-                .strip_prefix('\'')
-                .unwrap()
-                .strip_suffix('\'')
-                .unwrap();
-            value.replace(r"'\''", "'")
-        };
-        (
-            value(uri, "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
-            PathBuf::from(value(file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")),
-        )
+        assert!(
+            lines.starts_with("export AWS_CONTAINER_CREDENTIALS_FULL_URI="),
+            "{lines}"
+        );
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(format!(
+            "{lines}printf '%s\\n%s' \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" \
+             \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\""
+        ));
+        let output = finish(shell).await;
+        assert!(output.status.success(), "{lines}");
+        let printed = String::from_utf8(output.stdout).unwrap();
+        let (uri, file) = printed.split_once('\n').unwrap();
+        (uri.to_owned(), PathBuf::from(file))
     }
 
     /// Sends `signal` and waits for the exit status.
@@ -370,7 +371,8 @@ async fn fetch_key(uri: &str, token: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_prints_quoted_variables_serves_until_sigterm_and_removes_its_token_file() {
     let (sts, env) = world().await;
-    let token_file = scratch("cli-serve").join("token file's");
+    // A name that only correct quoting gives back: a space, a quote, a `$`.
+    let token_file = scratch("cli-serve").join("token file's $HOME");
     let mut args = vec!["serve", "--token-file", token_file.to_str().unwrap()];
     args.extend(TWO_ROLES);
     let mut serving = Serving::start(&env, &args);

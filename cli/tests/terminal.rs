@@ -24,23 +24,29 @@ struct Pty {
 }
 
 impl Pty {
+    /// A new pseudo-terminal whose descriptors close on exec: the commands of other tests,
+    /// started meanwhile, must not hold this one open.
     fn open() -> Pty {
-        let (mut controller, mut device) = (-1, -1);
-        // SAFETY: openpty(3) with valid out-pointers and no name, settings or size.
-        let opened = unsafe {
-            libc::openpty(
-                &mut controller,
-                &mut device,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(opened, 0, "{}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors are new and owned here alone.
+        // SAFETY: posix_openpt(3), grantpt(3), unlockpt(3) and ptsname_r(3) on the descriptor
+        // just opened, with a buffer of the size given.
         unsafe {
+            let controller = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+            assert!(controller >= 0, "{}", std::io::Error::last_os_error());
+            let controller = File::from_raw_fd(controller);
+            assert_eq!(libc::grantpt(controller.as_raw_fd()), 0);
+            assert_eq!(libc::unlockpt(controller.as_raw_fd()), 0);
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(
+                libc::ptsname_r(controller.as_raw_fd(), name.as_mut_ptr(), name.len()),
+                0
+            );
+            let device = libc::open(
+                name.as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            );
+            assert!(device >= 0, "{}", std::io::Error::last_os_error());
             Pty {
-                controller: File::from_raw_fd(controller),
+                controller,
                 device: OwnedFd::from_raw_fd(device),
             }
         }
@@ -76,7 +82,8 @@ impl Pty {
             while let Ok(read @ 1..) = reader.read(&mut buffer) {
                 let mut screen = shown.lock().unwrap();
                 screen.push_str(&String::from_utf8_lossy(&buffer[..read]));
-                let prompts = screen.matches("MFA code for").count();
+                // A prompt is answered once it is whole: it ends with "): ".
+                let prompts = screen.matches("): ").count();
                 while answered < prompts {
                     answered += 1;
                     let _ = writeln!(writer, "{}", device.code());
@@ -86,10 +93,19 @@ impl Pty {
         Screen { screen, reader }
     }
 
-    /// Everything written to the terminal, once the command is over.
+    /// Everything written to the terminal, once every process that had it is gone (for at
+    /// most 20 s: a process stopped in the background would hold it for ever).
     fn screen(self, screen: Screen) -> String {
         drop(self.device);
-        screen.reader.join().unwrap();
+        let started = Stopwatch::start();
+        while !screen.reader.is_finished() {
+            let text = screen.screen.lock().unwrap().clone();
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "a process still holds the terminal: {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let text = screen.screen.lock().unwrap().clone();
         text
     }
