@@ -527,6 +527,17 @@ fn python(script: &str, env: &[(&str, String)]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
+/// The variables that point an SDK at `server`.
+fn server_env(server: &aws_role_chain::server::CredentialsServer) -> [(&'static str, String); 2] {
+    [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url()),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            server.token().to_owned(),
+        ),
+    ]
+}
+
 const CALLER_ARN: &str = "import boto3\nprint(boto3.client('sts').get_caller_identity()['Arn'])\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,13 +550,7 @@ async fn boto3_gets_the_chain_from_the_credentials_server_and_acts_as_the_last_r
     let server = aws_role_chain::server::CredentialsServer::start(chain)
         .await
         .unwrap();
-    let env = [
-        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url()),
-        (
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-            server.token().to_owned(),
-        ),
-    ];
+    let env = server_env(&server);
 
     let arn = tokio::task::spawn_blocking(move || python(CALLER_ARN, &env))
         .await
@@ -676,13 +681,7 @@ async fn boto3_gets_credentials_within_1_s_while_300_tokenless_connections_hamme
     let server = aws_role_chain::server::CredentialsServer::start(chain)
         .await
         .unwrap();
-    let env = [
-        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url()),
-        (
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-            server.token().to_owned(),
-        ),
-    ];
+    let env = server_env(&server);
     let attack = std::time::Duration::from_secs(8);
     let started = common::stopwatch();
     let attackers: Vec<_> = (0..300)

@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_process_prints_the_last_roles_credentials() {
@@ -89,17 +88,6 @@ async fn fails((args, says): (&[&str], &str)) {
     for id in [BROKER_EXTERNAL_ID, STORAGE_EXTERNAL_ID] {
         assert!(!stderr.contains(id), "{stderr}");
     }
-}
-
-macro_rules! cases {
-    ($check:ident: $($name:ident: $args:expr;)+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                $check($args).await
-            }
-        )+
-    };
 }
 
 cases! { fails:
@@ -305,56 +293,28 @@ async fn exec_of_a_missing_program_says_so() {
     );
 }
 
-/// `serve` started with `args`, its stdout read line by line.
-struct Serving {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-impl Serving {
-    fn start(env: &[(&str, String)], args: &[&str]) -> Serving {
-        let mut child = tokio::process::Command::from(command(env, args))
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Serving { child, lines }
+/// The URI and the token file of the two `export` lines `serve` prints, as a POSIX shell reads
+/// them.
+async fn exports(serving: &mut Running) -> (String, PathBuf) {
+    let mut lines = String::new();
+    for _ in 0..2 {
+        lines.push_str(&serving.line().await);
+        lines.push('\n');
     }
-
-    /// The URI and the token file of the two `export` lines, as a POSIX shell reads them.
-    async fn exports(&mut self) -> (String, PathBuf) {
-        let mut lines = String::new();
-        for _ in 0..2 {
-            let line = tokio::time::timeout(LIMIT, self.lines.next_line());
-            lines.push_str(&line.await.unwrap().unwrap().unwrap());
-            lines.push('\n');
-        }
-        assert!(
-            lines.starts_with("export AWS_CONTAINER_CREDENTIALS_FULL_URI="),
-            "{lines}"
-        );
-        let mut shell = Command::new("sh");
-        shell.arg("-c").arg(format!(
-            "{lines}printf '%s\\n%s' \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" \
-             \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\""
-        ));
-        let output = finish(shell).await;
-        assert!(output.status.success(), "{lines}");
-        let printed = String::from_utf8(output.stdout).unwrap();
-        let (uri, file) = printed.split_once('\n').unwrap();
-        (uri.to_owned(), PathBuf::from(file))
-    }
-
-    /// Sends `signal` and waits for the exit status.
-    async fn stop(mut self, signal: libc::c_int) -> std::process::ExitStatus {
-        kill(self.child.id().unwrap(), signal);
-        tokio::time::timeout(LIMIT, self.child.wait())
-            .await
-            .unwrap()
-            .unwrap()
-    }
+    assert!(
+        lines.starts_with("export AWS_CONTAINER_CREDENTIALS_FULL_URI="),
+        "{lines}"
+    );
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(format!(
+        "{lines}printf '%s\\n%s' \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" \
+         \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\""
+    ));
+    let output = finish(shell).await;
+    assert!(output.status.success(), "{lines}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let (uri, file) = printed.split_once('\n').unwrap();
+    (uri.to_owned(), PathBuf::from(file))
 }
 
 /// The access key id that `uri` gives for `token`, read as an SDK reads it.
@@ -375,9 +335,9 @@ async fn serve_prints_quoted_variables_serves_until_sigterm_and_removes_its_toke
     let token_file = scratch("cli-serve").join("token file's $HOME");
     let mut args = vec!["serve", "--token-file", token_file.to_str().unwrap()];
     args.extend(TWO_ROLES);
-    let mut serving = Serving::start(&env, &args);
+    let mut serving = Running::start(&env, &args);
 
-    let (uri, file) = serving.exports().await;
+    let (uri, file) = exports(&mut serving).await;
 
     assert_eq!(file, token_file);
     use std::os::unix::fs::PermissionsExt;
@@ -389,7 +349,7 @@ async fn serve_prints_quoted_variables_serves_until_sigterm_and_removes_its_toke
         fetch_key(&uri, &token).await,
         sts.issued()[1].access_key_id()
     );
-    let status = serving.stop(libc::SIGTERM).await;
+    let status = serving.stopped_by(libc::SIGTERM).await;
     assert!(status.success(), "{status:?}");
     assert!(!token_file.exists(), "the token file is removed");
 }
@@ -402,9 +362,9 @@ async fn serve_writes_its_token_in_the_users_runtime_directory_else_the_temporar
         env.push((variable, dir.display().to_string()));
         let mut args = vec!["serve"];
         args.extend(TWO_ROLES);
-        let mut serving = Serving::start(&env, &args);
+        let mut serving = Running::start(&env, &args);
 
-        let (_, file) = serving.exports().await;
+        let (_, file) = exports(&mut serving).await;
 
         assert_eq!(file.parent(), Some(dir.as_path()), "{variable}");
         let name = file.file_name().unwrap().to_str().unwrap();
@@ -412,7 +372,7 @@ async fn serve_writes_its_token_in_the_users_runtime_directory_else_the_temporar
             name.starts_with("aws-role-chain-") && name.ends_with(".token"),
             "{name}"
         );
-        assert!(serving.stop(libc::SIGINT).await.success());
+        assert!(serving.stopped_by(libc::SIGINT).await.success());
         assert!(!file.exists());
     }
 }
@@ -427,14 +387,14 @@ async fn serve_leaves_a_token_file_it_did_not_create_or_that_was_replaced() {
     for path in [&operators, &replaced] {
         let mut args = vec!["serve", "--token-file", path.to_str().unwrap()];
         args.extend(TWO_ROLES);
-        let mut serving = Serving::start(&env, &args);
-        serving.exports().await;
+        let mut serving = Running::start(&env, &args);
+        exports(&mut serving).await;
         if path == &replaced {
             let other = dir.join("other");
             write_file(&other, "another process's file", 0o600);
             std::fs::rename(&other, path).unwrap();
         }
-        assert!(serving.stop(libc::SIGTERM).await.success());
+        assert!(serving.stopped_by(libc::SIGTERM).await.success());
         assert!(path.exists(), "{} is left in place", path.display());
     }
 }

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use aws_role_chain::test_util::{LocalRole, LocalSts};
 
@@ -141,4 +143,62 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The command started with `args`, its stdout read line by line, killed when dropped.
+pub struct Running {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Running {
+    pub fn start(env: &[(&str, String)], args: &[&str]) -> Running {
+        let mut child = tokio::process::Command::from(command(env, args))
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Running { child, lines }
+    }
+
+    /// The next line of its stdout.
+    pub async fn line(&mut self) -> String {
+        let line = tokio::time::timeout(LIMIT, self.lines.next_line());
+        line.await.unwrap().unwrap().expect("a line")
+    }
+
+    /// Sends it `signal`.
+    pub fn signal(&self, signal: libc::c_int) {
+        kill(self.child.id().unwrap(), signal);
+    }
+
+    /// Sends `signal` and waits (for at most a minute) for the exit status.
+    pub async fn stopped_by(mut self, signal: libc::c_int) -> std::process::ExitStatus {
+        self.signal(signal);
+        self.status(LIMIT).await
+    }
+
+    /// The exit status, which must come within `within`.
+    pub async fn status(&mut self, within: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("the command ended in time")
+            .unwrap()
+    }
+}
+
+/// One test per row of a table, named after the row: `cases! { check: name: arguments; … }`
+/// runs `check(arguments).await` on tokio.
+#[macro_export]
+macro_rules! cases {
+    ($check:ident: $($name:ident: $args:expr;)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $check($args).await
+            }
+        )+
+    };
 }
