@@ -3,6 +3,14 @@
 //! (or `…_TOKEN_FILE`) are set: one chain for every process of a host, in any language, each
 //! request answered from the provider's cache. Feature `server`.
 //!
+//! Against the other processes of the host: loopback only (and loopback peers only); a
+//! 256-bit token compared in constant time; a `Host` that names loopback or `localhost`; `GET`
+//! of the path without a body; request heads of at most 8 KiB within 5 s; connections of at
+//! most 30 s; every refusal closes its connection, and past a budget goes unanswered; a
+//! connection without the token gives its slot up to a new one; failures answered with the
+//! error kind and hop only. The README's "Security of the endpoint" says what holds and what
+//! does not.
+//!
 //! ```
 //! use aws_role_chain::server::CredentialsServer;
 //! use aws_role_chain::test_util::{LocalRole, LocalSts};
