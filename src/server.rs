@@ -46,7 +46,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -256,7 +256,7 @@ impl CredentialsServerBuilder {
                 self.max_request_bytes
             )));
         }
-        let token = Arc::new(Token::new(self.token)?);
+        let token = Arc::new(Token::new(self.token, self.provider.time_source().clone())?);
         let listener = TcpListener::bind(self.address).await?;
         let local_addr = listener.local_addr()?;
         let rules = Rules {
@@ -385,13 +385,18 @@ impl Serving {
             let serving = serving.clone();
             let admitted = admitted.clone();
             async move {
-                let answer =
-                    respond(request, &serving.provider, &serving.token, &serving.rules).await;
-                if answer.admitted {
-                    admitted.store(true, Ordering::Release);
-                } else if !serving
-                    .refusals
-                    .answer(serving.provider.time_source().now())
+                let answer = respond(
+                    request,
+                    &serving.provider,
+                    &serving.token,
+                    &serving.rules,
+                    &admitted,
+                )
+                .await;
+                if !answer.admitted
+                    && !serving
+                        .refusals
+                        .answer(serving.provider.time_source().now())
                 {
                     // An error makes hyper close the connection without an answer.
                     return Err(io::Error::other("refused without an answer"));

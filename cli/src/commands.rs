@@ -72,7 +72,8 @@ struct Ready {
 }
 
 /// The provider of `chain`, with its first credentials fetched: a chain that cannot work fails
-/// here, with its error, before anything is served.
+/// here, with its error, before anything is served. The terminal is asked for MFA codes until
+/// then, and no more.
 async fn ready(chain: &ChainArgs) -> Result<Ready, String> {
     let prompt = Prompt::default();
     let provider = chain.provider(&prompt).await?;
@@ -80,6 +81,7 @@ async fn ready(chain: &ChainArgs) -> Result<Ready, String> {
         .credentials()
         .await
         .map_err(|err| format!("the chain failed: {err}"))?;
+    prompt.close();
     Ok(Ready {
         provider,
         credentials,
@@ -139,7 +141,6 @@ pub(crate) async fn serve(args: ServeArgs) -> Status {
             .write_all(exports.as_bytes())
             .and_then(|()| std::io::stdout().flush())
             .map_err(|err| format!("cannot print the variables: {err}"))?;
-        ready.prompt.close();
         loop {
             tokio::select! {
                 _ = signals.next_stop() => return Ok(0),
@@ -211,7 +212,6 @@ pub(crate) async fn exec(args: ExecArgs) -> Status {
         .env(FULL_URI, server.url())
         .env(TOKEN, server.token());
     child::die_with_parent(&mut command);
-    ready.prompt.close();
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(err) => {

@@ -3,6 +3,7 @@
 //! provider's cached credentials as the JSON every AWS SDK reads.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_credential_types::Credentials;
 use aws_smithy_types::date_time::Format;
@@ -33,14 +34,20 @@ pub(crate) struct Answer {
 }
 
 /// The answer to `request`. Nothing but the refusal leaves before the token is checked, and a
-/// refusal closes the connection.
+/// refusal closes the connection. `shown` is set as soon as the caller has shown the token,
+/// before the credentials are awaited: a connection waiting for a refresh has the token.
 pub(crate) async fn respond<B>(
     request: Request<B>,
     provider: &RoleChainProvider,
     token: &Token,
     rules: &Rules,
+    shown: &AtomicBool,
 ) -> Answer {
-    let (response, admitted) = if let Some(refusal) = check_caller(&request, token, rules) {
+    let caller = check_caller(&request, token, rules);
+    if caller.is_none() {
+        shown.store(true, Ordering::Release);
+    }
+    let (response, admitted) = if let Some(refusal) = caller {
         (refuse(refusal), false)
     } else if let Some(refusal) = check_request(&request, rules) {
         (refuse(refusal), true)

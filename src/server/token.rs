@@ -11,10 +11,12 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_smithy_async::time::SharedTimeSource;
 use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
-use tracing::warn;
+use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 /// Bytes of randomness in a generated token: 256 bits.
@@ -23,6 +25,10 @@ const RANDOM_BYTES: usize = 32;
 pub(crate) const MIN_TOKEN_CHARS: usize = 32;
 /// The longest token, and the largest token file.
 pub(crate) const MAX_TOKEN_BYTES: usize = 4096;
+/// A file modified this recently may be modified again within the same tick of the file
+/// system's clock, leaving the same stamp: it is read again at every request until it is older
+/// (git's rule for "racily clean" files).
+const RACY: Duration = Duration::from_secs(2);
 
 /// The token value, wiped when dropped.
 type Secret = Arc<Zeroizing<String>>;
@@ -57,11 +63,13 @@ pub(crate) struct Token {
     /// never sees the token of one version with the stamp of another.
     state: Mutex<State>,
     file: Option<PathBuf>,
+    time: SharedTimeSource,
 }
 
 struct State {
     /// `None` while the token file is not fit to trust: every request is then refused.
     token: Option<Secret>,
+    /// The version read, unless it is too recent to tell from the next one.
     stamp: Option<Stamp>,
 }
 
@@ -90,25 +98,28 @@ impl Stamp {
 impl Token {
     /// The token of `source`: 256 random bits in hex, the given value, or the file's content.
     /// A token shorter than 32 characters, longer than 4 KiB or with other than visible ASCII
-    /// characters is refused, and so is a file not fit to trust.
-    pub(crate) fn new(source: TokenSource) -> io::Result<Token> {
-        let (token, stamp, file) = match source {
-            TokenSource::Random => (random()?, None, None),
+    /// characters is refused, and so is a file not fit to trust. `time` tells how old a
+    /// version of the file is.
+    pub(crate) fn new(source: TokenSource, time: SharedTimeSource) -> io::Result<Token> {
+        let (state, file) = match source {
+            TokenSource::Random => (State::of(random()?), None),
             TokenSource::Fixed(secret) => {
                 check(&secret).map_err(|problem| invalid(format!("the token {problem}")))?;
-                (secret, None, None)
+                (State::of(secret), None)
             }
             TokenSource::File(path) => {
-                let (stamp, token) = read_token_file(&path)?;
-                (token, Some(stamp), Some(path))
+                let mut state = State {
+                    token: None,
+                    stamp: None,
+                };
+                state.read(&path, &time)?;
+                (state, Some(path))
             }
         };
         Ok(Token {
-            state: Mutex::new(State {
-                token: Some(token),
-                stamp,
-            }),
+            state: Mutex::new(state),
             file,
+            time,
         })
     }
 
@@ -117,7 +128,7 @@ impl Token {
     pub(crate) fn current(&self) -> Option<Secret> {
         let mut state = self.state.lock();
         if let Some(path) = &self.file {
-            state.refresh(path);
+            state.refresh(path, &self.time);
         }
         state.token.clone()
     }
@@ -135,33 +146,57 @@ fn same(token: &[u8], presented: &[u8]) -> bool {
 }
 
 impl State {
-    /// Reads the token file again if `lstat` shows a new version. A file that vanished or is
-    /// empty (being rewritten in place) keeps the token it had; one that is no longer fit to
-    /// trust leaves no token until it is fixed.
-    fn refresh(&mut self, path: &Path) {
+    fn of(token: Secret) -> State {
+        State {
+            token: Some(token),
+            stamp: None,
+        }
+    }
+
+    /// Reads the token file again if `lstat` shows a new version, or the last one was too
+    /// recent to tell. A file that vanished, is empty (being rewritten in place) or cannot be
+    /// read for now keeps the token it had; one that is no longer fit to trust leaves no token
+    /// until it is fixed.
+    fn refresh(&mut self, path: &Path, time: &SharedTimeSource) {
         let Ok(metadata) = std::fs::symlink_metadata(path) else {
             return;
         };
-        let stamp = Stamp::of(&metadata);
-        if self.stamp == Some(stamp) || metadata.len() == 0 {
+        if self.stamp == Some(Stamp::of(&metadata)) || metadata.len() == 0 {
             return;
         }
-        self.stamp = Some(stamp);
-        match read_token_file(path) {
-            Ok((stamp, token)) => {
-                self.stamp = Some(stamp);
-                self.token = Some(token);
-            }
-            Err(err) => {
+        match self.read(path, time) {
+            Err(err) if err.kind() == io::ErrorKind::InvalidInput => {
                 warn!(error = %err, "the credentials server refuses every request until its token file is fixed");
                 self.token = None;
             }
+            Err(err) => debug!(error = %err, "the credentials server keeps its token for now"),
+            Ok(()) => {}
         }
+    }
+
+    /// Reads the token file. Unfit, it is an `InvalidInput` error, and its version is kept so
+    /// that it is not read again until it changes; unreadable, it is read again next time.
+    fn read(&mut self, path: &Path, time: &SharedTimeSource) -> io::Result<()> {
+        let (metadata, token) = read_token_file(path).inspect_err(|err| {
+            self.stamp = std::fs::symlink_metadata(path)
+                .ok()
+                .filter(|_| err.kind() == io::ErrorKind::InvalidInput)
+                .map(|metadata| Stamp::of(&metadata));
+        })?;
+        let settled = metadata.modified().is_ok_and(|modified| {
+            time.now()
+                .duration_since(modified)
+                .is_ok_and(|age| age >= RACY)
+        });
+        self.stamp = settled.then(|| Stamp::of(&metadata));
+        self.token = Some(token);
+        Ok(())
     }
 }
 
-/// The token in the file at `path`, and the version read, if the file is fit to trust.
-fn read_token_file(path: &Path) -> io::Result<(Stamp, Secret)> {
+/// The token in the file at `path`, and the metadata of the version read, if the file is fit to
+/// trust; `InvalidInput` if it is not.
+fn read_token_file(path: &Path) -> io::Result<(Metadata, Secret)> {
     let shown = path.display();
     let refused = |problem: String| invalid(format!("the token file {shown} {problem}"));
     let (metadata, bytes) = read_private_file(path).map_err(|err| match err {
@@ -180,10 +215,7 @@ fn read_token_file(path: &Path) -> io::Result<(Stamp, Secret)> {
         ));
     }
     check(text).map_err(|problem| refused(format!("holds a token that {problem}")))?;
-    Ok((
-        Stamp::of(&metadata),
-        Arc::new(Zeroizing::new(text.to_owned())),
-    ))
+    Ok((metadata, Arc::new(Zeroizing::new(text.to_owned()))))
 }
 
 /// Why a private file cannot be used.

@@ -1,6 +1,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
+use std::fs::File;
+
+use aws_smithy_async::time::{SystemTimeSource, TimeSource};
+
 use super::*;
 use crate::testing::cases;
 
@@ -36,8 +40,12 @@ impl Drop for Dir {
     }
 }
 
+fn token_of(source: TokenSource) -> io::Result<Token> {
+    Token::new(source, SharedTimeSource::new(SystemTimeSource::new()))
+}
+
 fn from_file(path: &Path) -> io::Result<Token> {
-    Token::new(TokenSource::File(path.to_owned()))
+    token_of(TokenSource::File(path.to_owned()))
 }
 
 #[test]
@@ -67,7 +75,7 @@ fn a_random_token_is_256_bits_in_hex_and_new_each_time() {
 
 #[test]
 fn only_the_exact_token_is_admitted() {
-    let token = Token::new(TokenSource::fixed(TOKEN_A.into())).unwrap();
+    let token = token_of(TokenSource::fixed(TOKEN_A.into())).unwrap();
     assert!(token.admits(TOKEN_A.as_bytes()));
     let longer = format!("{TOKEN_A}!");
     let upper = TOKEN_A.to_uppercase();
@@ -117,7 +125,7 @@ fn the_comparison_takes_as_long_whichever_byte_differs() {
 }
 
 fn fixed_refused((token, says): (&str, &str)) {
-    let err = Token::new(TokenSource::fixed(token.to_owned()))
+    let err = token_of(TokenSource::fixed(token.to_owned()))
         .err()
         .unwrap();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
@@ -138,9 +146,9 @@ cases! { fixed_refused:
 #[test]
 fn a_token_of_32_to_4096_characters_is_accepted_and_longer_is_refused() {
     for length in [32, MAX_TOKEN_BYTES] {
-        assert!(Token::new(TokenSource::fixed("t".repeat(length))).is_ok());
+        assert!(token_of(TokenSource::fixed("t".repeat(length))).is_ok());
     }
-    let err = Token::new(TokenSource::fixed("t".repeat(MAX_TOKEN_BYTES + 1)))
+    let err = token_of(TokenSource::fixed("t".repeat(MAX_TOKEN_BYTES + 1)))
         .err()
         .unwrap();
     assert!(err.to_string().contains("longer than 4096 bytes"), "{err}");
@@ -281,10 +289,33 @@ fn a_file_of_another_user_is_unfit() {
     assert!(other.contains("it must be the server's own"), "{other}");
 }
 
+/// Dates the file back 10 s, so that its stamp alone tells its versions apart.
+fn settle(path: &Path) {
+    let file = File::options().write(true).open(path).unwrap();
+    let ten_seconds_ago = SystemTimeSource::new().now() - std::time::Duration::from_secs(10);
+    file.set_modified(ten_seconds_ago).unwrap();
+}
+
+#[test]
+fn a_token_rewritten_within_one_tick_of_the_file_systems_clock_is_seen() {
+    let dir = Dir::new("token-tick");
+    let path = dir.file("token", TOKEN_A, 0o600);
+    let token = from_file(&path).unwrap();
+    let other = TOKEN_A.replace('a', "b");
+    // Same length, in place, at once: the inode, the length and often the times are the same.
+    for _ in 0..100 {
+        std::fs::write(&path, &other).unwrap();
+        assert!(token.admits(other.as_bytes()));
+        std::fs::write(&path, TOKEN_A).unwrap();
+        assert!(token.admits(TOKEN_A.as_bytes()));
+    }
+}
+
 #[test]
 fn a_rotation_under_concurrent_requests_admits_the_new_token_and_only_it() {
     let dir = Dir::new("token-rotation");
     let path = dir.file("token", &format!("{TOKEN_A}-0"), 0o600);
+    settle(&path);
     let token = Arc::new(from_file(&path).unwrap());
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let requests: Vec<_> = (0..4)
@@ -300,6 +331,7 @@ fn a_rotation_under_concurrent_requests_admits_the_new_token_and_only_it() {
 
     for n in 1..=200 {
         let next = dir.file("next", &format!("{TOKEN_A}-{n}"), 0o600);
+        settle(&next);
         std::fs::rename(&next, &path).unwrap();
         // Requests read the new version concurrently; whichever read it last, the token is
         // the new one.
