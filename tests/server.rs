@@ -489,7 +489,7 @@ async fn raw(addr: SocketAddr, head: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_100_refusals_at_once_and_50_a_second_refusals_go_unanswered() {
+async fn past_100_refusals_at_once_refusals_go_unanswered() {
     // On manual time that does not move: the budget never refills.
     let (world, _time, builder) = World::on_manual_time().await;
     let provider = builder
@@ -601,4 +601,32 @@ async fn a_non_loopback_address_is_bound_when_allowed() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::AddrNotAvailable, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_waiting_for_a_refresh_keeps_its_slot_against_connections_without_the_token() {
+    let world = World::new().await;
+    // Each STS answer takes 1 s: the caller waits on the chain run with its token shown.
+    world.sts.set_latency(Duration::from_secs(1));
+    let server = CredentialsServer::builder(world.two_hops())
+        .max_connections(2)
+        .start()
+        .await
+        .unwrap();
+    let (addr, request) = (server.local_addr(), get(&server, ""));
+    let waiting = tokio::spawn(async move { send(addr, &request).await });
+    eventually("the chain run started", || !world.sts.requests().is_empty()).await;
+
+    let mut holders = Vec::new();
+    for _ in 0..6 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /role-chain/credentials HTTP/1.1\r\nHost: localhost\r\n")
+            .await
+            .unwrap();
+        holders.push(stream);
+    }
+
+    let (status, body) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{body}");
 }
