@@ -82,6 +82,11 @@ pub(crate) async fn config(profile: Option<&str>) -> Result<String, String> {
 
 /// For the child, before it runs: on Linux, killed when this process ends, however it ends, so
 /// that it never keeps a URI to a port that another user could then bind.
+///
+/// `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends: `exec` spawns it from
+/// the main thread, which `block_on` runs on and which lives as long as the process. It covers
+/// the child, not the processes the child starts, and the kernel clears it when the child runs
+/// a set-user-ID or set-group-ID program.
 pub(crate) fn die_with_parent(command: &mut tokio::process::Command) {
     #[cfg(target_os = "linux")]
     {

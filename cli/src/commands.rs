@@ -89,26 +89,53 @@ async fn ready(chain: &ChainArgs) -> Result<Ready, String> {
     })
 }
 
-/// [`ready`], or the status of the signal that came first: a signal during start-up ends the
-/// command at once, with nothing started.
-async fn ready_unless_signalled(chain: &ChainArgs, signals: &mut Signals) -> Result<Ready, Status> {
+/// What `starting` gives, or the status of a signal that came first: a signal while a command
+/// starts ends it at once, and whatever `starting` made is dropped (its files removed, its
+/// server stopped).
+async fn unless_signalled<T>(
+    starting: impl std::future::Future<Output = Result<T, String>>,
+    signals: &mut Signals,
+) -> Result<T, Status> {
     tokio::select! {
-        ready = ready(chain) => ready.map_err(Err),
+        started = starting => started.map_err(Err),
         signal = signals.next_stop() => Err(Ok(status_of(signal))),
     }
 }
 
 pub(crate) async fn serve(args: ServeArgs) -> Status {
     let mut signals = Signals::listen()?;
-    let ready = match ready_unless_signalled(&args.chain, &mut signals).await {
-        Ok(ready) => ready,
+    let started = unless_signalled(start_serving(&args), &mut signals).await;
+    let (ready, server, _token_file) = match started {
+        Ok(started) => started,
         Err(status) => return status,
     };
+    loop {
+        tokio::select! {
+            _ = signals.next_stop() => break,
+            () = ready.prompt.code_needed() => say_once_when_credentials_end(&ready.provider),
+        }
+    }
+    server.shutdown().await;
+    Ok(0)
+}
+
+/// The chain, the server and, unless the operator gave one, the token file; the two variables
+/// printed.
+async fn start_serving(
+    args: &ServeArgs,
+) -> Result<(Ready, CredentialsServer, Option<Created>), String> {
+    let ready = ready(&args.chain).await?;
     let builder = CredentialsServer::builder(ready.provider.clone()).address(args.address);
+    // SDKs read the file from their own directories.
+    let given = args
+        .token_file
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|err| format!("cannot resolve --token-file: {err}"))?;
     // An existing token file is the operator's: read, watched, left in place. Otherwise the
     // token is random, in a file of this process's that goes with it.
-    let operators = args
-        .token_file
+    let operators = given
         .clone()
         .filter(|path| std::fs::symlink_metadata(path).is_ok());
     let builder = match &operators {
@@ -119,38 +146,24 @@ pub(crate) async fn serve(args: ServeArgs) -> Status {
         .start()
         .await
         .map_err(|err| format!("cannot serve: {err}"))?;
-    let served = async {
-        let ours;
-        let token_path = match operators {
-            Some(path) => path,
-            None => {
-                let path = args
-                    .token_file
-                    .clone()
-                    .unwrap_or_else(|| private_path("token"));
-                ours = Created::write(path, server.token().as_bytes())?;
-                ours.path().to_owned()
-            }
-        };
-        let exports = format!(
-            "export {FULL_URI}={}\nexport {TOKEN_FILE}={}\n",
-            shell_quoted(&server.url()),
-            shell_quoted(&token_path.display().to_string())
-        );
-        std::io::stdout()
-            .write_all(exports.as_bytes())
-            .and_then(|()| std::io::stdout().flush())
-            .map_err(|err| format!("cannot print the variables: {err}"))?;
-        loop {
-            tokio::select! {
-                _ = signals.next_stop() => return Ok(0),
-                () = ready.prompt.code_needed() => say_once_when_credentials_end(&ready.provider),
-            }
+    let (token_path, ours) = match operators {
+        Some(path) => (path, None),
+        None => {
+            let path = given.unwrap_or_else(|| private_path("token"));
+            let ours = Created::write(path, server.token().as_bytes())?;
+            (ours.path().to_owned(), Some(ours))
         }
     };
-    let outcome = served.await;
-    server.shutdown().await;
-    outcome
+    let exports = format!(
+        "export {FULL_URI}={}\nexport {TOKEN_FILE}={}\n",
+        shell_quoted(&server.url()),
+        shell_quoted(&token_path.display().to_string())
+    );
+    std::io::stdout()
+        .write_all(exports.as_bytes())
+        .and_then(|()| std::io::stdout().flush())
+        .map_err(|err| format!("cannot print the variables: {err}"))?;
+    Ok((ready, server, ours))
 }
 
 /// `value` in single quotes for a POSIX shell, each `'` in it written `'\''`.
@@ -185,15 +198,19 @@ pub(crate) async fn exec(args: ExecArgs) -> Status {
             child::NESTED
         ));
     }
-    let ready = match ready_unless_signalled(&args.chain, &mut signals).await {
-        Ok(ready) => ready,
+    let starting = async {
+        let ready = ready(&args.chain).await?;
+        let config = child::config(args.chain.profile()).await?;
+        let config = Created::write(private_path("config"), config.as_bytes())?;
+        let server = CredentialsServer::start(ready.provider.clone())
+            .await
+            .map_err(|err| format!("cannot serve: {err}"))?;
+        Ok((ready, config, server))
+    };
+    let (ready, config, server) = match unless_signalled(starting, &mut signals).await {
+        Ok(started) => started,
         Err(status) => return status,
     };
-    let config = child::config(args.chain.profile()).await?;
-    let config = Created::write(private_path("config"), config.as_bytes())?;
-    let server = CredentialsServer::start(ready.provider.clone())
-        .await
-        .map_err(|err| format!("cannot serve: {err}"))?;
     let Some((program, arguments)) = args.command.split_first() else {
         return Err("no command to run: give it after --".to_owned());
     };

@@ -93,9 +93,13 @@ pub(crate) fn read_private(path: &Path) -> Result<String, String> {
         return Err(format!("{shown} {problem}"));
     }
     let mut text = String::new();
-    file.take(MAX_READ_BYTES)
+    // One byte more than allowed tells a file that grew since the check.
+    file.take(MAX_READ_BYTES + 1)
         .read_to_string(&mut text)
         .map_err(|err| format!("cannot read {shown}: {err}"))?;
+    if u64::try_from(text.len()).unwrap_or(u64::MAX) > MAX_READ_BYTES {
+        return Err(format!("{shown} is larger than {MAX_READ_BYTES} bytes"));
+    }
     Ok(text)
 }
 

@@ -28,11 +28,12 @@ pub(crate) const FORWARDED: [libc::c_int; 13] = [
 pub(crate) struct Signals(mpsc::UnboundedReceiver<libc::c_int>);
 
 impl Signals {
-    /// Listens for every signal of [`FORWARDED`]: from now on none of them ends the process by
-    /// its default action.
+    /// Listens for every signal of [`FORWARDED`] that is not ignored (as `nohup` ignores
+    /// SIGHUP, or a shell SIGINT for a background job: those stay ignored, for this process and
+    /// its child): from now on none of them ends the process by its default action.
     pub(crate) fn listen() -> Result<Signals, String> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        for number in FORWARDED {
+        for number in FORWARDED.into_iter().filter(|number| !ignored(*number)) {
             let mut stream = signal(SignalKind::from_raw(number))
                 .map_err(|err| format!("cannot listen for signal {number}: {err}"))?;
             let sender = sender.clone();
@@ -64,6 +65,17 @@ impl Signals {
                 return number;
             }
         }
+    }
+}
+
+/// Whether `signal` is ignored by this process, as it was inherited.
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) with no new action only reads the current one into `current`, a
+    // zeroed struct of the right type.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
     }
 }
 

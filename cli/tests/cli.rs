@@ -476,3 +476,20 @@ async fn an_external_id_file_is_read_only_if_it_is_the_users_own_and_private() {
         assert!(!stderr.contains(BROKER_EXTERNAL_ID), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exports_a_relative_token_file_as_an_absolute_path() {
+    let (_sts, env) = world().await;
+    let dir = scratch("cli-relative");
+    let mut args = vec!["serve", "--token-file", "relative.token"];
+    args.extend(TWO_ROLES);
+    let mut command = command(&env, &args);
+    command.current_dir(&dir);
+    let mut serving = Running::from(command);
+
+    let (_, file) = exports(&mut serving).await;
+
+    assert_eq!(file, dir.join("relative.token"));
+    assert!(file.exists());
+    assert!(serving.stopped_by(libc::SIGTERM).await.success());
+}

@@ -2,6 +2,8 @@
 //! started; afterwards `exec` passes every signal that would end it on to its child, exits as
 //! the child did, and never leaves the child behind.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::time::Duration;
@@ -110,4 +112,36 @@ async fn exec_killed_takes_its_child_with_it() {
         || !matches!(state(&pid), Some(state) if state != 'Z'),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_ignored_as_under_nohup_stays_ignored_for_exec_and_its_child() {
+    use std::os::unix::process::CommandExt;
+    let (_sts, env) = world().await;
+    let script = "import signal, sys, time\n\
+                  print(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN, flush=True)\n\
+                  time.sleep(50)\n";
+    let mut args = vec!["exec"];
+    args.extend(TWO_ROLES);
+    args.extend(["--", "python3", "-c", script]);
+    let mut command = command(&env, &args);
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut running = Running::from(command);
+    assert_eq!(running.line().await, "True", "the child ignores SIGHUP");
+
+    running.signal(libc::SIGHUP);
+    running.signal(libc::SIGTERM);
+
+    let status = running.status(LIMIT).await;
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGTERM),
+        "SIGHUP changed nothing"
+    );
 }

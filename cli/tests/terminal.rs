@@ -2,6 +2,8 @@
 //! foreground only; once the child or the server runs, a refresh that needs a code fails, the
 //! credentials in service are served until they expire, and the command says so once.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::fs::File;

@@ -153,7 +153,12 @@ pub struct Running {
 
 impl Running {
     pub fn start(env: &[(&str, String)], args: &[&str]) -> Running {
-        let mut child = tokio::process::Command::from(command(env, args))
+        Running::from(command(env, args))
+    }
+
+    /// `command` started, with its stdout piped.
+    pub fn from(command: Command) -> Running {
+        let mut child = tokio::process::Command::from(command)
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .kill_on_drop(true)
