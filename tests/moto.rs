@@ -671,6 +671,48 @@ async fn exec_gives_a_boto3_child_the_role_despite_an_sso_session_in_the_default
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_of_a_profile_gives_a_boto3_child_its_role_despite_keys_in_the_default_profile() {
+    let keys = compute_keys().await;
+    let (config, credentials) = profile_files("exec-profile", &keys, BROKER_EXTERNAL_ID);
+    let profiles = std::fs::read_to_string(&config).unwrap();
+    let default = format!(
+        "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n\n",
+        keys.access_key_id(),
+        keys.secret_access_key()
+    );
+    std::fs::write(&config, default + &profiles).unwrap();
+    let script = format!("{CALLER_ARN}import sys\nsys.exit(3)\n");
+
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(cli())
+            .args(["exec", "--profile", "storage", "--"])
+            .arg(std::env::var("MOTO_PYTHON").unwrap())
+            .args(["-c", &script])
+            .env_clear()
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "arn:aws:sts::111111111111:assumed-role/storage-access/nightly-export"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_gets_credentials_within_1_s_while_300_tokenless_connections_hammer_the_server() {
     let chain = provider([
         Role::new(BROKER_ROLE).external_id(BROKER_EXTERNAL_ID),

@@ -191,8 +191,17 @@ async fn exec_gives_the_command_the_role_and_nothing_that_would_shadow_it() {
 /// The AWS SDK for Rust's default chain, run by `exec` under a config file whose `[default]`
 /// profile has credentials of its own: it gets the chain's last role all the same.
 async fn sdk_child_gets_the_last_role(default_profile: &str) {
+    sdk_child_of_chain_gets_the_last_role(default_profile, &TWO_ROLES).await;
+}
+
+/// The same, with the chain from `chain` (`--role`s or `--profile`).
+async fn sdk_child_of_chain_gets_the_last_role(default_profile: &str, chain: &[&str]) {
     let (sts, mut env) = world().await;
-    let dir = scratch(&format!("cli-shadow-{}", default_profile.len()));
+    let dir = scratch(&format!(
+        "cli-shadow-{}-{}",
+        default_profile.len(),
+        chain.len()
+    ));
     let config = dir.join("config");
     write_file(&config, default_profile, 0o600);
     env.retain(|(name, _)| *name != "AWS_CONFIG_FILE");
@@ -207,7 +216,7 @@ async fn sdk_child_gets_the_last_role(default_profile: &str) {
         child.display()
     );
     let mut args = vec!["exec"];
-    args.extend(TWO_ROLES);
+    args.extend(chain);
     args.extend(["--", child.to_str().unwrap()]);
 
     let output = run(&env, &args).await;
@@ -227,6 +236,18 @@ async fn exec_gives_an_sdk_child_the_role_despite_keys_in_the_default_profile() 
         "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_of_a_profile_gives_an_sdk_child_its_role_despite_keys_in_the_default_profile() {
+    let config = format!(
+        "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n\
+         [profile storage]\nrole_arn = {STORAGE}\nsource_profile = broker\n\
+         external_id = {STORAGE_EXTERNAL_ID}\n\
+         [profile broker]\nrole_arn = {BROKER}\ncredential_source = Environment\n\
+         external_id = {BROKER_EXTERNAL_ID}\n"
+    );
+    sdk_child_of_chain_gets_the_last_role(&config, &["--profile", "storage"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
