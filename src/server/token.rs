@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_smithy_async::time::SharedTimeSource;
 use parking_lot::Mutex;
@@ -73,11 +73,11 @@ struct State {
     stamp: Option<Stamp>,
 }
 
-/// What identifies a version of the file: device, inode, length, modification and change times,
-/// so that a token rewritten in place with the same length, or a new file renamed over the old
-/// one, is still seen.
+/// What identifies a version of the file: device, inode, length, mode, owner, modification and
+/// change times, so that a token rewritten in place with the same length, a new file renamed
+/// over the old one, or a file made private, is still seen.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Stamp([i64; 7]);
+struct Stamp([i64; 9]);
 
 impl Stamp {
     fn of(metadata: &Metadata) -> Stamp {
@@ -87,6 +87,8 @@ impl Stamp {
             bits(metadata.dev()),
             bits(metadata.ino()),
             bits(metadata.len()),
+            i64::from(metadata.mode()),
+            i64::from(metadata.uid()),
             metadata.mtime(),
             metadata.mtime_nsec(),
             metadata.ctime(),
@@ -155,73 +157,115 @@ impl State {
 
     /// Reads the token file again if `lstat` shows a new version, or the last one was too
     /// recent to tell. A file that vanished, is empty (being rewritten in place) or cannot be
-    /// read for now keeps the token it had; one that is no longer fit to trust leaves no token
-    /// until it is fixed.
+    /// read for now keeps the token it had; one that is not fit to trust leaves no token until
+    /// it is fixed.
     fn refresh(&mut self, path: &Path, time: &SharedTimeSource) {
         let Ok(metadata) = std::fs::symlink_metadata(path) else {
             return;
         };
-        if self.stamp == Some(Stamp::of(&metadata)) || metadata.len() == 0 {
+        if self.stamp == Some(Stamp::of(&metadata)) {
             return;
         }
+        let had_token = self.token.is_some();
         match self.read(path, time) {
-            Err(err) if err.kind() == io::ErrorKind::InvalidInput => {
+            Err(err) if self.token.is_none() && had_token => {
                 warn!(error = %err, "the credentials server refuses every request until its token file is fixed");
-                self.token = None;
             }
-            Err(err) => debug!(error = %err, "the credentials server keeps its token for now"),
+            Err(err) => debug!(error = %err, "the credentials server's token file was not used"),
             Ok(()) => {}
         }
     }
 
-    /// Reads the token file. Unfit, it is an `InvalidInput` error, and its version is kept so
-    /// that it is not read again until it changes; unreadable, it is read again next time.
+    /// Reads the token file: a fit one gives the token; an unfit one takes it away; one that
+    /// cannot be read for now leaves it. The version read is kept, to tell the next one by,
+    /// unless it is too recent (see [`RACY`]).
     fn read(&mut self, path: &Path, time: &SharedTimeSource) -> io::Result<()> {
-        let (metadata, token) = read_token_file(path).inspect_err(|err| {
-            self.stamp = std::fs::symlink_metadata(path)
-                .ok()
-                .filter(|_| err.kind() == io::ErrorKind::InvalidInput)
-                .map(|metadata| Stamp::of(&metadata));
-        })?;
-        let settled = metadata.modified().is_ok_and(|modified| {
-            time.now()
-                .duration_since(modified)
-                .is_ok_and(|age| age >= RACY)
-        });
-        self.stamp = settled.then(|| Stamp::of(&metadata));
-        self.token = Some(token);
-        Ok(())
+        let now = time.now();
+        let settled = |metadata: &Metadata| settled(metadata, now).then(|| Stamp::of(metadata));
+        match read_token_file(path) {
+            Outcome::Token(metadata, token) => {
+                self.stamp = settled(&metadata);
+                self.token = Some(token);
+                Ok(())
+            }
+            Outcome::Unfit(err, metadata) => {
+                self.stamp = metadata.as_ref().and_then(settled);
+                self.token = None;
+                Err(err)
+            }
+            Outcome::NotNow(err) => {
+                self.stamp = None;
+                Err(err)
+            }
+        }
     }
 }
 
-/// The token in the file at `path`, and the metadata of the version read, if the file is fit to
-/// trust; `InvalidInput` if it is not.
-fn read_token_file(path: &Path) -> io::Result<(Metadata, Secret)> {
+/// Whether the version of a file with `metadata` is old enough at `now` that a later write would
+/// change its stamp: by the later of its modification time (which a user can set) and its
+/// change time (which no one can).
+fn settled(metadata: &Metadata, now: SystemTime) -> bool {
+    let changed = u64::try_from(metadata.ctime())
+        .ok()
+        .zip(u32::try_from(metadata.ctime_nsec()).ok())
+        .and_then(|(secs, nanos)| SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos)));
+    let latest = match (metadata.modified().ok(), changed) {
+        (Some(modified), Some(changed)) => modified.max(changed),
+        _ => return false,
+    };
+    now.duration_since(latest).is_ok_and(|age| age >= RACY)
+}
+
+/// What reading the token file found.
+enum Outcome {
+    Token(Metadata, Secret),
+    /// Not fit to trust (`InvalidInput`), with the version read if the file could be opened.
+    Unfit(io::Error, Option<Metadata>),
+    /// Cannot be read for now: vanished, empty while being rewritten, an I/O error.
+    NotNow(io::Error),
+}
+
+/// The token in the file at `path`, if the file is fit to trust.
+fn read_token_file(path: &Path) -> Outcome {
     let shown = path.display();
     let refused = |problem: String| invalid(format!("the token file {shown} {problem}"));
-    let (metadata, bytes) = read_private_file(path).map_err(|err| match err {
-        PrivateFileError::Io(err) => io::Error::new(
-            err.kind(),
-            format!("cannot read the token file {shown}: {err}"),
-        ),
-        PrivateFileError::Unfit(problem) => refused(problem),
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| refused("is not text".to_owned()))?;
-    if text.trim() != text {
-        return Err(refused(
-            "has spaces or a newline around the token, which AWS SDKs would send as part of it: \
-             write it with printf '%s'"
-                .to_owned(),
-        ));
+    let (metadata, bytes) = match read_private_file(path) {
+        Ok(read) => read,
+        Err(PrivateFileError::Io(err)) => {
+            let message = format!("cannot read the token file {shown}: {err}");
+            return Outcome::NotNow(io::Error::new(err.kind(), message));
+        }
+        Err(PrivateFileError::Unfit(problem, metadata)) => {
+            return Outcome::Unfit(refused(problem), metadata)
+        }
+    };
+    if bytes.is_empty() {
+        return Outcome::NotNow(io::Error::other(format!(
+            "the token file {shown} is empty: written, perhaps, as it was read"
+        )));
     }
-    check(text).map_err(|problem| refused(format!("holds a token that {problem}")))?;
-    Ok((metadata, Arc::new(Zeroizing::new(text.to_owned()))))
+    let token = std::str::from_utf8(&bytes)
+        .map_err(|_| "is not text".to_owned())
+        .and_then(|text| {
+            if text.trim() != text {
+                return Err("has spaces or a newline around the token, which AWS SDKs would \
+                            send as part of it: write it with printf '%s'"
+                    .to_owned());
+            }
+            check(text).map_err(|problem| format!("holds a token that {problem}"))?;
+            Ok(text)
+        });
+    match token {
+        Ok(text) => Outcome::Token(metadata, Arc::new(Zeroizing::new(text.to_owned()))),
+        Err(problem) => Outcome::Unfit(refused(problem), Some(metadata)),
+    }
 }
 
 /// Why a private file cannot be used.
 enum PrivateFileError {
     Io(io::Error),
-    Unfit(String),
+    /// What is wrong, and the file's metadata if it could be opened.
+    Unfit(String, Option<Metadata>),
 }
 
 /// The content of a file that only this process's user controls: opened without following a
@@ -236,25 +280,31 @@ fn read_private_file(path: &Path) -> Result<(Metadata, Zeroizing<Vec<u8>>), Priv
         .map_err(|err| match err.raw_os_error() {
             Some(libc::ELOOP) => PrivateFileError::Unfit(
                 "is a symbolic link: give the path of the file itself".to_owned(),
+                None,
             ),
             _ => PrivateFileError::Io(err),
         })?;
     let metadata = file.metadata().map_err(PrivateFileError::Io)?;
     if let Some(problem) = unfit(&metadata, effective_uid()) {
-        return Err(PrivateFileError::Unfit(problem));
+        return Err(PrivateFileError::Unfit(problem, Some(metadata)));
     }
-    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_TOKEN_BYTES));
-    // One byte more than allowed tells a file that grew since the check.
-    let limit = u64::try_from(MAX_TOKEN_BYTES + 1).unwrap_or(u64::MAX);
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(PrivateFileError::Io)?;
-    if bytes.len() > MAX_TOKEN_BYTES {
-        return Err(PrivateFileError::Unfit(format!(
-            "is larger than {MAX_TOKEN_BYTES} bytes"
-        )));
+    match read_at_most(file, MAX_TOKEN_BYTES) {
+        Ok(Some(bytes)) => Ok((metadata, bytes)),
+        Ok(None) => Err(PrivateFileError::Unfit(
+            format!("grew past {MAX_TOKEN_BYTES} bytes as it was read"),
+            Some(metadata),
+        )),
+        Err(err) => Err(PrivateFileError::Io(err)),
     }
-    Ok((metadata, bytes))
+}
+
+/// At most `limit` bytes of `reader`; `None` if it has more (a file that grew since its size
+/// was checked).
+fn read_at_most(reader: impl Read, limit: usize) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    let mut bytes = Zeroizing::new(Vec::with_capacity(limit));
+    let one_more = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(one_more).read_to_end(&mut bytes)?;
+    Ok((bytes.len() <= limit).then_some(bytes))
 }
 
 /// What makes a file with `metadata` unfit to hold a secret of the user `uid`, if anything.

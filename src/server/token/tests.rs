@@ -193,7 +193,9 @@ fn unfit_later((break_it, says): (fn(&Path), &str)) {
     assert!(token.admits(TOKEN_A.as_bytes()));
 
     break_it(&path);
-    let err = read_token_file(&path).err().unwrap();
+    let Outcome::Unfit(err, _) = read_token_file(&path) else {
+        panic!("the file is fit");
+    };
     assert!(err.to_string().contains(says), "{err}");
     assert!(!token.admits(TOKEN_A.as_bytes()));
     assert!(!token.admits(TOKEN_B.as_bytes()));
@@ -220,6 +222,12 @@ cases! { unfit_later:
     }, "symbolic link");
     a_file_grown_past_4_kib_later_admits_nobody: (
         |path| std::fs::write(path, "t".repeat(MAX_TOKEN_BYTES + 1)).unwrap(), "larger than 4096");
+    a_file_swapped_for_a_fifo_later_admits_nobody: (|path| {
+        std::fs::remove_file(path).unwrap();
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    }, "not a regular file");
 }
 
 /// A token file refused at the start, with an error that says why and never the token; within
@@ -289,11 +297,12 @@ fn a_file_of_another_user_is_unfit() {
     assert!(other.contains("it must be the server's own"), "{other}");
 }
 
-/// Dates the file back 10 s, so that its stamp alone tells its versions apart.
-fn settle(path: &Path) {
-    let file = File::options().write(true).open(path).unwrap();
-    let ten_seconds_ago = SystemTimeSource::new().now() - std::time::Duration::from_secs(10);
-    file.set_modified(ten_seconds_ago).unwrap();
+/// The token file at `path` with a clock an hour ahead, by which every version is settled:
+/// only its stamp tells one version from the next.
+fn settled_token(path: &Path) -> Token {
+    let later = SystemTimeSource::new().now() + std::time::Duration::from_secs(3600);
+    let clock = aws_smithy_async::time::StaticTimeSource::new(later);
+    Token::new(TokenSource::File(path.to_owned()), SharedTimeSource::new(clock)).unwrap()
 }
 
 /// The token file at `path` read on a clock at `after` past its modification time: whether its
@@ -312,20 +321,50 @@ fn version_kept_after(after: std::time::Duration) -> bool {
 #[test]
 fn a_file_modified_within_2_s_is_read_again_at_every_request() {
     // Two writes within one tick of the file system's clock can leave the same stamp.
-    assert!(!version_kept_after(std::time::Duration::from_millis(1999)));
+    assert!(!version_kept_after(std::time::Duration::from_secs(1)));
 }
 
 #[test]
-fn a_file_modified_2_s_ago_or_more_is_read_again_only_when_it_changes() {
-    assert!(version_kept_after(std::time::Duration::from_secs(2)));
+fn a_file_modified_over_2_s_ago_is_read_again_only_when_it_changes() {
+    assert!(version_kept_after(std::time::Duration::from_secs(3)));
+}
+
+#[test]
+fn a_file_dated_back_is_judged_by_its_change_time() {
+    let dir = Dir::new("token-dated-back");
+    let path = dir.file("token", TOKEN_A, 0o600);
+    let file = File::options().write(true).open(&path).unwrap();
+    file.set_modified(SystemTimeSource::new().now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    let token = from_file(&path).unwrap();
+    assert!(token.admits(TOKEN_A.as_bytes()));
+    assert!(token.state.lock().stamp.is_none(), "changed just now");
+}
+
+#[test]
+fn a_file_made_private_again_by_chmod_alone_admits_again() {
+    let dir = Dir::new("token-chmod");
+    let path = dir.file("token", TOKEN_A, 0o600);
+    let token = settled_token(&path);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(!token.admits(TOKEN_A.as_bytes()));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(token.admits(TOKEN_A.as_bytes()));
+}
+
+#[test]
+fn at_most_4_kib_is_read_and_a_file_that_grew_past_it_is_told() {
+    let limit = MAX_TOKEN_BYTES;
+    let read = |n: usize| read_at_most(std::io::repeat(b'k').take(n as u64), limit).unwrap();
+    assert_eq!(read(limit).map(|bytes| bytes.len()), Some(limit));
+    assert!(read(limit + 1).is_none());
 }
 
 #[test]
 fn a_rotation_under_concurrent_requests_admits_the_new_token_and_only_it() {
     let dir = Dir::new("token-rotation");
     let path = dir.file("token", &format!("{TOKEN_A}-0"), 0o600);
-    settle(&path);
-    let token = Arc::new(from_file(&path).unwrap());
+    let token = Arc::new(settled_token(&path));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let requests: Vec<_> = (0..4)
         .map(|_| {
@@ -340,7 +379,6 @@ fn a_rotation_under_concurrent_requests_admits_the_new_token_and_only_it() {
 
     for n in 1..=200 {
         let next = dir.file("next", &format!("{TOKEN_A}-{n}"), 0o600);
-        settle(&next);
         std::fs::rename(&next, &path).unwrap();
         // Requests read the new version concurrently; whichever read it last, the token is
         // the new one.
