@@ -386,7 +386,7 @@ impl Serving {
             let admitted = admitted.clone();
             async move {
                 let answer = respond(
-                    request,
+                    &request,
                     &serving.provider,
                     &serving.token,
                     &serving.rules,
@@ -400,6 +400,9 @@ impl Serving {
                 {
                     // An error makes hyper close the connection without an answer.
                     return Err(io::Error::other("refused without an answer"));
+                }
+                if !answer.admitted {
+                    respond::log(&request, &answer.response);
                 }
                 Ok(answer.response)
             }

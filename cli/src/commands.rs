@@ -225,6 +225,9 @@ pub(crate) async fn exec(args: ExecArgs) -> Status {
     command
         .env("AWS_CONFIG_FILE", config.path())
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        // The credentials files of the AWS SDK for Java 1.x and of boto's legacy config.
+        .env("AWS_CREDENTIAL_PROFILES_FILE", "/dev/null")
+        .env("BOTO_CONFIG", "/dev/null")
         .env(child::NESTED, std::process::id().to_string())
         .env(FULL_URI, server.url())
         .env(TOKEN, server.token());

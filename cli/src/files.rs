@@ -92,15 +92,19 @@ pub(crate) fn read_private(path: &Path) -> Result<String, String> {
     if let Some(problem) = unfit(&metadata) {
         return Err(format!("{shown} {problem}"));
     }
+    read_at_most(file, MAX_READ_BYTES)
+        .map_err(|err| format!("cannot read {shown}: {err}"))?
+        .ok_or_else(|| format!("{shown} grew past {MAX_READ_BYTES} bytes as it was read"))
+}
+
+/// The text of `reader` if it holds at most `limit` bytes; `None` if it holds more (a file that
+/// grew since its size was checked).
+fn read_at_most(reader: impl Read, limit: u64) -> std::io::Result<Option<String>> {
     let mut text = String::new();
-    // One byte more than allowed tells a file that grew since the check.
-    file.take(MAX_READ_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|err| format!("cannot read {shown}: {err}"))?;
-    if u64::try_from(text.len()).unwrap_or(u64::MAX) > MAX_READ_BYTES {
-        return Err(format!("{shown} is larger than {MAX_READ_BYTES} bytes"));
-    }
-    Ok(text)
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_string(&mut text)?;
+    Ok((u64::try_from(text.len()).unwrap_or(u64::MAX) <= limit).then_some(text))
 }
 
 fn unfit(metadata: &Metadata) -> Option<String> {
@@ -135,6 +139,13 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn at_most_4_kib_is_read_and_a_file_that_grew_past_it_is_told() {
+        let read = |n: u64| read_at_most(std::io::repeat(b'k').take(n), MAX_READ_BYTES).unwrap();
+        assert_eq!(read(MAX_READ_BYTES).map(|text| text.len()), Some(4096));
+        assert!(read(MAX_READ_BYTES + 1).is_none());
     }
 
     #[test]

@@ -24,16 +24,29 @@ pub(crate) const FORWARDED: [libc::c_int; 13] = [
     libc::SIGWINCH,
 ];
 
-/// The signals of [`FORWARDED`] as they arrive.
+/// [`FORWARDED`], and on Linux SIGPWR, SIGSTKFLT and the real-time signals that tokio can
+/// listen for.
+fn forwarded() -> Vec<libc::c_int> {
+    let mut signals = FORWARDED.to_vec();
+    #[cfg(target_os = "linux")]
+    {
+        signals.extend([libc::SIGPWR, libc::SIGSTKFLT]);
+        // tokio keeps a slot for each signal below SIGRTMAX.
+        signals.extend(libc::SIGRTMIN()..libc::SIGRTMAX());
+    }
+    signals
+}
+
+/// The signals of [`forwarded`] as they arrive.
 pub(crate) struct Signals(mpsc::UnboundedReceiver<libc::c_int>);
 
 impl Signals {
-    /// Listens for every signal of [`FORWARDED`] that is not ignored (as `nohup` ignores
+    /// Listens for every signal of [`forwarded`] that is not ignored (as `nohup` ignores
     /// SIGHUP, or a shell SIGINT for a background job: those stay ignored, for this process and
     /// its child): from now on none of them ends the process by its default action.
     pub(crate) fn listen() -> Result<Signals, String> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        for number in FORWARDED.into_iter().filter(|number| !ignored(*number)) {
+        for number in forwarded().into_iter().filter(|number| !ignored(*number)) {
             let mut stream = signal(SignalKind::from_raw(number))
                 .map_err(|err| format!("cannot listen for signal {number}: {err}"))?;
             let sender = sender.clone();

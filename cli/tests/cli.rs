@@ -137,13 +137,17 @@ async fn exec_gives_the_command_the_role_and_nothing_that_would_shadow_it() {
     }
     env.retain(|(name, _)| *name != "AWS_PROFILE");
     env.push(("AWS_PROFILE", "compute".to_owned()));
+    // Where the SDK for Java 1.x and boto's legacy config would find keys.
+    env.push(("AWS_CREDENTIAL_PROFILES_FILE", "/etc/java-keys".to_owned()));
+    env.push(("BOTO_CONFIG", "/etc/boto-keys".to_owned()));
     // The child reads the endpoint as an SDK does, checks its environment and config file,
     // prints the key it got, and exits with 7.
     let script = "import json, os, stat, sys, urllib.request\n\
                   names = sys.argv[1].split(',')\n\
                   left = [n for n in names + ['STORAGE_EXT', 'BROKER_EXT'] if n in os.environ]\n\
                   assert not left, left\n\
-                  assert os.environ['AWS_SHARED_CREDENTIALS_FILE'] == '/dev/null'\n\
+                  for name in ['AWS_SHARED_CREDENTIALS_FILE', 'AWS_CREDENTIAL_PROFILES_FILE', 'BOTO_CONFIG']:\n\
+                  \x20   assert os.environ[name] == '/dev/null', name\n\
                   config = os.environ['AWS_CONFIG_FILE']\n\
                   assert stat.S_IMODE(os.stat(config).st_mode) == 0o600\n\
                   assert open(config).read() == '[default]\\nregion = eu-west-3\\noutput = json\\n', open(config).read()\n\

@@ -37,19 +37,19 @@ pub(crate) struct Answer {
 /// refusal closes the connection. `shown` is set as soon as the caller has shown the token,
 /// before the credentials are awaited: a connection waiting for a refresh has the token.
 pub(crate) async fn respond<B>(
-    request: Request<B>,
+    request: &Request<B>,
     provider: &RoleChainProvider,
     token: &Token,
     rules: &Rules,
     shown: &AtomicBool,
 ) -> Answer {
-    let caller = check_caller(&request, token, rules);
+    let caller = check_caller(request, token, rules);
     if caller.is_none() {
         shown.store(true, Ordering::Release);
     }
     let (response, admitted) = if let Some(refusal) = caller {
         (refuse(refusal), false)
-    } else if let Some(refusal) = check_request(&request, rules) {
+    } else if let Some(refusal) = check_request(request, rules) {
         (refuse(refusal), true)
     } else {
         let response = match provider.credentials().await {
@@ -58,13 +58,21 @@ pub(crate) async fn respond<B>(
         };
         (response, true)
     };
+    // A refusal is logged by the caller once it knows whether the budget lets it be answered.
+    if admitted {
+        log(request, &response);
+    }
+    Answer { response, admitted }
+}
+
+/// One request and its answer, at `debug`.
+pub(crate) fn log<B, C>(request: &Request<B>, response: &Response<C>) {
     debug!(
         method = %request.method(),
         path = request.uri().path(),
         status = response.status().as_u16(),
         "credentials request"
     );
-    Answer { response, admitted }
 }
 
 type Refusal = (StatusCode, &'static str);

@@ -248,9 +248,11 @@ fn read_token_file(path: &Path) -> Outcome {
         .map_err(|_| "is not text".to_owned())
         .and_then(|text| {
             if text.trim() != text {
-                return Err("has spaces or a newline around the token, which AWS SDKs would \
+                return Err(
+                    "has spaces or a newline around the token, which AWS SDKs would \
                             send as part of it: write it with printf '%s'"
-                    .to_owned());
+                        .to_owned(),
+                );
             }
             check(text).map_err(|problem| format!("holds a token that {problem}"))?;
             Ok(text)

@@ -302,7 +302,11 @@ fn a_file_of_another_user_is_unfit() {
 fn settled_token(path: &Path) -> Token {
     let later = SystemTimeSource::new().now() + std::time::Duration::from_secs(3600);
     let clock = aws_smithy_async::time::StaticTimeSource::new(later);
-    Token::new(TokenSource::File(path.to_owned()), SharedTimeSource::new(clock)).unwrap()
+    Token::new(
+        TokenSource::File(path.to_owned()),
+        SharedTimeSource::new(clock),
+    )
+    .unwrap()
 }
 
 /// The token file at `path` read on a clock at `after` past its modification time: whether its
