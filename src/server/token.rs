@@ -236,7 +236,7 @@ fn read_token_file(path: &Path) -> Outcome {
             return Outcome::NotNow(io::Error::new(err.kind(), message));
         }
         Err(PrivateFileError::Unfit(problem, metadata)) => {
-            return Outcome::Unfit(refused(problem), metadata)
+            return Outcome::Unfit(refused(problem), metadata.map(|metadata| *metadata))
         }
     };
     if bytes.is_empty() {
@@ -267,7 +267,7 @@ fn read_token_file(path: &Path) -> Outcome {
 enum PrivateFileError {
     Io(io::Error),
     /// What is wrong, and the file's metadata if it could be opened.
-    Unfit(String, Option<Metadata>),
+    Unfit(String, Option<Box<Metadata>>),
 }
 
 /// The content of a file that only this process's user controls: opened without following a
@@ -288,13 +288,13 @@ fn read_private_file(path: &Path) -> Result<(Metadata, Zeroizing<Vec<u8>>), Priv
         })?;
     let metadata = file.metadata().map_err(PrivateFileError::Io)?;
     if let Some(problem) = unfit(&metadata, effective_uid()) {
-        return Err(PrivateFileError::Unfit(problem, Some(metadata)));
+        return Err(PrivateFileError::Unfit(problem, Some(Box::new(metadata))));
     }
     match read_at_most(file, MAX_TOKEN_BYTES) {
         Ok(Some(bytes)) => Ok((metadata, bytes)),
         Ok(None) => Err(PrivateFileError::Unfit(
             format!("grew past {MAX_TOKEN_BYTES} bytes as it was read"),
-            Some(metadata),
+            Some(Box::new(metadata)),
         )),
         Err(err) => Err(PrivateFileError::Io(err)),
     }
