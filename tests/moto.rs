@@ -726,16 +726,26 @@ async fn boto3_gets_credentials_within_1_s_while_300_tokenless_connections_hamme
     let env = server_env(&server);
     let attack = std::time::Duration::from_secs(8);
     let started = common::stopwatch();
-    let attackers: Vec<_> = (0..300)
-        .map(|n| {
-            tokio::spawn(common::tokenless(
-                server.local_addr(),
-                started,
-                attack,
-                n % 3 == 0,
-            ))
+    // The flood on a runtime of its own, as other processes would be: not on the threads that
+    // serve.
+    let addr = server.local_addr();
+    let attackers = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let floods: Vec<_> = (0..300)
+                .map(|n| tokio::spawn(common::tokenless(addr, started, attack, n % 3 == 0)))
+                .collect();
+            let mut rounds = 0;
+            for flood in floods {
+                rounds += flood.await.unwrap();
+            }
+            rounds
         })
-        .collect();
+    });
     // Each fetch in a new botocore session, timed: the slowest, and the key.
     let script = "import time, botocore.session\n\
                   slowest, key = 0.0, None\n\
@@ -755,12 +765,12 @@ async fn boto3_gets_credentials_within_1_s_while_300_tokenless_connections_hamme
     );
     let (slowest, key) = printed.split_once(' ').unwrap();
     let slowest: f64 = slowest.parse().unwrap();
+    eprintln!("the slowest of 5 fetches during the flood: {slowest} s");
     assert!(slowest < 1.0, "the slowest fetch took {slowest} s");
     assert_eq!(key, expected.access_key_id());
-    let mut rounds = 0;
-    for attacker in attackers {
-        rounds += attacker.await.unwrap();
-    }
+    let rounds = tokio::task::spawn_blocking(move || attackers.join().unwrap())
+        .await
+        .unwrap();
     assert!(rounds >= 600, "{rounds} tokenless requests");
     server.shutdown().await;
 }
