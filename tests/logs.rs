@@ -46,10 +46,9 @@ fn mine() -> String {
 }
 
 /// This thread's lines of the refresh engine, each as its level and its message without the
-/// fields, consecutive repeats merged; the debug line of each attempt's start and the close of
-/// its span left out.
+/// fields, every one of them in order; the close of a span left out.
 fn cache_messages() -> Vec<String> {
-    let mut messages: Vec<String> = mine()
+    mine()
         .lines()
         .filter_map(|line| {
             let (head, rest) = line.split_once(" aws_role_chain::cache: ")?;
@@ -59,68 +58,97 @@ fn cache_messages() -> Vec<String> {
             let words: Vec<&str> = rest.split(' ').take_while(|w| !w.contains('=')).collect();
             Some(format!("{level} {}", words.join(" ")))
         })
-        .filter(|m| m != "DEBUG refreshing credentials" && m != "DEBUG close")
-        .collect();
-    messages.dedup();
-    messages
+        .filter(|m| m != "DEBUG close")
+        .collect()
+}
+
+const START: &str = "DEBUG refreshing credentials";
+const FAILED: &str = "WARN refreshing credentials failed; retrying with backoff";
+const FAILED_AGAIN: &str = "DEBUG refreshing credentials failed again";
+
+/// `lines` after the first `from` of this thread's cache lines.
+fn since(from: usize) -> Vec<String> {
+    cache_messages().split_off(from)
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_failure_streak_logs_one_warning_then_debug_lines_and_its_end_one_info_line() {
+async fn a_failure_streak_logs_one_warning_then_a_debug_line_a_failure_and_its_end_one_info_line() {
     logs();
-    let world = World::new().await;
-    let backoff = Duration::from_millis(50);
-    let provider = world
-        .builder()
+    // On manual time: each retry comes when the test moves the clock, so that every line can be
+    // counted.
+    let (world, time, builder) = World::on_manual_time().await;
+    let backoff = Duration::from_secs(1);
+    let provider = builder
         .configure(&no_retries())
-        .refresh_policy(RefreshPolicy::default().urgent_retry_backoff(backoff, backoff))
+        .refresh_policy(
+            RefreshPolicy::default()
+                .jitter(0.0)
+                .urgent_retry_backoff(backoff, backoff),
+        )
         .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()
         .unwrap();
-    let failed = "WARN refreshing credentials failed; retrying with backoff";
-    let failed_again = "DEBUG refreshing credentials failed again";
 
     world.sts.set_outage(Some(Fault::Throttling));
     provider.credentials().await.unwrap_err();
-    eventually("a streak of five failures", || {
-        provider.status().consecutive_failures() >= 5
-    })
-    .await;
-    assert_eq!(cache_messages(), [failed, failed_again]);
+    for failures in 2..=5 {
+        time.tick(backoff).await;
+        eventually("the next failure", || {
+            provider.status().consecutive_failures() == failures
+        })
+        .await;
+    }
+    let streak = [
+        START,
+        FAILED,
+        START,
+        FAILED_AGAIN,
+        START,
+        FAILED_AGAIN,
+        START,
+        FAILED_AGAIN,
+        START,
+        FAILED_AGAIN,
+    ];
+    assert_eq!(cache_messages(), streak);
 
     world.sts.set_outage(None);
+    time.tick(backoff).await;
     eventually("the recovery", || {
         provider.status().consecutive_failures() == 0
     })
     .await;
-    assert!(
-        mine().contains(" failures="),
-        "the info line counts the failures"
+    let recovered = since(streak.len());
+    assert_eq!(
+        recovered,
+        [START, "INFO credentials refreshed after failures"]
     );
+    let info = mine()
+        .lines()
+        .find(|line| line.contains("credentials refreshed after failures"))
+        .map(str::to_owned)
+        .unwrap();
+    assert!(info.contains(" failures=5"), "{info}");
+
     // A run without failures before it logs at debug only.
+    let before = cache_messages().len();
+    time.tick(backoff).await;
     provider.invalidate();
     eventually("a run after the invalidation", || {
         provider.status().successful_refreshes() == 2
     })
     .await;
+    assert_eq!(since(before), [START, "DEBUG credentials refreshed"]);
 
+    let before = cache_messages().len();
     world.sts.set_outage(Some(Fault::Throttling));
+    time.tick(backoff).await;
     provider.invalidate();
     eventually("a second streak", || {
-        provider.status().consecutive_failures() >= 2
+        provider.status().consecutive_failures() == 1
     })
     .await;
-    assert_eq!(
-        cache_messages(),
-        [
-            failed,
-            failed_again,
-            "INFO credentials refreshed after failures",
-            "DEBUG credentials refreshed",
-            failed,
-            failed_again
-        ]
-    );
+    assert_eq!(since(before), [START, FAILED], "a new streak warns again");
 }
 
 #[tokio::test(flavor = "current_thread")]
