@@ -130,6 +130,32 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Moves manual `time` on in `step`s, for at most `limit`, until `done` holds (waiting up to
+/// 50 ms of real time after each step for the work it woke), then waits for it in real time
+/// as [`eventually`] does. A background task that recorded its outcome but had not yet gone to
+/// sleep when one big step was taken would sleep through it and never wake; the next small
+/// step wakes it.
+pub async fn advance_until(
+    time: &aws_smithy_async::test_util::tick_advance_sleep::TickAdvanceTime,
+    step: std::time::Duration,
+    limit: std::time::Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    let mut moved = std::time::Duration::ZERO;
+    while moved < limit && !done() {
+        time.tick(step).await;
+        moved += step;
+        for _ in 0..50 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+    eventually(what, done).await;
+}
+
 /// Wall-clock time, for tests that check that callers did not wait on STS.
 pub fn stopwatch() -> Stopwatch {
     #[allow(clippy::disallowed_methods)]
