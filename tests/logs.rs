@@ -91,9 +91,11 @@ async fn a_failure_streak_logs_one_warning_then_a_debug_line_a_failure_and_its_e
 
     world.sts.set_outage(Some(Fault::Throttling));
     provider.credentials().await.unwrap_err();
+    // Each step of manual time in tenths of the backoff: a worker that records a failure and
+    // goes to sleep after a step still wakes at the next.
+    let step = backoff / 10;
     for failures in 2..=5 {
-        time.tick(backoff).await;
-        eventually("the next failure", || {
+        advance_until(&time, step, backoff, "the next failure", || {
             provider.status().consecutive_failures() == failures
         })
         .await;
@@ -113,8 +115,7 @@ async fn a_failure_streak_logs_one_warning_then_a_debug_line_a_failure_and_its_e
     assert_eq!(cache_messages(), streak);
 
     world.sts.set_outage(None);
-    time.tick(backoff).await;
-    eventually("the recovery", || {
+    advance_until(&time, step, backoff, "the recovery", || {
         provider.status().consecutive_failures() == 0
     })
     .await;
@@ -134,7 +135,7 @@ async fn a_failure_streak_logs_one_warning_then_a_debug_line_a_failure_and_its_e
     let before = cache_messages().len();
     time.tick(backoff).await;
     provider.invalidate();
-    eventually("a run after the invalidation", || {
+    advance_until(&time, step, backoff, "a run after the invalidation", || {
         provider.status().successful_refreshes() == 2
     })
     .await;
@@ -144,7 +145,7 @@ async fn a_failure_streak_logs_one_warning_then_a_debug_line_a_failure_and_its_e
     world.sts.set_outage(Some(Fault::Throttling));
     time.tick(backoff).await;
     provider.invalidate();
-    eventually("a second streak", || {
+    advance_until(&time, step, backoff, "a second streak", || {
         provider.status().consecutive_failures() == 1
     })
     .await;
