@@ -401,9 +401,12 @@ impl Serving {
                     // An error makes hyper close the connection without an answer.
                     return Err(io::Error::other("refused without an answer"));
                 }
-                if !answer.admitted {
-                    respond::log(&request, &answer.response);
-                }
+                debug!(
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    status = answer.response.status().as_u16(),
+                    "credentials request"
+                );
                 Ok(answer.response)
             }
         })

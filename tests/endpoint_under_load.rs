@@ -21,14 +21,11 @@ const ATTACK: Duration = Duration::from_secs(4);
 
 #[test]
 fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connections_hammer() {
-    let runtime = |threads| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()
-            .unwrap()
-    };
-    let (server_runtime, attack_runtime) = (runtime(2), runtime(1));
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (world, provider, server) = server_runtime.block_on(async {
         let world = World::new().await;
         let provider = world.two_hops();
@@ -49,10 +46,7 @@ fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connecti
     let expected = server_runtime.block_on(provider.credentials()).unwrap();
 
     let started = stopwatch();
-    let addr = server.local_addr();
-    let attackers: Vec<_> = (0..ATTACKERS)
-        .map(|n| attack_runtime.spawn(tokenless(addr, started, ATTACK, n % 3 == 0)))
-        .collect();
+    let attackers = flood(server.local_addr(), ATTACKERS, ATTACK);
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -74,13 +68,7 @@ fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connecti
         }
         fetches
     });
-    let rounds: usize = attack_runtime.block_on(async {
-        let mut rounds = 0;
-        for attacker in attackers {
-            rounds += attacker.await.unwrap();
-        }
-        rounds
-    });
+    let rounds = attackers.join().unwrap();
 
     eprintln!("{fetches} fetches during {rounds} connections without the token");
     assert!(fetches >= 5, "{fetches} fetches");

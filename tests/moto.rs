@@ -563,6 +563,23 @@ async fn boto3_gets_the_chain_from_the_credentials_server_and_acts_as_the_last_r
     server.shutdown().await;
 }
 
+/// `command` with nothing in its environment but the AWS config files given, moto's endpoint
+/// and a region.
+fn with_files(
+    mut command: std::process::Command,
+    config: &std::path::Path,
+    credentials: &std::path::Path,
+) -> std::process::Command {
+    command
+        .env_clear()
+        .env("AWS_CONFIG_FILE", config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", credentials)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
 /// The `aws-role-chain` command, built by scripts/moto.sh.
 fn cli() -> String {
     std::env::var("AWS_ROLE_CHAIN_BIN")
@@ -684,18 +701,11 @@ async fn exec_of_a_profile_gives_a_boto3_child_its_role_despite_keys_in_the_defa
     let script = format!("{CALLER_ARN}import sys\nsys.exit(3)\n");
 
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(cli())
-            .args(["exec", "--profile", "storage", "--"])
+        let mut exec = std::process::Command::new(cli());
+        exec.args(["exec", "--profile", "storage", "--"])
             .arg(std::env::var("MOTO_PYTHON").unwrap())
-            .args(["-c", &script])
-            .env_clear()
-            .env("AWS_CONFIG_FILE", &config)
-            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
-            .env("AWS_ENDPOINT_URL", endpoint())
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .unwrap()
+            .args(["-c", &script]);
+        with_files(exec, &config, &credentials).output().unwrap()
     })
     .await
     .unwrap();
@@ -726,26 +736,7 @@ async fn boto3_gets_credentials_within_1_s_while_300_tokenless_connections_hamme
     let env = server_env(&server);
     let attack = std::time::Duration::from_secs(8);
     let started = common::stopwatch();
-    // The flood on a runtime of its own, as other processes would be: not on the threads that
-    // serve.
-    let addr = server.local_addr();
-    let attackers = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let floods: Vec<_> = (0..300)
-                .map(|n| tokio::spawn(common::tokenless(addr, started, attack, n % 3 == 0)))
-                .collect();
-            let mut rounds = 0;
-            for flood in floods {
-                rounds += flood.await.unwrap();
-            }
-            rounds
-        })
-    });
+    let attackers = common::flood(server.local_addr(), 300, attack);
     // Each fetch in a new botocore session, timed: the slowest, and the key.
     let script = "import time, botocore.session\n\
                   slowest, key = 0.0, None\n\
@@ -792,16 +783,9 @@ async fn botocore_takes_credential_process_output_as_a_profiles_credentials() {
                   print(session.client('sts').get_caller_identity()['Arn'])\n";
 
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(std::env::var("MOTO_PYTHON").unwrap())
-            .args(["-c", script])
-            .env_clear()
-            .env("AWS_CONFIG_FILE", &config)
-            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
-            .env("AWS_ENDPOINT_URL", endpoint())
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .unwrap()
+        let mut python = std::process::Command::new(std::env::var("MOTO_PYTHON").unwrap());
+        python.args(["-c", script]);
+        with_files(python, &config, &credentials).output().unwrap()
     })
     .await
     .unwrap();

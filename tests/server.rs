@@ -66,6 +66,16 @@ async fn exchange(addr: SocketAddr, head: &str) -> Answer {
     Answer::parse(&answer)
 }
 
+/// A new connection that has sent half a request, without the token, and holds on.
+async fn half_request(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /role-chain/credentials HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    stream
+}
+
 /// Whether the server closes `stream` within `within`, reading (and dropping) what it sends.
 async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     let mut buffer = [0; 4096];
@@ -366,11 +376,7 @@ async fn a_refusal_closes_its_connection_and_no_answer_is_cached() {
 async fn a_request_head_that_does_not_come_within_5_seconds_loses_its_connection() {
     let world = World::new().await;
     let (_provider, server) = serving(&world).await;
-    let mut partial = TcpStream::connect(server.local_addr()).await.unwrap();
-    partial
-        .write_all(b"GET /role-chain/credentials HTTP/1.1\r\nHost: localhost\r\n")
-        .await
-        .unwrap();
+    let mut partial = half_request(server.local_addr()).await;
     let mut silent = TcpStream::connect(server.local_addr()).await.unwrap();
 
     // Closed after the 5-s header timeout, long before the 30-s lifetime of a connection.
@@ -459,12 +465,7 @@ async fn connections_without_the_token_give_their_slots_up_to_new_callers() {
         .unwrap();
     let mut holders = Vec::new();
     for _ in 0..10 {
-        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
-        stream
-            .write_all(b"GET /role-chain/credentials HTTP/1.1\r\nHost: localhost\r\n")
-            .await
-            .unwrap();
-        holders.push(stream);
+        holders.push(half_request(server.local_addr()).await);
     }
 
     let (status, body) = send(server.local_addr(), &get(&server, "")).await;
@@ -619,12 +620,7 @@ async fn a_caller_waiting_for_a_refresh_keeps_its_slot_against_connections_witho
 
     let mut holders = Vec::new();
     for _ in 0..6 {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"GET /role-chain/credentials HTTP/1.1\r\nHost: localhost\r\n")
-            .await
-            .unwrap();
-        holders.push(stream);
+        holders.push(half_request(addr).await);
     }
 
     let (status, body) = waiting.await.unwrap();

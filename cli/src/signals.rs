@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 /// its own (SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS) and SIGPIPE (ignored by
 /// Rust programs): ending on one of them would leave `exec`'s child running with a URI to a
 /// port that any local user could then bind. SIGWINCH is passed on too, for terminal programs.
-pub(crate) const FORWARDED: [libc::c_int; 13] = [
+const FORWARDED: [libc::c_int; 13] = [
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,

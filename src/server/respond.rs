@@ -14,7 +14,7 @@ use http::header::{
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::token::Token;
 use crate::{Error, RoleChainProvider};
@@ -58,21 +58,7 @@ pub(crate) async fn respond<B>(
         };
         (response, true)
     };
-    // A refusal is logged by the caller once it knows whether the budget lets it be answered.
-    if admitted {
-        log(request, &response);
-    }
     Answer { response, admitted }
-}
-
-/// One request and its answer, at `debug`.
-pub(crate) fn log<B, C>(request: &Request<B>, response: &Response<C>) {
-    debug!(
-        method = %request.method(),
-        path = request.uri().path(),
-        status = response.status().as_u16(),
-        "credentials request"
-    );
 }
 
 type Refusal = (StatusCode, &'static str);

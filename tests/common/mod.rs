@@ -250,10 +250,39 @@ macro_rules! cases {
     };
 }
 
+/// A flood of the credentials server at `addr`: `connections` at once without the token, two in
+/// three sending a whole request and coming straight back, one in three holding half a request,
+/// for `attack`. It runs in a thread and on a runtime of its own, as other processes would, not
+/// on the threads that serve; the thread gives the number of rounds made.
+pub fn flood(
+    addr: std::net::SocketAddr,
+    connections: usize,
+    attack: std::time::Duration,
+) -> std::thread::JoinHandle<usize> {
+    let started = stopwatch();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let floods: Vec<_> = (0..connections)
+                .map(|n| tokio::spawn(tokenless(addr, started, attack, n % 3 == 0)))
+                .collect();
+            let mut rounds = 0;
+            for flood in floods {
+                rounds += flood.await.unwrap();
+            }
+            rounds
+        })
+    })
+}
+
 /// One connection without the token after another, each with a whole request or (`slow`) half
 /// of one, until `attack` has passed since `started` or 5,000 rounds are up; how many rounds it
-/// made. For tests of the credentials server under a flood.
-pub async fn tokenless(
+/// made.
+async fn tokenless(
     addr: std::net::SocketAddr,
     started: Stopwatch,
     attack: std::time::Duration,
