@@ -1,5 +1,5 @@
-//! [`Builder`]: every setting of a chain, checked in [`Builder::build`] before any request, and
-//! merged in one place with what `configure`'s `SdkConfig` and the AWS config files bring.
+//! [`RoleChainProviderBuilder`]: every setting of a chain, checked in
+//! [`build`](RoleChainProviderBuilder::build) before any request, and merged in one place with what `configure`'s `SdkConfig` and the AWS config files bring.
 
 use std::fmt;
 use std::future::Future;
@@ -10,6 +10,7 @@ use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_sdk_sts::config::{BehaviorVersion, IdentityCache};
 use aws_smithy_async::rt::sleep::{default_async_sleep, AsyncSleep, SharedAsyncSleep};
 use aws_smithy_async::time::{SharedTimeSource, TimeSource};
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
 use aws_types::SdkConfig;
@@ -17,23 +18,39 @@ use aws_types::SdkConfig;
 use crate::chain::Chain;
 use crate::error::BuildError;
 use crate::hop::Hop;
-use crate::mfa::{Mfa, MfaRequest, MfaTokenProvider};
+use crate::mfa::{Mfa, MfaRequest, MfaTokenProvider, ProvideMfaToken};
 use crate::policy::RefreshPolicy;
 use crate::profile::{self, ProfileChain, GLOBAL_STS_ENDPOINT};
 use crate::provider::RoleChainProvider;
 use crate::role::Role;
 
-/// The region whose STS endpoint is called when neither [`Builder::region`], a profile nor
-/// [`Builder::configure`] names one: STS's historical global endpoint lives there.
+/// The region whose STS endpoint is called when neither
+/// [`region`](RoleChainProviderBuilder::region), a profile nor
+/// [`configure`](RoleChainProviderBuilder::configure) names one: STS's historical global endpoint lives there.
 const DEFAULT_REGION: &str = "us-east-1";
 
-/// Builds a [`RoleChainProvider`]. All validation happens in [`build`](Builder::build), before
-/// any request.
+/// Builds a [`RoleChainProvider`]. All validation happens in [`build`](Self::build), before any
+/// request.
 ///
-/// Settings given explicitly win over those of a [`profile`](Builder::profile), which win over
-/// those brought by [`configure`](Builder::configure), whatever the order of the calls.
+/// Settings given explicitly win over those of a [`profile`](Self::profile), which win over
+/// those brought by [`configure`](Self::configure), whatever the order of the calls.
+///
+/// | setter | meaning | default |
+/// |---|---|---|
+/// | [`configure(&SdkConfig)`](Self::configure) | base provider, region, endpoint URL, HTTP client, retry and timeout config, time source, sleep | none |
+/// | [`base_provider(p)`](Self::base_provider) | credentials that sign hop 0 | the profile's root, else from `configure`; required |
+/// | [`region(r)`](Self::region) | region of the STS endpoint | the profile's `region`, else from `configure`, else `us-east-1` |
+/// | [`endpoint_url(u)`](Self::endpoint_url) | custom STS endpoint (`http://` or `https://` with a host) | regional endpoint |
+/// | [`assume(Role)`](Self::assume) | appends a hop; the first is signed by the base credentials, each next one by the hop before | at least one role required, from here or a profile |
+/// | [`profile(name)`](Self::profile) | the hops, base credentials and region of an AWS config profile, read by `build()` (see [the AWS config files](crate::guide::config_files)); `assume` appends hops after them | none |
+/// | [`profile_files(files)`](Self::profile_files) | the config and credentials files to read the profile from: aws-runtime's `EnvConfigFiles`, which aws-config re-exports as `aws_config::profile::profile_file::ProfileFiles` | found as every AWS SDK finds them |
+/// | [`mfa_token_provider(f)`](Self::mfa_token_provider) / [`mfa_token_source(p)`](Self::mfa_token_source) | where the 6-digit codes of roles with `mfa_serial` come from (see [MFA](crate::guide::mfa)) | required with an MFA role |
+/// | [`time_source(t)`](Self::time_source) / [`sleep_impl(s)`](Self::sleep_impl) | clock and sleep, for tests that control time | from `configure`, else system clock and tokio |
+/// | [`refresh_policy(p)`](Self::refresh_policy) | windows, jitter and backoff of the background refresh (see [`RefreshPolicy`]) | `RefreshPolicy::default()` |
+///
+/// Each hop's settings are those of [`Role`], whose page has the table of STS's limits.
 #[derive(Default)]
-pub struct Builder {
+pub struct RoleChainProviderBuilder {
     sdk_config: Option<SdkConfig>,
     base_provider: Option<SharedCredentialsProvider>,
     region: Option<Region>,
@@ -47,7 +64,7 @@ pub struct Builder {
     mfa_token_provider: Option<MfaTokenProvider>,
 }
 
-impl Builder {
+impl RoleChainProviderBuilder {
     /// Takes the base credentials provider, region, endpoint URL, HTTP client, retry and timeout
     /// configuration, time source and sleep implementation from an `SdkConfig`, for instance the
     /// one `aws_config::load_from_env()` returns. Its identity cache is not used: the provider
@@ -58,15 +75,15 @@ impl Builder {
     }
 
     /// The credentials that sign hop 0: any provider, such as an instance profile, an ECS task
-    /// role, SSO or static keys. Required unless a [`profile`](Builder::profile) or
-    /// [`configure`](Builder::configure) brings one.
+    /// role, SSO or static keys. Required unless a [`profile`](Self::profile) or
+    /// [`configure`](Self::configure) brings one.
     pub fn base_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
         self.base_provider = Some(SharedCredentialsProvider::new(provider));
         self
     }
 
-    /// The region whose STS endpoint is called. Default: the [`profile`](Builder::profile)'s
-    /// `region`, else the region of [`configure`](Builder::configure), else `us-east-1`.
+    /// The region whose STS endpoint is called. Default: the [`profile`](Self::profile)'s
+    /// `region`, else the region of [`configure`](Self::configure), else `us-east-1`.
     pub fn region(mut self, region: Region) -> Self {
         self.region = Some(region);
         self
@@ -81,7 +98,7 @@ impl Builder {
 
     /// Appends a role to the chain. The first role is assumed with the base credentials, each
     /// later one with the credentials of the role before it; after a
-    /// [`profile`](Builder::profile)'s roles. At least one role is required.
+    /// [`profile`](Self::profile)'s roles. At least one role is required.
     pub fn assume(mut self, role: Role) -> Self {
         self.roles.push(role);
         self
@@ -92,14 +109,14 @@ impl Builder {
     /// credentials as the base (static keys, `credential_source`, SSO, `credential_process` or
     /// web identity), with the profile's `region`. The files are found as every AWS SDK finds
     /// them (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, `~/.aws/config`,
-    /// `~/.aws/credentials`) unless [`profile_files`](Builder::profile_files) names others, and
-    /// read by [`build`](Builder::build). See the README's "From the AWS config files".
+    /// `~/.aws/credentials`) unless [`profile_files`](Self::profile_files) names others, and
+    /// read by [`build`](Self::build). See [the AWS config files](crate::guide::config_files).
     pub fn profile(mut self, name: impl Into<String>) -> Self {
         self.profile = Some(name.into());
         self
     }
 
-    /// The config and credentials files to read the [`profile`](Builder::profile) from instead
+    /// The config and credentials files to read the [`profile`](Self::profile) from instead
     /// of the default ones, as aws-config's `ConfigLoader::profile_files` takes them.
     pub fn profile_files(mut self, files: EnvConfigFiles) -> Self {
         self.profile_files = Some(files);
@@ -114,26 +131,34 @@ impl Builder {
     /// quarters of [`RefreshPolicy::fetch_timeout`] to answer (raise that for a person at a
     /// prompt). A hop fetched with a code is kept for its whole lifetime: the later hops refresh
     /// from it without a new code. The code is checked (6 digits) and never logged.
-    pub fn mfa_token_provider<F, Fut>(mut self, f: F) -> Self
+    ///
+    /// A type that implements [`ProvideMfaToken`] is set with
+    /// [`mfa_token_source`](Self::mfa_token_source).
+    pub fn mfa_token_provider<F, Fut>(self, f: F) -> Self
     where
         F: Fn(MfaRequest) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<String, Box<dyn std::error::Error + Send + Sync>>>
-            + Send
-            + 'static,
+        Fut: Future<Output = Result<String, BoxError>> + Send + 'static,
     {
-        self.mfa_token_provider = Some(MfaTokenProvider::new(f));
+        self.mfa_token_source(f)
+    }
+
+    /// Where the MFA codes come from, as a [`ProvideMfaToken`]: the same as
+    /// [`mfa_token_provider`](Self::mfa_token_provider), for a token provider that is a type of
+    /// its own rather than a closure.
+    pub fn mfa_token_source(mut self, provider: impl ProvideMfaToken + 'static) -> Self {
+        self.mfa_token_provider = Some(MfaTokenProvider::new(provider));
         self
     }
 
     /// The clock for expiry decisions and request signing. Default: the one from
-    /// [`configure`](Builder::configure), else the system clock.
+    /// [`configure`](Self::configure), else the system clock.
     pub fn time_source(mut self, ts: impl TimeSource + 'static) -> Self {
         self.time_source = Some(SharedTimeSource::new(ts));
         self
     }
 
     /// How to sleep (for the SDK's retries and timeouts). Default: the one from
-    /// [`configure`](Builder::configure), else tokio's.
+    /// [`configure`](Self::configure), else tokio's.
     pub fn sleep_impl(mut self, sleep: impl AsyncSleep + 'static) -> Self {
         self.sleep_impl = Some(SharedAsyncSleep::new(sleep));
         self
@@ -147,13 +172,13 @@ impl Builder {
     }
 
     /// Checks every setting and builds the provider. Reads the AWS config files if a
-    /// [`profile`](Builder::profile) is set, but makes no request and starts no task: the
+    /// [`profile`](Self::profile) is set, but makes no request and starts no task: the
     /// background refresh starts with the first call, on that caller's tokio runtime.
     pub fn build(self) -> Result<RoleChainProvider, BuildError> {
         self.build_with(&Env::real(), &Fs::real())
     }
 
-    /// [`build`](Builder::build), reading the environment and the files through `env` and `fs`.
+    /// [`build`](Self::build), reading the environment and the files through `env` and `fs`.
     pub(crate) fn build_with(self, env: &Env, fs: &Fs) -> Result<RoleChainProvider, BuildError> {
         let profile = self.load_profile(env, fs)?;
         let roles = self.roles(profile.as_ref())?;
@@ -176,7 +201,7 @@ impl Builder {
                 BuildError::new(
                     None,
                     "sleep_impl",
-                    "no sleep implementation; set one with Builder::sleep_impl",
+                    "no sleep implementation; set one with RoleChainProviderBuilder::sleep_impl",
                 )
             })?;
         let region = self
@@ -222,10 +247,10 @@ impl Builder {
             let message = match &self.profile {
                 Some(name) => format!(
                     "profile {name:?} assumes no role (it has no role_arn) and none was added with \
-                     Builder::assume; name a profile with a role_arn"
+                     RoleChainProviderBuilder::assume; name a profile with a role_arn"
                 ),
                 None => "the chain has no role; add one with \
-                         Builder::assume(Role::new(\"arn:aws:iam::<account>:role/<name>\"))"
+                         RoleChainProviderBuilder::assume(Role::new(\"arn:aws:iam::<account>:role/<name>\"))"
                     .to_owned(),
             };
             let field = if self.profile.is_some() {
@@ -250,7 +275,7 @@ impl Builder {
                     Some(hop),
                     "mfa_token_provider",
                     "this role has an mfa_serial, so its hop needs an MFA code: set \
-                     Builder::mfa_token_provider to a function that returns the device's code",
+                     RoleChainProviderBuilder::mfa_token_provider to a function that returns the device's code",
                 ));
             }
         }
@@ -287,9 +312,9 @@ impl Builder {
                 BuildError::new(
                     None,
                     "base_provider",
-                    "no base credentials provider; set one with Builder::base_provider, name a \
-                     profile with Builder::profile, or pass an SdkConfig that has one to \
-                     Builder::configure",
+                    "no base credentials provider; set one with RoleChainProviderBuilder::base_provider, name a \
+                     profile with RoleChainProviderBuilder::profile, or pass an SdkConfig that has one to \
+                     RoleChainProviderBuilder::configure",
                 )
             })
     }
@@ -365,9 +390,9 @@ fn check_endpoint_url(url: &str) -> Result<(), BuildError> {
     }
 }
 
-impl fmt::Debug for Builder {
+impl fmt::Debug for RoleChainProviderBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
+        f.debug_struct("RoleChainProviderBuilder")
             .field("configured", &self.sdk_config.is_some())
             .field("base_provider", &self.base_provider)
             .field("region", &self.region)
@@ -424,7 +449,7 @@ mod tests {
 
     /// Builds profile `storage` with this environment and these files.
     fn build(
-        builder: Builder,
+        builder: RoleChainProviderBuilder,
         env: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Result<RoleChainProvider, BuildError> {
@@ -454,7 +479,7 @@ mod tests {
             .iter()
             .map(|(path, _)| (*path, config.as_str()))
             .collect();
-        let provider = build(Builder::default(), env, &files).unwrap();
+        let provider = build(RoleChainProviderBuilder::default(), env, &files).unwrap();
         let (hops, region) = chain_of(&provider);
         assert_eq!(hops[0].0, BROKER);
         assert!(hops[0].1.starts_with("aws-role-chain-"), "{hops:?}");
@@ -473,24 +498,29 @@ mod tests {
 
     #[test]
     fn without_files_no_profile_is_known() {
-        let err = build(Builder::default(), &[("HOME", "/home/me")], &[]).unwrap_err();
+        let err = build(
+            RoleChainProviderBuilder::default(),
+            &[("HOME", "/home/me")],
+            &[],
+        )
+        .unwrap_err();
         assert_eq!(err.field(), "profile");
         assert!(err.to_string().contains("the files define: none"), "{err}");
     }
 
-    fn region((builder, expected): (Builder, &str)) {
+    fn region((builder, expected): (RoleChainProviderBuilder, &str)) {
         let config = config("");
         let files = [("/home/me/.aws/config", config.as_str())];
         let provider = build(builder, &[("HOME", "/home/me")], &files).unwrap();
         assert_eq!(chain_of(&provider).1, expected);
     }
 
-    fn configured(region: &'static str) -> Builder {
+    fn configured(region: &'static str) -> RoleChainProviderBuilder {
         let sdk = SdkConfig::builder()
             .region(Region::from_static(region))
             .behavior_version(BehaviorVersion::latest())
             .build();
-        Builder::default().configure(&sdk)
+        RoleChainProviderBuilder::default().configure(&sdk)
     }
 
     cases! { region:

@@ -4,44 +4,65 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
-type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+use aws_smithy_runtime_api::box_error::BoxError;
 
 /// What went wrong while fetching credentials, as a category a caller can act on.
 ///
-/// Each kind says whether trying again can help ([`ErrorKind::is_retryable`]) and what to check
-/// when it cannot.
+/// Each kind says whether trying again can help ([`ErrorKind::is_retryable`]) and, through
+/// [`Error`]'s message, what to check when it cannot. [`as_str`](ErrorKind::as_str) gives a
+/// stable name for logs and metrics.
+///
+/// | kind | from | what to do |
+/// |---|---|---|
+/// | `AccessDenied` | `AccessDenied`; HTTP 403 without a known code; `InvalidClientTokenId`, `SignatureDoesNotMatch`, `IncompleteSignature` after hop 0; a wrong MFA code | check the role's trust policy `Principal`, its `sts:ExternalId` condition, and the caller's `sts:AssumeRole` permission |
+/// | `Throttled` | `Throttling`, `ThrottlingException`, `TooManyRequestsException`, `RequestLimitExceeded`; HTTP 429 | retry later (retryable) |
+/// | `InvalidConfiguration` | `MalformedPolicyDocument(Exception)`, `PackedPolicyTooLarge(Exception)`, `RegionDisabledException`, `ValidationError`, `InvalidParameterValue`, `MissingParameter`; other 4xx; a request that cannot be built or sent as configured; a call outside any tokio runtime; a chain run that panicked (in the HTTP client, time source, sleep or an interceptor) | fix the setting the message names; activate STS in the region; call from within a tokio runtime |
+/// | `BaseCredentials` | the base provider failed or panicked (reported at hop 0, its source kept); `InvalidClientTokenId`, `SignatureDoesNotMatch`, `IncompleteSignature` at hop 0 | fix the base credentials |
+/// | `ExpiredToken` | `ExpiredToken`, `ExpiredTokenException`, `RequestExpired` | check the clock and the base provider's refresh |
+/// | `Unavailable` | `ServiceUnavailable`, `InternalFailure`, `InternalError`; HTTP 5xx with any other code; connection and I/O errors | retry later (retryable) |
+/// | `TimedOut` | connect or operation timeout; a chain run longer than [`RefreshPolicy::fetch_timeout`](crate::RefreshPolicy::fetch_timeout); a run cut off with its runtime; credentials that expired while a caller waited for their refresh | retry later (retryable) |
+/// | `InvalidResponse` | a 200 without credentials or unreadable; credentials that had expired by STS's own clock; credentials that arrive inside their mandatory window | check the endpoint and the clock |
+/// | `MfaToken` | the [MFA token provider](crate::RoleChainProviderBuilder::mfa_token_provider) failed, panicked, did not answer within three quarters of `fetch_timeout`, or answered other than 6 digits (no request is sent) | check the token provider; it is asked again at the next attempt |
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// STS refused the AssumeRole call: the role's trust policy does not name the caller as
-    /// `Principal`, the `sts:ExternalId` condition does not match, or the caller lacks
-    /// `sts:AssumeRole` permission on the role.
+    /// STS refused the `AssumeRole` call, or the credentials of a hop after the first.
     AccessDenied,
-    /// STS throttled the request (`Throttling`, `TooManyRequestsException`, HTTP 429).
+    /// STS throttled the request.
     Throttled,
-    /// The request can never succeed as configured: a malformed or too large session policy, a
-    /// region where STS is disabled, a duration the role does not allow, or an endpoint that
-    /// cannot be used.
+    /// The request can never succeed as configured.
     InvalidConfiguration,
-    /// The base credentials could not be loaded, or STS rejected them at the first hop
-    /// (`InvalidClientTokenId`, `SignatureDoesNotMatch`).
+    /// The base credentials could not be loaded, or STS rejected them at hop 0.
     BaseCredentials,
     /// STS said the credentials that signed the request have expired.
     ExpiredToken,
-    /// STS or the network failed: an HTTP 5xx answer, a connection or I/O error.
+    /// STS or the network failed.
     Unavailable,
-    /// The request to STS timed out.
+    /// The request to STS, or the whole chain run, took too long.
     TimedOut,
-    /// STS answered 200 but the answer holds no usable credentials (missing, unparsable, or
-    /// already expired).
+    /// STS answered 200 but the answer holds no usable credentials.
     InvalidResponse,
-    /// The MFA token provider (`Builder::mfa_token_provider`) failed, did not answer in time, or
-    /// answered with something other than 6 digits. A wrong code is `AccessDenied`: STS judges
-    /// it.
+    /// The MFA token provider gave no usable code. A wrong code is `AccessDenied`: STS judges it.
     MfaToken,
 }
 
 impl ErrorKind {
+    /// The kind's name, as in the table above (`"AccessDenied"`, `"Throttled"`, …): stable
+    /// across releases, for logs, metrics and the credentials server's JSON `code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::AccessDenied => "AccessDenied",
+            ErrorKind::Throttled => "Throttled",
+            ErrorKind::InvalidConfiguration => "InvalidConfiguration",
+            ErrorKind::BaseCredentials => "BaseCredentials",
+            ErrorKind::ExpiredToken => "ExpiredToken",
+            ErrorKind::Unavailable => "Unavailable",
+            ErrorKind::TimedOut => "TimedOut",
+            ErrorKind::InvalidResponse => "InvalidResponse",
+            ErrorKind::MfaToken => "MfaToken",
+        }
+    }
+
     /// Whether a later attempt may succeed without any change to the configuration.
     pub fn is_retryable(self) -> bool {
         matches!(
@@ -77,8 +98,8 @@ impl ErrorKind {
             ),
             ErrorKind::ExpiredToken => Some("check this machine's clock"),
             ErrorKind::MfaToken => Some(
-                "check the MFA token provider (Builder::mfa_token_provider); it is asked again at \
-                 the next attempt",
+                "check the MFA token provider (RoleChainProviderBuilder::mfa_token_provider); it is \
+                 asked again at the next attempt",
             ),
             _ => None,
         }
@@ -346,6 +367,29 @@ mod tests {
     use crate::cache::Failure;
     use crate::testing::cases;
     use std::time::Duration;
+
+    const KINDS: [ErrorKind; 9] = [
+        ErrorKind::AccessDenied,
+        ErrorKind::Throttled,
+        ErrorKind::InvalidConfiguration,
+        ErrorKind::BaseCredentials,
+        ErrorKind::ExpiredToken,
+        ErrorKind::Unavailable,
+        ErrorKind::TimedOut,
+        ErrorKind::InvalidResponse,
+        ErrorKind::MfaToken,
+    ];
+
+    #[test]
+    fn each_kind_has_a_stable_name_and_a_row_of_the_table_under_it() {
+        let docs = include_str!("error.rs");
+        for kind in KINDS {
+            // The name is the variant's, as the server's JSON `code` always said.
+            assert_eq!(kind.as_str(), format!("{kind:?}"));
+            let row = format!("/// | `{}` | ", kind.as_str());
+            assert_eq!(docs.matches(&row).count(), 1, "{row}");
+        }
+    }
 
     fn retryable((kind, expected): (ErrorKind, bool)) {
         assert_eq!(kind.is_retryable(), expected);

@@ -10,19 +10,64 @@ use std::time::Duration;
 
 use aws_smithy_async::future::timeout::Timeout;
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
+use aws_smithy_runtime_api::box_error::BoxError;
 use futures_util::FutureExt;
 use tracing::debug;
 
 use crate::cache::panic_message;
 use crate::error::{Error, ErrorKind};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type CodeFuture = Pin<Box<dyn Future<Output = Result<String, BoxError>> + Send>>;
+/// The future of [`ProvideMfaToken::provide_mfa_token`]: the device's current code, or why
+/// there is none.
+pub type MfaTokenFuture<'a> = Pin<Box<dyn Future<Output = Result<String, BoxError>> + Send + 'a>>;
+
+/// A source of MFA codes for the hops whose role has [`Role::mfa_serial`](crate::Role::mfa_serial):
+/// a person at a prompt, a secrets manager, a hardware token's daemon.
+///
+/// Any `Fn(MfaRequest) -> impl Future<Output = Result<String, BoxError>>` implements it, so a
+/// closure is a token provider (see
+/// [`mfa_token_provider`](crate::RoleChainProviderBuilder::mfa_token_provider)); a type of your
+/// own implements it to keep state, and is set with
+/// [`mfa_token_source`](crate::RoleChainProviderBuilder::mfa_token_source).
+///
+/// ```
+/// use aws_role_chain::{MfaRequest, MfaTokenFuture, ProvideMfaToken};
+///
+/// /// Codes typed into a channel by another part of the application.
+/// #[derive(Debug)]
+/// struct FromOperator(tokio::sync::Mutex<tokio::sync::mpsc::Receiver<String>>);
+///
+/// impl ProvideMfaToken for FromOperator {
+///     fn provide_mfa_token(&self, request: MfaRequest) -> MfaTokenFuture<'_> {
+///         Box::pin(async move {
+///             eprintln!("waiting for the code of {}", request.serial_number());
+///             let code = self.0.lock().await.recv().await;
+///             code.ok_or_else(|| "the operator's channel is closed".into())
+///         })
+///     }
+/// }
+/// ```
+pub trait ProvideMfaToken: Send + Sync {
+    /// The current code of `request`'s device: 6 digits (surrounding whitespace is trimmed).
+    /// Called once per fetch of a hop that needs one, with three quarters of
+    /// [`RefreshPolicy::fetch_timeout`](crate::RefreshPolicy::fetch_timeout) to answer.
+    fn provide_mfa_token(&self, request: MfaRequest) -> MfaTokenFuture<'_>;
+}
+
+impl<F, Fut> ProvideMfaToken for F
+where
+    F: Fn(MfaRequest) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<String, BoxError>> + Send + 'static,
+{
+    fn provide_mfa_token(&self, request: MfaRequest) -> MfaTokenFuture<'_> {
+        Box::pin(self(request))
+    }
+}
 
 /// What an MFA token provider is asked for: the code of one device, for one hop of the chain.
 ///
 /// Given to the function set with
-/// [`Builder::mfa_token_provider`](crate::Builder::mfa_token_provider) each time a hop with
+/// [`mfa_token_provider`](crate::RoleChainProviderBuilder::mfa_token_provider) each time a hop with
 /// [`Role::mfa_serial`](crate::Role::mfa_serial) must be fetched.
 #[derive(Clone, Debug)]
 pub struct MfaRequest {
@@ -56,22 +101,18 @@ impl MfaRequest {
     }
 }
 
-/// The application's source of MFA codes.
+/// The application's source of MFA codes, shared by the provider's clones.
 #[derive(Clone)]
-pub(crate) struct MfaTokenProvider(Arc<dyn Fn(MfaRequest) -> CodeFuture + Send + Sync>);
+pub(crate) struct MfaTokenProvider(Arc<dyn ProvideMfaToken>);
 
 impl MfaTokenProvider {
-    pub(crate) fn new<F, Fut>(f: F) -> Self
-    where
-        F: Fn(MfaRequest) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<String, BoxError>> + Send + 'static,
-    {
-        MfaTokenProvider(Arc::new(move |request| Box::pin(f(request))))
+    pub(crate) fn new(provider: impl ProvideMfaToken + 'static) -> Self {
+        MfaTokenProvider(Arc::new(provider))
     }
 
     /// Asks for the code of `request`'s device.
-    pub(crate) fn ask(&self, request: MfaRequest) -> CodeFuture {
-        (self.0)(request)
+    pub(crate) fn ask(&self, request: MfaRequest) -> MfaTokenFuture<'_> {
+        self.0.provide_mfa_token(request)
     }
 }
 

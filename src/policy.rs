@@ -38,15 +38,22 @@ const EARLIEST_REFRESH: f64 = 0.4;
 /// - **Invalidations** start at most one chain run per second; while they keep coming right
 ///   after fresh credentials, the interval doubles up to 1 min.
 ///
-/// Every duration is at most 12 hours; backoffs start at 10 ms at the least.
+/// Every duration is at most 12 hours; backoffs start at 10 ms at the least; `build()` refuses
+/// others with the limit they break. The [Refresh guide](crate::guide::refresh) tells how the
+/// provider applies them.
 ///
 /// ```
 /// use std::time::Duration;
 /// use aws_role_chain::RefreshPolicy;
 ///
 /// let policy = RefreshPolicy::default()
-///     .advisory_window(Duration::from_secs(10 * 60))
-///     .jitter(0.5);
+///     .advisory_window(Duration::from_secs(10 * 60)) // default: by lifetime
+///     .mandatory_window(Duration::from_secs(60))      // default: 60 s
+///     .jitter(1.0)                   // default: spread over all of 40 % to the advisory point
+///     .retry_backoff(Duration::from_secs(5), Duration::from_secs(300))
+///     .urgent_retry_backoff(Duration::from_secs(1), Duration::from_secs(30)) // once expired
+///     .invalidation_backoff(Duration::from_secs(1), Duration::from_secs(60))
+///     .fetch_timeout(Duration::from_secs(30));       // default: 30 s per chain run
 /// # let _ = policy;
 /// ```
 #[derive(Clone, Debug, PartialEq)]

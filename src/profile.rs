@@ -236,7 +236,7 @@ fn find<'s>(
         };
         let named_by = match from {
             Some(from) => format!("the source_profile of profile {from:?}"),
-            None => "Builder::profile".to_owned(),
+            None => "RoleChainProviderBuilder::profile".to_owned(),
         };
         refused(format!(
             "no profile {name:?} in the config or credentials file (named by {named_by}); the \
@@ -344,7 +344,7 @@ fn static_keys(profile: &Profile) -> Result<Credentials, BuildError> {
 /// What the providers of a root need beside the root itself.
 #[cfg_attr(not(feature = "aws-config"), allow(dead_code))]
 pub(crate) struct RootSettings<'a> {
-    /// The `SdkConfig` of `Builder::configure`, for its HTTP client.
+    /// The `SdkConfig` of `RoleChainProviderBuilder::configure`, for its HTTP client.
     pub(crate) sdk_config: Option<&'a SdkConfig>,
     pub(crate) region: &'a Region,
     pub(crate) time: &'a SharedTimeSource,
@@ -364,7 +364,7 @@ pub(crate) fn root_provider(
         Root::Missing(name) => Err(refused(format!(
             "profile {name:?}, the root of the chain, has no credentials: no static keys, \
              credential_source, SSO, credential_process or web identity; add some to it, or set \
-             Builder::base_provider"
+             RoleChainProviderBuilder::base_provider"
         ))),
         #[cfg(feature = "aws-config")]
         Root::Source(source) => Ok(sdk_providers::source(source, settings)),
@@ -386,7 +386,7 @@ pub(crate) fn root_provider(
 fn without_aws_config(root: String) -> BuildError {
     refused(format!(
         "the root of the chain takes its credentials from {root}, which this crate reads only \
-         with its aws-config feature (on by default); enable it, or set Builder::base_provider"
+         with its aws-config feature (on by default); enable it, or set RoleChainProviderBuilder::base_provider"
     ))
 }
 

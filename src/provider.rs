@@ -1,4 +1,4 @@
-//! The public face: [`RoleChainProvider`] and its [`Builder`].
+//! The public face: [`RoleChainProvider`] and its [`RoleChainProviderBuilder`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use aws_smithy_async::rt::sleep::SharedAsyncSleep;
 use aws_smithy_async::time::SharedTimeSource;
 use tracing::{debug, debug_span, field, trace, Instrument};
 
-use crate::builder::Builder;
+use crate::builder::RoleChainProviderBuilder;
 use crate::cache::{Cache, Fetch};
 use crate::chain::Chain;
 use crate::error::{Error, ErrorKind};
@@ -54,9 +54,9 @@ struct Inner {
 }
 
 impl RoleChainProvider {
-    /// A builder for a provider; see [`Builder`].
-    pub fn builder() -> Builder {
-        Builder::default()
+    /// A builder for a provider; see [`RoleChainProviderBuilder`].
+    pub fn builder() -> RoleChainProviderBuilder {
+        RoleChainProviderBuilder::default()
     }
 
     /// A provider of `chain`'s credentials, cached as `policy` says.
@@ -79,7 +79,7 @@ impl RoleChainProvider {
     /// more than 60 s from expiry); a background task refreshes them before that. The first call
     /// waits for the first chain run, shared by all concurrent callers. A call that finds the
     /// background task gone with its runtime and a refresh due starts the task on its own
-    /// runtime and waits for that refresh (see the README's "Runtimes").
+    /// runtime and waits for that refresh (see [Runtimes](crate::guide::refresh#runtimes)).
     pub async fn credentials(&self) -> Result<Credentials, Error> {
         if let Some(credentials) = self.inner.cache.get() {
             trace!("served cached credentials");

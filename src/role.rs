@@ -1,6 +1,7 @@
 //! The description of one hop of the chain, [`Role`], and the rules STS applies to it.
 //!
-//! Every rule is checked in [`Role::validate`], which [`Builder::build`](crate::Builder::build)
+//! Every rule is checked in [`Role::validate`], which
+//! [`build`](crate::RoleChainProviderBuilder::build)
 //! runs for each hop, so that a mistake shows up as a [`BuildError`] before the first request
 //! instead of as an STS error at run time.
 
@@ -39,7 +40,21 @@ impl fmt::Debug for ExternalId {
 /// One role of the chain and the parameters of its `AssumeRole` call.
 ///
 /// Only the ARN is required. Everything set here is checked against STS's limits by
-/// [`Builder::build`](crate::Builder::build).
+/// [`build`](crate::RoleChainProviderBuilder::build), which refuses a broken setting with a
+/// [`BuildError`] naming its `field()` and `hop()`:
+///
+/// | setter | STS parameter | rule | default |
+/// |---|---|---|---|
+/// | [`new(arn)`](Role::new) | `RoleArn` | `arn:<partition>:iam::<12 digits>:role/<optional path/>name`, any AWS partition | required |
+/// | [`external_id(id)`](Role::external_id) | `ExternalId` | 2–1224 characters of letters, digits, `_+=,.@:/-`; never logged | none |
+/// | [`session_name(n)`](Role::session_name) | `RoleSessionName` | 2–64 characters of letters, digits, `_+=,.@-` | `aws-role-chain-<unix millis at build>` |
+/// | [`duration(d)`](Role::duration) | `DurationSeconds` | 900–43 200 s on hop 0, 900–3600 s on later hops (role chaining) | STS's, 3600 s |
+/// | [`policy(json)`](Role::policy) | `Policy` | 1–2048 characters | none |
+/// | [`policy_arns(arns)`](Role::policy_arns) | `PolicyArns` | at most 10 IAM policy ARNs | none |
+/// | [`tag(k, v)`](Role::tag) | `Tags` | at most 50; key 1–128, value 0–256 characters; no key twice | none |
+/// | [`transitive_tag_keys(keys)`](Role::transitive_tag_keys) | `TransitiveTagKeys` | keys of this role's tags | none |
+/// | [`source_identity(id)`](Role::source_identity) | `SourceIdentity` | 2–64 characters of letters, digits, `_+=,.@-`, not starting `aws:` | none |
+/// | [`mfa_serial(serial)`](Role::mfa_serial) | `SerialNumber` (with `TokenCode`) | 9–256 characters of letters, digits, `_+=/:,.@-`: an MFA device's ARN or a hardware token's serial number | none |
 ///
 /// ```
 /// use std::time::Duration;
@@ -153,7 +168,7 @@ impl Role {
     /// whose trust policy requires `aws:MultiFactorAuthPresent`: the device's ARN
     /// (`arn:aws:iam::<account>:mfa/<name>`) or a hardware token's serial number, 9 to 256
     /// characters of letters, digits and `_+=/:,.@-`. The code (`TokenCode`) comes from
-    /// [`Builder::mfa_token_provider`](crate::Builder::mfa_token_provider), asked each time this
+    /// [`mfa_token_provider`](crate::RoleChainProviderBuilder::mfa_token_provider), asked each time this
     /// hop is fetched, and only then. Default: none.
     pub fn mfa_serial(mut self, serial: impl Into<String>) -> Self {
         self.mfa_serial = Some(serial.into());

@@ -8,8 +8,9 @@
 //! of the path without a body; request heads of at most 8 KiB within 5 s; connections of at
 //! most 30 s; every refusal closes its connection, and past a budget goes unanswered; a
 //! connection without the token gives its slot up to a new one; failures answered with the
-//! error kind and hop only. The README's "Security of the endpoint" says what holds and what
-//! does not.
+//! error kind and hop only. The guide's
+//! [Security of the endpoint](crate::guide::sharing#security-of-the-endpoint) says what holds
+//! and what does not.
 //!
 //! ```
 //! use aws_role_chain::server::CredentialsServer;

@@ -33,7 +33,8 @@ pub struct Status {
     pub(crate) next_refresh: Option<SystemTime>,
     pub(crate) successful_refreshes: u64,
     pub(crate) consecutive_failures: u32,
-    pub(crate) last_error: Option<(ErrorKind, String)>,
+    /// The last failure and its message, rendered once when the status is taken.
+    pub(crate) last_error: Option<(Error, String)>,
     pub(crate) hops: Vec<HopStatus>,
 }
 
@@ -65,7 +66,7 @@ impl Status {
             last_error: snapshot
                 .last_error
                 .as_ref()
-                .map(|e| (e.kind(), e.to_string())),
+                .map(|e| (e.clone(), e.to_string())),
             hops,
         }
     }
@@ -94,7 +95,13 @@ impl Status {
 
     /// The kind of the last failure, while it has not been followed by a success.
     pub fn last_error_kind(&self) -> Option<ErrorKind> {
-        self.last_error.as_ref().map(|(kind, _)| *kind)
+        self.last_error.as_ref().map(|(error, _)| error.kind())
+    }
+
+    /// The last failure, while it has not been followed by a success: its
+    /// [`kind`](Error::kind), [`hop`](Error::hop), [`role_arn`](Error::role_arn) and source.
+    pub fn last_error(&self) -> Option<&Error> {
+        self.last_error.as_ref().map(|(error, _)| error)
     }
 
     /// The message of the last failure, while it has not been followed by a success.
@@ -160,7 +167,13 @@ impl fmt::Debug for Status {
             .field("next_refresh", &Rfc3339(self.next_refresh))
             .field("successful_refreshes", &self.successful_refreshes)
             .field("consecutive_failures", &self.consecutive_failures)
-            .field("last_error", &self.last_error)
+            .field(
+                "last_error",
+                &self
+                    .last_error
+                    .as_ref()
+                    .map(|(error, message)| (error.kind(), message)),
+            )
             .field("hops", &self.hops)
             .finish()
     }
@@ -189,8 +202,8 @@ impl fmt::Display for Status {
             self.successful_refreshes,
             self.consecutive_failures
         )?;
-        if let Some((kind, message)) = &self.last_error {
-            write!(f, ", last error ({kind}): {message}")?;
+        if let Some((error, message)) = &self.last_error {
+            write!(f, ", last error ({}): {message}", error.kind())?;
         }
         for hop in &self.hops {
             let expiry = Rfc3339(hop.expiry);
@@ -213,7 +226,7 @@ mod tests {
             successful_refreshes: 3,
             consecutive_failures: 1,
             last_error: Some((
-                ErrorKind::Throttled,
+                Error::new(ErrorKind::Throttled, "STS answered HTTP 400 Throttling"),
                 "STS answered HTTP 400 Throttling".into(),
             )),
             hops: vec![

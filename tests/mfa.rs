@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_role_chain::test_util::{LocalRole, MfaDevice};
-use aws_role_chain::{Builder, ErrorKind, MfaRequest, Role, RoleChainProvider};
+use aws_role_chain::{
+    ErrorKind, MfaRequest, MfaTokenFuture, ProvideMfaToken, Role, RoleChainProvider,
+    RoleChainProviderBuilder,
+};
 use aws_smithy_async::test_util::tick_advance_sleep::TickAdvanceTime;
 use common::*;
 use futures_util::future::BoxFuture;
@@ -76,9 +79,19 @@ impl Person {
     }
 }
 
+/// The person as a token provider of a type of its own, for `mfa_token_source`.
+impl ProvideMfaToken for Person {
+    fn provide_mfa_token(&self, request: MfaRequest) -> MfaTokenFuture<'_> {
+        self.ask(request)
+    }
+}
+
 /// compute → broker (MFA, `broker` long) → storage (1 h) on manual time, the broker role
 /// requiring MFA with `DEVICE`; and the person with the device.
-async fn mfa_world(broker: Duration, hops: usize) -> (World, TickAdvanceTime, Builder, Person) {
+async fn mfa_world(
+    broker: Duration,
+    hops: usize,
+) -> (World, TickAdvanceTime, RoleChainProviderBuilder, Person) {
     let (world, time, builder) = World::on_manual_time().await;
     world.sts.add_role(
         LocalRole::new(BROKER)
@@ -364,6 +377,39 @@ async fn an_invalidation_of_a_chain_that_ends_with_the_mfa_hop_asks_again() {
     let second = provider.credentials().await.unwrap();
 
     assert_ne!(first.access_key_id(), second.access_key_id());
+    assert_eq!(person.times_asked(), 2);
+    assert_eq!(
+        calls(&world),
+        [(BROKER.to_owned(), true), (BROKER.to_owned(), true)]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_token_provider_of_its_own_type_is_asked_once_per_fetch_of_the_mfa_hop() {
+    let (world, time, builder) = World::on_manual_time().await;
+    world.sts.add_role(
+        LocalRole::new(BROKER)
+            .trust(COMPUTE_USER)
+            .external_id(BROKER_EXTERNAL_ID)
+            .mfa(DEVICE),
+    );
+    let person = Person::new(world.sts.mfa_device(DEVICE).unwrap());
+    let provider = builder
+        .assume(
+            Role::new(BROKER)
+                .external_id(BROKER_EXTERNAL_ID)
+                .mfa_serial(DEVICE),
+        )
+        .mfa_token_source(person.clone())
+        .build()
+        .unwrap();
+
+    provider.credentials().await.unwrap();
+    provider.credentials().await.unwrap();
+    assert_eq!(person.times_asked(), 1);
+    assert_eq!(calls(&world), [(BROKER.to_owned(), true)]);
+    // The 1-hour MFA hop is refreshed by 45 minutes, with a new code.
+    refreshed(&time, 45 * MINUTE, &provider, 2).await;
     assert_eq!(person.times_asked(), 2);
     assert_eq!(
         calls(&world),

@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use aws_role_chain::test_util::LocalRole;
-use aws_role_chain::{Builder, ErrorKind, Role, RoleChainProvider};
+use aws_role_chain::{ErrorKind, Role, RoleChainProvider, RoleChainProviderBuilder};
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use common::*;
 
@@ -47,7 +47,7 @@ fn two_profiles() -> String {
 }
 
 /// A builder for `profile` of `files`, pointed at the world's LocalSts.
-fn from_profile(world: &World, profile: &str, files: EnvConfigFiles) -> Builder {
+fn from_profile(world: &World, profile: &str, files: EnvConfigFiles) -> RoleChainProviderBuilder {
     RoleChainProvider::builder()
         .profile(profile)
         .profile_files(files)
@@ -230,7 +230,7 @@ fn fxhash(text: &str) -> u64 {
 cases! { refused:
     an_unknown_profile_is_refused_naming_the_known_ones: (
         "[profile other]\nregion = eu-west-1\n",
-        "profile", None, "no profile \"target\" in the config or credentials file (named by Builder::profile); the files define: base, other");
+        "profile", None, "no profile \"target\" in the config or credentials file (named by RoleChainProviderBuilder::profile); the files define: base, other");
     a_source_profile_loop_is_refused: (
         "[profile target]\nrole_arn = BROKER\nsource_profile = a\n[profile a]\nrole_arn = BROKER\nsource_profile = target\n",
         "profile", None, "target → a → target");
@@ -254,7 +254,7 @@ cases! { refused:
         "mfa_serial", Some(0), "profile \"target\"");
     an_mfa_profile_without_a_token_provider_is_refused: (
         "[profile target]\nrole_arn = BROKER\nsource_profile = base\nmfa_serial = arn:aws:iam::222222222222:mfa/me\n",
-        "mfa_token_provider", Some(0), "Builder::mfa_token_provider");
+        "mfa_token_provider", Some(0), "RoleChainProviderBuilder::mfa_token_provider");
     a_bad_sts_regional_endpoints_is_refused: (
         "[profile target]\nrole_arn = BROKER\nsource_profile = base\nsts_regional_endpoints = global\n",
         "profile", None, "sts_regional_endpoints must be regional or legacy; got \"global\"");

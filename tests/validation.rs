@@ -144,7 +144,10 @@ fn a_chain_without_roles_is_refused() {
         .build()
         .unwrap_err();
     assert_eq!((err.field(), err.hop()), ("roles", None));
-    assert!(err.to_string().contains("Builder::assume"), "{err}");
+    assert!(
+        err.to_string().contains("RoleChainProviderBuilder::assume"),
+        "{err}"
+    );
 }
 
 #[test]

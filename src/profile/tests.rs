@@ -189,7 +189,7 @@ fn refused_saying((config, says): (&str, &str)) {
 crate::testing::cases! { refused_saying:
     an_unknown_profile_is_refused_naming_the_known_ones: (
         "[profile other]\nregion = eu-west-1\n",
-        "no profile \"target\" in the config or credentials file (named by Builder::profile); the files define: base, other");
+        "no profile \"target\" in the config or credentials file (named by RoleChainProviderBuilder::profile); the files define: base, other");
     an_unknown_source_profile_is_refused_naming_who_named_it: (
         "[profile target]\nrole_arn = BROKER\nsource_profile = gone\n",
         "no profile \"gone\" in the config or credentials file (named by the source_profile of profile \"target\")");

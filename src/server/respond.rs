@@ -179,7 +179,7 @@ fn failure(err: &Error) -> Response<Full<Bytes>> {
         "the role chain failed{at}: {}; the credentials server's log has the details",
         err.kind()
     );
-    error(status, &format!("{:?}", err.kind()), &message)
+    error(status, err.kind().as_str(), &message)
 }
 
 /// A refusal, after which the connection closes: a caller without the token gets one answer

@@ -15,6 +15,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_smithy_async::time::SharedTimeSource;
 use parking_lot::Mutex;
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+use rustix::process::geteuid;
 use subtle::ConstantTimeEq;
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
@@ -277,10 +280,10 @@ enum PrivateFileError {
 fn read_private_file(path: &Path) -> Result<(Metadata, Zeroizing<Vec<u8>>), PrivateFileError> {
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32)
         .open(path)
         .map_err(|err| match err.raw_os_error() {
-            Some(libc::ELOOP) => PrivateFileError::Unfit(
+            Some(code) if code == Errno::LOOP.raw_os_error() => PrivateFileError::Unfit(
                 "is a symbolic link: give the path of the file itself".to_owned(),
                 None,
             ),
@@ -331,8 +334,7 @@ fn unfit(metadata: &Metadata, uid: u32) -> Option<String> {
 }
 
 fn effective_uid() -> u32 {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    geteuid().as_raw()
 }
 
 /// Why `token` cannot be used, if it cannot: what SDKs can send in a header, and long enough

@@ -4,7 +4,7 @@
 
 use aws_credential_types::Credentials;
 use aws_role_chain::test_util::{LocalRole, LocalSts, RecordedRequest};
-use aws_role_chain::{Builder, Role, RoleChainProvider};
+use aws_role_chain::{Role, RoleChainProvider, RoleChainProviderBuilder};
 use aws_smithy_async::time::TimeSource;
 use aws_types::region::Region;
 
@@ -46,7 +46,7 @@ impl World {
     pub async fn on_manual_time() -> (
         World,
         aws_smithy_async::test_util::tick_advance_sleep::TickAdvanceTime,
-        Builder,
+        RoleChainProviderBuilder,
     ) {
         let (time, sleep) =
             aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep();
@@ -87,7 +87,7 @@ impl World {
     }
 
     /// A builder with the compute user as base, pointed at the LocalSts.
-    pub fn builder(&self) -> Builder {
+    pub fn builder(&self) -> RoleChainProviderBuilder {
         RoleChainProvider::builder()
             .base_provider(self.compute.clone())
             .endpoint_url(self.sts.endpoint_url())
@@ -95,7 +95,7 @@ impl World {
     }
 
     /// A builder with the first `hops` roles of the chain, each with its ExternalId.
-    pub fn chain(&self, hops: usize) -> Builder {
+    pub fn chain(&self, hops: usize) -> RoleChainProviderBuilder {
         ROLES[..hops]
             .iter()
             .fold(self.builder(), |builder, (arn, id)| {

@@ -224,9 +224,7 @@ cases! { unfit_later:
         |path| std::fs::write(path, "t".repeat(MAX_TOKEN_BYTES + 1)).unwrap(), "larger than 4096");
     a_file_swapped_for_a_fifo_later_admits_nobody: (|path| {
         std::fs::remove_file(path).unwrap();
-        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        make_fifo(path);
     }, "not a regular file");
 }
 
@@ -270,9 +268,7 @@ cases! { refused_at_start:
     }, "is a symbolic link");
     a_fifo_is_refused_without_blocking: (|dir| {
         let path = dir.0.join("fifo");
-        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        make_fifo(&path);
         path
     }, "not a regular file");
     a_directory_is_refused: (|dir| {
@@ -397,4 +393,10 @@ fn a_rotation_under_concurrent_requests_admits_the_new_token_and_only_it() {
     for request in requests {
         request.join().unwrap();
     }
+}
+
+/// A FIFO at `path`, mode 0600.
+fn make_fifo(path: &Path) {
+    use rustix::fs::{mknodat, FileType, Mode, CWD};
+    mknodat(CWD, path, FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).unwrap();
 }
