@@ -29,6 +29,13 @@ use crate::role::Role;
 /// [`configure`](RoleChainProviderBuilder::configure) names one: STS's historical global endpoint lives there.
 const DEFAULT_REGION: &str = "us-east-1";
 
+impl RoleChainProvider {
+    /// A builder for a provider; see [`RoleChainProviderBuilder`].
+    pub fn builder() -> RoleChainProviderBuilder {
+        RoleChainProviderBuilder::default()
+    }
+}
+
 /// Builds a [`RoleChainProvider`]. All validation happens in [`build`](Self::build), before any
 /// request.
 ///

@@ -35,7 +35,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -44,12 +43,12 @@ use arc_swap::ArcSwap;
 use aws_smithy_async::future::timeout::Timeout;
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
 use aws_smithy_async::time::SharedTimeSource;
-use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 use tracing::{debug, debug_span, info, warn, Instrument};
 
-use crate::policy::{Attempts, CallerAction, RefreshPolicy};
+use crate::panic::guarded;
+use crate::policy::{Attempts, CallerAction, Next, RefreshPolicy};
 
 mod snapshot;
 
@@ -79,10 +78,19 @@ pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
 
 type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
 
-/// Fetches a new value and its expiry; from scratch (`true`) after an invalidation, which for a
-/// chain means reusing no earlier hop.
+/// What a fetch may build on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// Whatever the fetch keeps from earlier ones that is still fresh (for a chain, the held
+    /// credentials of earlier hops).
+    MayReuse,
+    /// Nothing kept: the fetch of an invalidation, after a service rejected the value.
+    FromScratch,
+}
+
+/// Fetches a new value and its expiry.
 pub(crate) type Fetch<T, E> =
-    Arc<dyn Fn(bool) -> BoxFuture<Result<(T, SystemTime), E>> + Send + Sync>;
+    Arc<dyn Fn(Freshness) -> BoxFuture<Result<(T, SystemTime), E>> + Send + Sync>;
 
 /// What the cache and its worker share.
 struct Shared<T, E> {
@@ -183,7 +191,7 @@ where
         {
             return None;
         }
-        if state.in_flight_since.is_none() {
+        if state.in_flight.is_none() {
             self.shared.wake.notify_waiters();
         }
         Some(current.value.clone())
@@ -194,43 +202,34 @@ where
     pub(crate) async fn get_or_wait(&self) -> Result<T, E> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| E::no_runtime())?;
         let policy = &self.shared.policy;
-        // The attempts completed when this caller began to wait, and whether the value it
-        // waited on expired meanwhile.
-        let (mut waiting_since, mut outlived) = (None, false);
-        // Whether this caller started a worker: then it waits for the attempt due, which would
-        // otherwise die with its runtime.
-        let mut restarted = false;
+        let mut waiter = Waiter::default();
         loop {
-            restarted |= self.ensure_live_worker(&runtime)?;
+            waiter.restarted |= self.ensure_live_worker(&runtime)?;
             // Subscribed before the state is read, so that no change falls in between.
             let mut changed = self.shared.changed.subscribe();
             let state = self.shared.state.load_full();
             let now = self.shared.time.now();
-            let due = state.due(now);
-            if due && state.in_flight_since.is_none() {
+            let next = state.next(now);
+            if next == Next::Due {
                 self.shared.wake.notify_waiters();
             }
-            // `caller_action` serves a value only before its expiry.
-            let current = state.current.as_ref();
             let attempts = Attempts {
-                in_flight: state.in_flight_since.is_some(),
-                due,
+                next,
                 failed: state.last_error.is_some(),
-                waited: outlived || waiting_since.is_some_and(|n| state.attempts != n),
-                restarted,
+                waited: waiter.has_waited(&state),
+                restarted: waiter.restarted,
             };
-            let action = policy.caller_action(now, current.map(Current::validity), attempts);
-            let until = match (action, current, &state.last_error) {
-                (CallerAction::Serve, Some(current), _) => return Ok(current.value.clone()),
-                (CallerAction::Fail, _, error) => {
-                    return Err(error.clone().unwrap_or_else(E::outlived))
+            // `caller_action` serves a value only before its expiry.
+            let current = state.current.as_ref().map(|c| (c.validity(), &c.value));
+            let until = match policy.caller_action(now, current, attempts) {
+                CallerAction::Serve(value) => return Ok(value.clone()),
+                CallerAction::Fail => {
+                    return Err(state.last_error.clone().unwrap_or_else(E::outlived));
                 }
-                (CallerAction::Wait { until }, ..) => until,
-                // Serve comes only with a value.
-                _ => None,
+                CallerAction::Wait { until } => until,
             };
-            waiting_since.get_or_insert(state.attempts);
-            outlived |= self.wait(&mut changed, until, now).await;
+            waiter.since_attempts.get_or_insert(state.attempts);
+            waiter.outlived |= self.wait(&mut changed, until, now).await;
         }
     }
 
@@ -317,6 +316,25 @@ where
     }
 }
 
+/// What a caller on the slow path has seen so far.
+#[derive(Default)]
+struct Waiter {
+    /// The attempts completed when it began to wait.
+    since_attempts: Option<u64>,
+    /// Whether the value it waited on expired meanwhile.
+    outlived: bool,
+    /// Whether it started a worker: then it waits for the attempt due, which would otherwise
+    /// die with its runtime.
+    restarted: bool,
+}
+
+impl Waiter {
+    /// Whether it has seen an attempt complete, or its value expire, while waiting.
+    fn has_waited<T, E>(&self, state: &Snapshot<T, E>) -> bool {
+        self.outlived || self.since_attempts.is_some_and(|n| state.attempts != n)
+    }
+}
+
 /// Tells waiting callers when the worker stops, with its runtime or by abort.
 struct TellWaitersOnDrop<T, E>(Arc<Shared<T, E>>);
 
@@ -339,10 +357,17 @@ where
         sleep_until_due(&shared, &sleep).await;
         let started = time.now();
         let before = shared.state.rcu(|state| state.started(started, policy));
+        let id = before.next_attempt();
         // A run for an invalidation derives every hop anew: any of them may have been revoked.
-        let from_scratch = before.invalidations.pending;
-        debug!(from_scratch, "refreshing credentials");
-        let result = attempt(&fetch, from_scratch, &sleep, policy.fetch_timeout)
+        let freshness = match before.invalidations.pending {
+            true => Freshness::FromScratch,
+            false => Freshness::MayReuse,
+        };
+        debug!(
+            from_scratch = freshness == Freshness::FromScratch,
+            "refreshing credentials"
+        );
+        let result = attempt(&fetch, freshness, &sleep, policy.fetch_timeout)
             .instrument(debug_span!("refresh"))
             .await;
         let now = time.now();
@@ -350,7 +375,7 @@ where
         // `rcu`, so that an invalidation during the attempt is not undone.
         let previous = shared
             .state
-            .rcu(|state| state.finished(result.clone(), started, now, policy, draw));
+            .rcu(|state| state.finished(result.clone(), id, now, policy, draw));
         log_outcome(&previous, &shared.state.load(), now);
         shared.tell_waiters();
     }
@@ -377,32 +402,15 @@ async fn sleep_until_due<T, E>(shared: &Shared<T, E>, sleep: &SharedAsyncSleep) 
 /// One fetch, under the fetch timeout; a panic in it is a failure like any other.
 async fn attempt<T, E: Failure>(
     fetch: &Fetch<T, E>,
-    from_scratch: bool,
+    freshness: Freshness,
     sleep: &SharedAsyncSleep,
     timeout: Duration,
 ) -> Result<(T, SystemTime), E> {
-    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| fetch(from_scratch))) {
-        Ok(future) => future,
-        Err(panic) => return Err(E::panicked(panic_message(&*panic))),
-    };
-    match Timeout::new(
-        AssertUnwindSafe(future).catch_unwind(),
-        sleep.sleep(timeout),
-    )
-    .await
-    {
+    match Timeout::new(guarded(|| fetch(freshness)), sleep.sleep(timeout)).await {
         Ok(Ok(result)) => result,
-        Ok(Err(panic)) => Err(E::panicked(panic_message(&*panic))),
+        Ok(Err(panic)) => Err(E::panicked(&panic)),
         Err(_) => Err(E::timed_out(timeout)),
     }
-}
-
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message")
 }
 
 fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, now: SystemTime) {
@@ -414,11 +422,11 @@ fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, 
         None => {
             let expiry = at(next.current.as_ref().map(|c| c.expiry));
             let next_refresh = at(next.next_refresh);
-            if previous.consecutive_failures > 0 {
+            if previous.failures.consecutive > 0 {
                 info!(
                     ?expiry,
                     ?next_refresh,
-                    failures = previous.consecutive_failures,
+                    failures = previous.failures.consecutive,
                     "credentials refreshed after failures"
                 );
             } else {
@@ -429,10 +437,10 @@ fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, 
             let next_refresh = at(next.next_refresh);
             let valid_until = at(next.current.as_ref().map(|c| c.expiry));
             let retry_in = next.next_refresh.and_then(|t| t.duration_since(now).ok());
-            if next.consecutive_failures == 1 {
+            if next.failures.consecutive == 1 {
                 warn!(%error, ?valid_until, ?next_refresh, ?retry_in, "refreshing credentials failed; retrying with backoff");
             } else {
-                debug!(%error, failures = next.consecutive_failures, ?valid_until, ?next_refresh, "refreshing credentials failed again");
+                debug!(%error, failures = next.failures.consecutive, ?valid_until, ?next_refresh, "refreshing credentials failed again");
             }
         }
     }
@@ -444,7 +452,7 @@ impl<T, E> fmt::Debug for Cache<T, E> {
         f.debug_struct("Cache")
             .field("expiry", &state.current.as_ref().map(|c| c.expiry))
             .field("next_refresh", &state.next_refresh)
-            .field("consecutive_failures", &state.consecutive_failures)
+            .field("consecutive_failures", &state.failures.consecutive)
             .finish_non_exhaustive()
     }
 }

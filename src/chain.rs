@@ -5,20 +5,19 @@
 //! stay valid past their mandatory window: refreshing a chain whose earlier hops are still valid
 //! costs one STS call.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::SystemTime;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_types::error::display::DisplayErrorContext;
-use futures_util::FutureExt;
 use parking_lot::{Mutex, MutexGuard};
 use tracing::debug;
 
-use crate::cache::panic_message;
+use crate::cache::Freshness;
 use crate::error::{Error, ErrorKind};
 use crate::hop::Hop;
+use crate::panic::guarded;
 use crate::policy::RefreshPolicy;
 
 #[derive(Clone)]
@@ -84,7 +83,7 @@ impl Chain {
 
     /// How many hops, before the last, end with the last one that asks for an MFA code.
     fn mfa_hops(&self) -> usize {
-        let before_last = &self.hops[..self.hops.len() - 1];
+        let before_last = self.hops.split_last().map_or(&[][..], |(_, before)| before);
         before_last
             .iter()
             .rposition(|hop| hop.mfa.is_some())
@@ -92,20 +91,23 @@ impl Chain {
     }
 
     /// Fetches the last hop's credentials and their expiry, reusing the held credentials of
-    /// earlier hops while they are fresh, unless `from_scratch`.
-    pub(crate) async fn run(&self, from_scratch: bool) -> Result<(Credentials, SystemTime), Error> {
+    /// earlier hops while they are fresh, unless the run is [`Freshness::FromScratch`].
+    pub(crate) async fn run(
+        &self,
+        freshness: Freshness,
+    ) -> Result<(Credentials, SystemTime), Error> {
         let now = self.time.now();
         let held = self.held().clone();
-        let reusable_hops = match from_scratch {
+        let reusable_hops = match freshness {
             // An invalidation derives the hops anew, but keeps those up to the last one fetched
             // with an MFA code: asking a person again is the last resort. If such a session was
             // revoked, the hop after it fails as not retryable, which drops it.
-            true => self.mfa_hops(),
-            false => self.hops.len() - 1,
+            Freshness::FromScratch => self.mfa_hops(),
+            Freshness::MayReuse => self.hops.len().saturating_sub(1),
         };
         let reusable = (0..reusable_hops).rev().find_map(|i| {
-            held[i]
-                .as_ref()
+            held.get(i)
+                .and_then(Option::as_ref)
                 .filter(|h| self.reusable(h, now))
                 .map(|h| (i + 1, h.credentials.clone()))
         });
@@ -120,38 +122,45 @@ impl Chain {
             None => (0, self.base_credentials().await?),
         };
         let mut last_hop = None;
-        for hop in &self.hops[start..] {
+        for hop in self.hops.iter().skip(start) {
             let fetched_at = self.time.now();
             let (credentials, expiry) = match hop.assume(&self.sts, signer, fetched_at).await {
                 Ok(assumed) => assumed,
                 Err(err) => {
                     // The signer may have been revoked or rejected: the next run derives it anew.
                     // Not when this hop's MFA code was missing: no request was made.
-                    if hop.index > 0 && !err.is_retryable() && err.kind() != ErrorKind::MfaToken {
-                        self.held()[hop.index - 1] = None;
+                    if !err.is_retryable() && err.kind() != ErrorKind::MfaToken {
+                        if let Some(signer) = hop.index.checked_sub(1) {
+                            self.hold(signer, None);
+                        }
                     }
                     return Err(err);
                 }
             };
-            self.held()[hop.index] = Some(HeldCredentials {
+            let held = HeldCredentials {
                 credentials: credentials.clone(),
                 fetched_at,
                 expiry,
-            });
+            };
+            self.hold(hop.index, Some(held));
             signer = credentials.clone();
             last_hop = Some((credentials, expiry));
         }
-        Ok(last_hop.expect("a run always assumes the last hop"))
+        // `build()` refuses a chain without a role.
+        last_hop.ok_or_else(|| Error::new(ErrorKind::InvalidConfiguration, "the chain has no role"))
+    }
+
+    /// Keeps `credentials` as hop `index`'s (or drops them, with `None`).
+    fn hold(&self, index: usize, credentials: Option<HeldCredentials>) {
+        if let Some(slot) = self.held().get_mut(index) {
+            *slot = credentials;
+        }
     }
 
     /// The base credentials, which sign hop 0: their failure is reported at hop 0.
     /// A panic in the base provider is its failure too.
     async fn base_credentials(&self) -> Result<Credentials, Error> {
-        let loaded = match catch_unwind(AssertUnwindSafe(|| self.base.provide_credentials())) {
-            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-            Err(panic) => Err(panic),
-        };
-        let error = match loaded {
+        let error = match guarded(|| self.base.provide_credentials()).await {
             Ok(Ok(credentials)) => return Ok(credentials),
             Ok(Err(err)) => Error::new(
                 ErrorKind::BaseCredentials,
@@ -163,13 +172,13 @@ impl Chain {
             .with_source(err),
             Err(panic) => Error::new(
                 ErrorKind::BaseCredentials,
-                format!(
-                    "the base credentials provider panicked: {}",
-                    panic_message(&*panic)
-                ),
+                format!("the base credentials provider panicked: {panic}"),
             ),
         };
-        Err(error.at_hop(0, self.hops[0].role.role_arn()))
+        Err(match self.hops.first() {
+            Some(hop) => error.at_hop(0, hop.role.role_arn()),
+            None => error,
+        })
     }
 }
 

@@ -237,62 +237,6 @@ impl fmt::Debug for Error {
     }
 }
 
-impl crate::cache::Failure for Error {
-    fn is_retryable(&self) -> bool {
-        Error::is_retryable(self)
-    }
-
-    fn timed_out(after: std::time::Duration) -> Self {
-        Error::new(
-            ErrorKind::TimedOut,
-            format!("the chain run did not finish within {after:?} (RefreshPolicy::fetch_timeout)"),
-        )
-    }
-
-    fn no_runtime() -> Self {
-        Error::new(
-            ErrorKind::InvalidConfiguration,
-            "credentials must be requested from within a tokio runtime, where the refresh task runs",
-        )
-    }
-
-    fn panicked(message: &str) -> Self {
-        Error::new(
-            ErrorKind::InvalidConfiguration,
-            format!(
-                "the chain run panicked: {message}; check the components given to the builder or \
-                 brought by configure (HTTP client, time source, sleep, interceptors)"
-            ),
-        )
-    }
-
-    fn cut_off() -> Self {
-        Error::new(
-            ErrorKind::TimedOut,
-            "the chain run was cut off: the tokio runtime of the refresh task shut down or \
-             stopped running; another call starts it anew on its own runtime",
-        )
-    }
-
-    fn outlived() -> Self {
-        Error::new(
-            ErrorKind::TimedOut,
-            "the credentials expired while their refresh was still in flight; the refresh goes on \
-             in the background, within RefreshPolicy::fetch_timeout",
-        )
-    }
-
-    fn expiring_on_arrival(lifetime: std::time::Duration) -> Self {
-        Error::new(
-            ErrorKind::InvalidResponse,
-            format!(
-                "STS granted credentials for {lifetime:?}, and they arrived inside their mandatory \
-                 window (RefreshPolicy::mandatory_window): too late to serve without waiting"
-            ),
-        )
-    }
-}
-
 /// A role chain that cannot be built: a missing piece or a value STS would refuse.
 ///
 /// [`field`](BuildError::field) names the setting and [`hop`](BuildError::hop) the role it belongs
@@ -364,9 +308,7 @@ impl fmt::Debug for BuildError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::Failure;
     use crate::testing::cases;
-    use std::time::Duration;
 
     const KINDS: [ErrorKind; 9] = [
         ErrorKind::AccessDenied,
@@ -458,27 +400,5 @@ mod tests {
         );
         assert_eq!(err.field(), "duration");
         assert_eq!(err.hop(), Some(2));
-    }
-
-    fn failure((error, kind, says): (Error, ErrorKind, &str)) {
-        assert_eq!((error.kind(), error.hop()), (kind, None));
-        assert!(error.to_string().contains(says), "{error}");
-    }
-
-    cases! { failure:
-        a_fetch_that_took_too_long_timed_out: (
-            <Error as Failure>::timed_out(Duration::from_secs(30)), ErrorKind::TimedOut,
-            "did not finish within 30s (RefreshPolicy::fetch_timeout)");
-        a_call_outside_a_runtime_is_invalid_configuration: (
-            Error::no_runtime(), ErrorKind::InvalidConfiguration, "within a tokio runtime");
-        a_panic_is_invalid_configuration_naming_the_panic: (
-            Error::panicked("boom"), ErrorKind::InvalidConfiguration, "panicked: boom");
-        a_run_cut_off_with_its_runtime_timed_out: (
-            Error::cut_off(), ErrorKind::TimedOut, "runtime of the refresh task shut down");
-        a_value_outlived_by_its_waiter_timed_out: (
-            Error::outlived(), ErrorKind::TimedOut, "expired while their refresh was still in flight");
-        credentials_expiring_on_arrival_are_an_invalid_response: (
-            Error::expiring_on_arrival(Duration::from_secs(40)), ErrorKind::InvalidResponse,
-            "granted credentials for 40s");
     }
 }

@@ -24,8 +24,8 @@ use tracing::{debug_span, field, warn, Instrument};
 use crate::classify::{classify, is_chaining_limit};
 use crate::error::{Error, ErrorKind};
 use crate::mfa::{Mfa, TokenCode};
-use crate::policy::later;
 use crate::role::{is_account_id, Role, CHAINED_MAX_DURATION};
+use crate::time::later;
 
 /// The session STS grants when `DurationSeconds` is not given.
 const DEFAULT_SESSION: Duration = Duration::from_secs(3600);

@@ -66,6 +66,7 @@ mod error;
 pub mod guide;
 mod hop;
 mod mfa;
+mod panic;
 mod policy;
 mod profile;
 mod provider;
@@ -77,6 +78,7 @@ mod status;
 pub mod test_util;
 #[cfg(test)]
 mod testing;
+mod time;
 
 pub use builder::RoleChainProviderBuilder;
 pub use error::{BuildError, Error, ErrorKind};

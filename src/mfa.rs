@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +10,10 @@ use std::time::Duration;
 use aws_smithy_async::future::timeout::Timeout;
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
 use aws_smithy_runtime_api::box_error::BoxError;
-use futures_util::FutureExt;
 use tracing::debug;
 
-use crate::cache::panic_message;
 use crate::error::{Error, ErrorKind};
+use crate::panic::guarded;
 
 /// The future of [`ProvideMfaToken::provide_mfa_token`]: the device's current code, or why
 /// there is none.
@@ -149,22 +147,14 @@ impl Mfa {
         );
         let request = MfaRequest::new(serial, role_arn, hop);
         // A panic in the application's function is its failure, as with the base provider.
-        let answer = match catch_unwind(AssertUnwindSafe(|| self.provider.ask(request))) {
-            Ok(future) => {
-                let sleep = self.sleep.sleep(self.timeout);
-                Timeout::new(AssertUnwindSafe(future).catch_unwind(), sleep).await
-            }
-            Err(panic) => Ok(Err(panic)),
-        };
+        let sleep = self.sleep.sleep(self.timeout);
+        let answer = Timeout::new(guarded(|| self.provider.ask(request)), sleep).await;
         match answer {
             Ok(Ok(Ok(answer))) => TokenCode::parse(&answer).map_err(failed),
             Ok(Ok(Err(err))) => {
                 Err(failed(format!("the MFA token provider failed: {err}")).with_source(err))
             }
-            Ok(Err(panic)) => Err(failed(format!(
-                "the MFA token provider panicked: {}",
-                panic_message(&*panic)
-            ))),
+            Ok(Err(panic)) => Err(failed(format!("the MFA token provider panicked: {panic}"))),
             Err(_) => Err(failed(format!(
                 "the MFA token provider did not answer within {:?} (three quarters of \
                  RefreshPolicy::fetch_timeout)",

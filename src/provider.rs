@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials};
@@ -10,8 +11,7 @@ use aws_smithy_async::rt::sleep::SharedAsyncSleep;
 use aws_smithy_async::time::SharedTimeSource;
 use tracing::{debug, debug_span, field, trace, Instrument};
 
-use crate::builder::RoleChainProviderBuilder;
-use crate::cache::{Cache, Fetch};
+use crate::cache::{Cache, Failure, Fetch};
 use crate::chain::Chain;
 use crate::error::{Error, ErrorKind};
 use crate::policy::RefreshPolicy;
@@ -54,11 +54,6 @@ struct Inner {
 }
 
 impl RoleChainProvider {
-    /// A builder for a provider; see [`RoleChainProviderBuilder`].
-    pub fn builder() -> RoleChainProviderBuilder {
-        RoleChainProviderBuilder::default()
-    }
-
     /// A provider of `chain`'s credentials, cached as `policy` says.
     pub(crate) fn new(
         chain: Chain,
@@ -220,12 +215,69 @@ impl fmt::Debug for RoleChainProvider {
     }
 }
 
+/// What the cache makes of a chain's failures, and the failures it makes itself.
+impl Failure for Error {
+    fn is_retryable(&self) -> bool {
+        Error::is_retryable(self)
+    }
+
+    fn timed_out(after: Duration) -> Self {
+        Error::new(
+            ErrorKind::TimedOut,
+            format!("the chain run did not finish within {after:?} (RefreshPolicy::fetch_timeout)"),
+        )
+    }
+
+    fn no_runtime() -> Self {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            "credentials must be requested from within a tokio runtime, where the refresh task runs",
+        )
+    }
+
+    fn panicked(message: &str) -> Self {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!(
+                "the chain run panicked: {message}; check the components given to the builder or \
+                 brought by configure (HTTP client, time source, sleep, interceptors)"
+            ),
+        )
+    }
+
+    fn cut_off() -> Self {
+        Error::new(
+            ErrorKind::TimedOut,
+            "the chain run was cut off: the tokio runtime of the refresh task shut down or \
+             stopped running; another call starts it anew on its own runtime",
+        )
+    }
+
+    fn outlived() -> Self {
+        Error::new(
+            ErrorKind::TimedOut,
+            "the credentials expired while their refresh was still in flight; the refresh goes on \
+             in the background, within RefreshPolicy::fetch_timeout",
+        )
+    }
+
+    fn expiring_on_arrival(lifetime: Duration) -> Self {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!(
+                "STS granted credentials for {lifetime:?}, and they arrived inside their mandatory \
+                 window (RefreshPolicy::mandatory_window): too late to serve without waiting"
+            ),
+        )
+    }
+}
+
 /// What the cache calls to fetch: a run of the chain.
 fn run_chain(chain: &Arc<Chain>) -> Fetch<Credentials, Error> {
     let chain = chain.clone();
-    Arc::new(move |from_scratch| {
+    Arc::new(move |freshness| {
         let chain = chain.clone();
-        Box::pin(async move { chain.run(from_scratch).await })
+        Box::pin(async move { chain.run(freshness).await })
     })
 }
 
@@ -276,5 +328,27 @@ mod tests {
         base_credentials_is_an_sdk_provider_error: (ErrorKind::BaseCredentials, false);
         invalid_response_is_an_sdk_provider_error: (ErrorKind::InvalidResponse, false);
         mfa_token_is_an_sdk_provider_error: (ErrorKind::MfaToken, false);
+    }
+
+    fn failure((error, kind, says): (Error, ErrorKind, &str)) {
+        assert_eq!((error.kind(), error.hop()), (kind, None));
+        assert!(error.to_string().contains(says), "{error}");
+    }
+
+    cases! { failure:
+        a_fetch_that_took_too_long_timed_out: (
+            <Error as Failure>::timed_out(Duration::from_secs(30)), ErrorKind::TimedOut,
+            "did not finish within 30s (RefreshPolicy::fetch_timeout)");
+        a_call_outside_a_runtime_is_invalid_configuration: (
+            Error::no_runtime(), ErrorKind::InvalidConfiguration, "within a tokio runtime");
+        a_panic_is_invalid_configuration_naming_the_panic: (
+            Error::panicked("boom"), ErrorKind::InvalidConfiguration, "panicked: boom");
+        a_run_cut_off_with_its_runtime_timed_out: (
+            Error::cut_off(), ErrorKind::TimedOut, "runtime of the refresh task shut down");
+        a_value_outlived_by_its_waiter_timed_out: (
+            Error::outlived(), ErrorKind::TimedOut, "expired while their refresh was still in flight");
+        credentials_expiring_on_arrival_are_an_invalid_response: (
+            Error::expiring_on_arrival(Duration::from_secs(40)), ErrorKind::InvalidResponse,
+            "granted credentials for 40s");
     }
 }

@@ -66,7 +66,7 @@ use tracing::{debug, warn};
 use self::respond::{respond, Rules};
 use self::slots::{RefusalBudget, Slots};
 use self::token::{Token, TokenSource};
-use crate::RoleChainProvider;
+use crate::provider::RoleChainProvider;
 
 /// The path credentials are served at, unless set.
 const DEFAULT_PATH: &str = "/role-chain/credentials";

@@ -62,7 +62,7 @@ impl Status {
                 .filter(|e| now < *e),
             next_refresh: snapshot.next_refresh,
             successful_refreshes: snapshot.successful_refreshes,
-            consecutive_failures: snapshot.consecutive_failures,
+            consecutive_failures: snapshot.failures.consecutive,
             last_error: snapshot
                 .last_error
                 .as_ref()

@@ -5,7 +5,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Failure;
-use crate::policy::{later, Invalidation, Invalidations, RefreshPolicy, Validity};
+use crate::policy::{Failures, Invalidation, Invalidations, Next, RefreshPolicy, Validity};
+use crate::time::later;
 
 /// A value and when to stop serving it without waiting.
 #[derive(Clone, Debug)]
@@ -24,6 +25,13 @@ impl<T> Current<T> {
     }
 }
 
+/// The attempt in flight: which one, and since when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InFlight {
+    pub(crate) id: u64,
+    pub(crate) since: SystemTime,
+}
+
 /// Everything callers and `status` read, replaced whole by each transition.
 #[derive(Clone, Debug)]
 pub(crate) struct Snapshot<T, E> {
@@ -31,15 +39,15 @@ pub(crate) struct Snapshot<T, E> {
     pub(crate) last_error: Option<E>,
     /// When the next attempt is due; `None` before the first.
     pub(crate) next_refresh: Option<SystemTime>,
-    /// When the attempt in flight, if any, started.
-    pub(super) in_flight_since: Option<SystemTime>,
+    /// The attempt in flight, if any.
+    pub(super) in_flight: Option<InFlight>,
     /// Until when the cached path serves the value without a second look: the end of its
     /// serving time, or sooner when an attempt comes due or may have stalled.
     pub(super) fast_until: SystemTime,
     pub(crate) successful_refreshes: u64,
-    pub(crate) consecutive_failures: u32,
-    /// Failures since the value expired or went missing.
-    urgent_failures: u32,
+    pub(crate) failures: Failures,
+    /// Attempts started; the id of the next one.
+    started: u64,
     /// Attempts completed, successful or not.
     pub(super) attempts: u64,
     pub(super) invalidations: Invalidations,
@@ -51,11 +59,11 @@ impl<T, E> Default for Snapshot<T, E> {
             current: None,
             last_error: None,
             next_refresh: None,
-            in_flight_since: None,
+            in_flight: None,
             fast_until: UNIX_EPOCH,
             successful_refreshes: 0,
-            consecutive_failures: 0,
-            urgent_failures: 0,
+            failures: Failures::default(),
+            started: 0,
             attempts: 0,
             invalidations: Invalidations::default(),
         }
@@ -67,17 +75,29 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         self.next_refresh.is_none_or(|due| now >= due)
     }
 
+    /// Where the next attempt stands at `now`.
+    pub(super) fn next(&self, now: SystemTime) -> Next {
+        match self.in_flight {
+            Some(_) => Next::InFlight,
+            None if self.due(now) => Next::Due,
+            None => Next::Scheduled,
+        }
+    }
+
     /// Whether the worker should have finished or started an attempt long ago.
     pub(super) fn stalled(&self, now: SystemTime, policy: &RefreshPolicy) -> bool {
         let due_since = self.next_refresh.filter(|due| now >= *due);
-        policy.stalled(now, self.in_flight_since, due_since)
+        let pending_since = self.in_flight.map(|attempt| attempt.since).or(due_since);
+        policy.stalled(now, pending_since)
     }
 
     /// This snapshot with `fast_until` recomputed.
     fn sealed(mut self, policy: &RefreshPolicy) -> Self {
-        self.fast_until = match (&self.current, self.in_flight_since) {
+        self.fast_until = match (&self.current, self.in_flight) {
             (None, _) => UNIX_EPOCH,
-            (Some(c), Some(since)) => later(since, policy.stall_limit()).min(c.serve_until),
+            (Some(c), Some(attempt)) => {
+                later(attempt.since, policy.stall_limit()).min(c.serve_until)
+            }
             (Some(c), None) => self
                 .next_refresh
                 .map_or(UNIX_EPOCH, |due| due.min(c.serve_until)),
@@ -85,10 +105,15 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         self
     }
 
-    /// An attempt starts at `now`; it serves any pending invalidation.
+    /// An attempt starts at `now`; it serves any pending invalidation. Its id is this
+    /// snapshot's [`next_attempt`](Self::next_attempt).
     pub(super) fn started(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
         let mut next = self.clone();
-        next.in_flight_since = Some(now);
+        next.in_flight = Some(InFlight {
+            id: self.started,
+            since: now,
+        });
+        next.started = self.started.wrapping_add(1);
         if next.invalidations.pending {
             next.invalidations.pending = false;
             next.invalidations.last_run = Some(now);
@@ -101,7 +126,7 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
     /// call, cut short by a timeout) from starting one attempt per call. An attempt overdue is
     /// due from now: the new worker makes it at once, and is not stalled yet.
     pub(super) fn orphaned(&self, now: SystemTime, policy: &RefreshPolicy, draw: f64) -> Self {
-        if self.in_flight_since.is_some() {
+        if self.in_flight.is_some() {
             return self.failed(E::cut_off(), self.current.clone(), now, policy, draw);
         }
         let mut next = self.clone();
@@ -109,21 +134,27 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         next.sealed(policy)
     }
 
-    /// The attempt that started at `started` ended at `now` with `result`; `draw` is a random
-    /// number in `[0, 1)` for the jitter. Unchanged if that attempt is no longer the one in
-    /// flight: a worker replaced mid-attempt (an abort takes effect at its next await) must not
-    /// record its late outcome over its successor's state.
+    /// The id of the next attempt to start.
+    pub(super) fn next_attempt(&self) -> u64 {
+        self.started
+    }
+
+    /// Attempt `id` ended at `now` with `result`; `draw` is a random number in `[0, 1)` for the
+    /// jitter. Unchanged if that attempt is no longer the one in flight: a worker replaced
+    /// mid-attempt (an abort takes effect at its next await) must not record its late outcome
+    /// over its successor's state.
     pub(super) fn finished(
         &self,
         result: Result<(T, SystemTime), E>,
-        started: SystemTime,
+        id: u64,
         now: SystemTime,
         policy: &RefreshPolicy,
         draw: f64,
     ) -> Self {
-        if self.in_flight_since != Some(started) {
-            return self.clone();
-        }
+        let started = match self.in_flight {
+            Some(attempt) if attempt.id == id => attempt.since,
+            _ => return self.clone(),
+        };
         let (value, expiry) = match result {
             Ok(fetched) => fetched,
             Err(error) => return self.failed(error, self.current.clone(), now, policy, draw),
@@ -153,11 +184,11 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
             next_refresh: Some(policy.refresh_point(started, expiry, draw)),
             current: Some(arrived),
             last_error: None,
-            in_flight_since: None,
+            in_flight: None,
             fast_until: UNIX_EPOCH,
             successful_refreshes: self.successful_refreshes.saturating_add(1),
-            consecutive_failures: 0,
-            urgent_failures: 0,
+            failures: Failures::default(),
+            started: self.started,
             attempts: self.attempts.wrapping_add(1),
             invalidations: self.invalidations,
         }
@@ -173,24 +204,22 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         draw: f64,
     ) -> Self {
         let current = current.filter(|c| now < c.expiry);
-        let failures = self.consecutive_failures.saturating_add(1);
         let retry = policy.retry_after_failure(
             now,
             current.as_ref().map(Current::validity),
             error.is_retryable(),
-            failures,
-            self.urgent_failures,
+            self.failures,
             draw,
         );
         Snapshot {
             current,
             last_error: Some(error),
             next_refresh: Some(retry.at),
-            in_flight_since: None,
+            in_flight: None,
             fast_until: UNIX_EPOCH,
             successful_refreshes: self.successful_refreshes,
-            consecutive_failures: failures,
-            urgent_failures: retry.urgent_failures,
+            failures: retry.failures,
+            started: self.started,
             attempts: self.attempts.wrapping_add(1),
             invalidations: self.invalidations,
         }
@@ -199,9 +228,9 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
 
     /// The value was invalidated at `now`.
     pub(super) fn invalidated(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
-        let in_flight = self.in_flight_since.is_some();
+        let value = self.current.as_ref().map(Current::validity);
         let (what, invalidations) =
-            policy.invalidation(now, self.invalidations, in_flight, self.current.is_some());
+            policy.invalidation(now, self.invalidations, self.next(now), value);
         let mut next = self.clone();
         next.invalidations = invalidations;
         match what {

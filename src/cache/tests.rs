@@ -136,7 +136,10 @@ impl Script {
             Box::pin(async move {
                 let now = script.time.now();
                 script.calls.lock().push(now);
-                script.from_scratch.lock().push(from_scratch);
+                script
+                    .from_scratch
+                    .lock()
+                    .push(from_scratch == Freshness::FromScratch);
                 let number = script.calls.lock().len() as u64;
                 let _permit = script.gate.acquire().await.unwrap();
                 let answer = {
@@ -433,7 +436,7 @@ async fn retries_back_off_from_5_seconds_while_valid_then_from_1_second_once_exp
         "{calls:?}"
     );
     assert_eq!(
-        cache.snapshot().consecutive_failures as usize,
+        cache.snapshot().failures.consecutive as usize,
         calls.len() - 1
     );
 }
@@ -450,7 +453,7 @@ async fn a_first_fetch_that_fails_is_retried_with_urgent_backoff_and_recovers() 
     settle().await;
     assert_eq!(script.calls(), [0, 1, 3, 7, 15]);
     assert_eq!(cache.get_or_wait().await, Ok(5));
-    assert_eq!(cache.snapshot().consecutive_failures, 0);
+    assert_eq!(cache.snapshot().failures.consecutive, 0);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -474,7 +477,7 @@ async fn a_panicking_fetch_is_a_failure_that_backs_off() {
     let (time, script, cache) = setup([Answer::Panics], no_jitter());
     let err = cache.get_or_wait().await.unwrap_err();
     assert_eq!(err.what, "panicked: a fetch that panics");
-    assert_eq!(cache.snapshot().consecutive_failures, 1);
+    assert_eq!(cache.snapshot().failures.consecutive, 1);
     // The worker lives on and retries with the urgent backoff: 1, 2, 4 s.
     tick_seconds(&time, 7).await;
     settle().await;
@@ -501,7 +504,7 @@ async fn a_success_arriving_inside_its_mandatory_window_counts_as_a_failure() {
     script.release();
     settle().await;
     let snapshot = cache.snapshot();
-    assert_eq!(snapshot.consecutive_failures, 1);
+    assert_eq!(snapshot.failures.consecutive, 1);
     assert_eq!(snapshot.successful_refreshes, 1);
     assert_eq!(
         snapshot.last_error.as_ref().map(|e| e.what.as_str()),
@@ -531,7 +534,7 @@ async fn late_arrival((lifetime, at, kept): (u64, u64, u64)) {
     script.release();
     settle().await;
     assert_eq!(
-        cache.snapshot().consecutive_failures,
+        cache.snapshot().failures.consecutive,
         1,
         "counted as a failure"
     );
@@ -575,6 +578,12 @@ async fn the_fallback_serves_a_value_inside_its_mandatory_window_until_it_expire
     script.hold();
     tick_seconds(&time, 1).await;
     settle().await;
-    assert_eq!(cache.snapshot().in_flight_since.map(secs), Some(3600));
+    assert_eq!(
+        cache
+            .snapshot()
+            .in_flight
+            .map(|attempt| secs(attempt.since)),
+        Some(3600)
+    );
     assert_eq!(cache.get_unexpired(), None, "expired at 3600 s");
 }

@@ -1,3 +1,6 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::rules::*;
 use super::*;
 use crate::testing::cases;
 
@@ -78,16 +81,6 @@ fn refresh_points_of_a_fleet_fetched_together_span_at_least_12_minutes_of_an_hou
     assert!(high - low >= 12 * 60, "spread {low}..{high}");
 }
 
-#[test]
-fn time_arithmetic_saturates_at_the_epoch_and_the_year_9999() {
-    let end = at(253_402_300_799);
-    assert_eq!(later(at(0), Duration::MAX), end);
-    assert_eq!(later(end, SEC), end);
-    assert_eq!(later(at(10), SEC), at(11));
-    assert_eq!(earlier(at(10), Duration::MAX), at(0));
-    assert_eq!(earlier(at(10), SEC), at(9));
-}
-
 fn far_expiry((fetched_at, expiry): (SystemTime, SystemTime)) {
     let policy = RefreshPolicy::default();
     for draw in [0.0, 0.5, 1.0] {
@@ -152,12 +145,18 @@ fn retry(
         (u64, u32),
     ),
 ) {
+    // `failures` counts this failure; two came since the value expired or went missing.
+    let before = Failures {
+        consecutive: failures - 1,
+        since_valid: 2,
+    };
     let retry =
-        RefreshPolicy::default().retry_after_failure(at(now), valid, retryable, failures, 2, draw);
+        RefreshPolicy::default().retry_after_failure(at(now), valid, retryable, before, draw);
     assert_eq!(
-        (retry.at, retry.urgent_failures),
+        (retry.at, retry.failures.since_valid),
         (at(expected.0), expected.1)
     );
+    assert_eq!(retry.failures.consecutive, failures);
 }
 
 cases! { retry:
@@ -177,50 +176,57 @@ fn retry_with_the_largest_backoffs_saturates() {
         .retry_backoff(LONGEST_SETTING, LONGEST_SETTING)
         .urgent_retry_backoff(LONGEST_SETTING, LONGEST_SETTING);
     let end = at(253_402_300_799);
-    let retry = policy.retry_after_failure(end, None, true, u32::MAX, u32::MAX, 1.0);
-    assert_eq!((retry.at, retry.urgent_failures), (end, u32::MAX));
+    let most = Failures {
+        consecutive: u32::MAX,
+        since_valid: u32::MAX,
+    };
+    let retry = policy.retry_after_failure(end, None, true, most, 1.0);
+    assert_eq!((retry.at, retry.failures), (end, most));
     let valid = Some(Validity {
         serve_until: end,
         expiry: end,
     });
-    let retry = policy.retry_after_failure(at(0), valid, true, u32::MAX, 0, 1.0);
+    let retry = policy.retry_after_failure(at(0), valid, true, most, 1.0);
     assert_eq!(retry.at, at(12 * 3600));
 }
 
-fn caller((now, valid, attempts, expected): (u64, Option<Validity>, Attempts, CallerAction)) {
+fn caller((now, valid, attempts, expected): (u64, Option<Validity>, Attempts, CallerAction<()>)) {
+    let value = valid.map(|v| (v, ()));
     assert_eq!(
-        RefreshPolicy::default().caller_action(at(now), valid, attempts),
+        RefreshPolicy::default().caller_action(at(now), value, attempts),
         expected
     );
 }
 
 const IDLE: Attempts = Attempts {
-    in_flight: false,
-    due: false,
+    next: Next::Scheduled,
     failed: false,
     waited: false,
     restarted: false,
 };
 const IN_FLIGHT: Attempts = Attempts {
-    in_flight: true,
+    next: Next::InFlight,
     ..IDLE
 };
-const DUE: Attempts = Attempts { due: true, ..IDLE };
+const DUE: Attempts = Attempts {
+    next: Next::Due,
+    ..IDLE
+};
 const FAILED: Attempts = Attempts {
     failed: true,
     ..IDLE
 };
 
 cases! { caller:
-    caller_is_served_outside_the_mandatory_window: (100, hour(), IDLE, CallerAction::Serve);
-    caller_is_served_outside_the_mandatory_window_during_a_refresh: (3000, hour(), IN_FLIGHT, CallerAction::Serve);
-    caller_is_served_outside_the_mandatory_window_when_an_attempt_is_due: (3000, hour(), DUE, CallerAction::Serve);
+    caller_is_served_outside_the_mandatory_window: (100, hour(), IDLE, CallerAction::Serve(()));
+    caller_is_served_outside_the_mandatory_window_during_a_refresh: (3000, hour(), IN_FLIGHT, CallerAction::Serve(()));
+    caller_is_served_outside_the_mandatory_window_when_an_attempt_is_due: (3000, hour(), DUE, CallerAction::Serve(()));
     caller_that_restarted_a_dead_worker_waits_for_the_due_attempt: (3000, hour(), Attempts { restarted: true, ..DUE }, until_expiry());
-    caller_that_restarted_a_dead_worker_during_a_backoff_is_served: (3000, hour(), Attempts { restarted: true, ..FAILED }, CallerAction::Serve);
+    caller_that_restarted_a_dead_worker_during_a_backoff_is_served: (3000, hour(), Attempts { restarted: true, ..FAILED }, CallerAction::Serve(()));
     caller_inside_the_mandatory_window_waits_for_the_attempt_in_flight: (3550, hour(), IN_FLIGHT, until_expiry());
     caller_inside_the_mandatory_window_waits_for_the_attempt_due: (3550, hour(), DUE, until_expiry());
-    caller_inside_the_mandatory_window_between_attempts_is_served: (3550, hour(), FAILED, CallerAction::Serve);
-    caller_inside_the_mandatory_window_is_served_after_waiting: (3550, hour(), Attempts { waited: true, ..IN_FLIGHT }, CallerAction::Serve);
+    caller_inside_the_mandatory_window_between_attempts_is_served: (3550, hour(), FAILED, CallerAction::Serve(()));
+    caller_inside_the_mandatory_window_is_served_after_waiting: (3550, hour(), Attempts { waited: true, ..IN_FLIGHT }, CallerAction::Serve(()));
     caller_without_a_value_waits_for_the_first_attempt: (0, None, DUE, CallerAction::Wait { until: None });
     caller_without_a_value_waits_for_the_attempt_in_flight_despite_an_error: (0, None, Attempts { failed: true, ..IN_FLIGHT }, CallerAction::Wait { until: None });
     caller_without_a_value_waits_for_a_due_attempt_despite_an_error: (0, None, Attempts { failed: true, ..DUE }, CallerAction::Wait { until: None });
@@ -231,10 +237,18 @@ cases! { caller:
     caller_that_waited_past_the_expiry_of_its_value_is_released: (3600, hour(), Attempts { waited: true, ..IN_FLIGHT }, CallerAction::Fail);
 }
 
-fn until_expiry() -> CallerAction {
+fn until_expiry() -> CallerAction<()> {
     CallerAction::Wait {
         until: Some(at(3600)),
     }
+}
+
+/// Some valid value: an invalidation looks only at whether there is one.
+fn a_value() -> Option<Validity> {
+    Some(Validity {
+        serve_until: at(3540),
+        expiry: at(3600),
+    })
 }
 
 const FIRST: Invalidations = Invalidations {
@@ -253,7 +267,12 @@ fn invalidate(
     ),
 ) {
     let policy = RefreshPolicy::default();
-    let got = policy.invalidation(at_ms(now), state, in_flight, has_value);
+    let next = if in_flight {
+        Next::InFlight
+    } else {
+        Next::Scheduled
+    };
+    let got = policy.invalidation(at_ms(now), state, next, a_value().filter(|_| has_value));
     assert_eq!(got, expected);
 }
 
@@ -291,7 +310,7 @@ fn an_invalidation_storm_starts_few_runs() {
     let mut runs = Vec::new();
     let mut scheduled: Option<u64> = None;
     for now in (0..10_000).step_by(10) {
-        let (what, next) = policy.invalidation(at_ms(now), state, false, true);
+        let (what, next) = policy.invalidation(at_ms(now), state, Next::Scheduled, a_value());
         state = next;
         match what {
             Invalidation::RunNow => scheduled = Some(now),
@@ -371,7 +390,7 @@ cases! { accepted:
 
 fn stalled((now, in_flight_since, due_since, expected): (u64, Option<u64>, Option<u64>, bool)) {
     let policy = RefreshPolicy::default();
-    let stalled = policy.stalled(at(now), in_flight_since.map(at), due_since.map(at));
+    let stalled = policy.stalled(at(now), in_flight_since.or(due_since).map(at));
     assert_eq!(stalled, expected);
 }
 

@@ -17,7 +17,8 @@ use http_body_util::Full;
 use tracing::warn;
 
 use super::token::Token;
-use crate::{Error, RoleChainProvider};
+use crate::error::Error;
+use crate::provider::RoleChainProvider;
 
 /// What a request must match besides the token.
 pub(crate) struct Rules {
