@@ -101,7 +101,12 @@ impl ErrorKind {
                 "check the MFA token provider (RoleChainProviderBuilder::mfa_token_provider); it is \
                  asked again at the next attempt",
             ),
-            _ => None,
+            // Retryable, or explained by the message itself.
+            ErrorKind::Throttled
+            | ErrorKind::InvalidConfiguration
+            | ErrorKind::Unavailable
+            | ErrorKind::TimedOut
+            | ErrorKind::InvalidResponse => None,
         }
     }
 }

@@ -23,8 +23,9 @@ use tracing::{debug_span, field, warn, Instrument};
 
 use crate::classify::{classify, is_chaining_limit};
 use crate::error::{Error, ErrorKind};
+use crate::limits::CHAINED_MAX_DURATION;
 use crate::mfa::{Mfa, TokenCode};
-use crate::role::{is_account_id, Role, CHAINED_MAX_DURATION};
+use crate::role::{is_account_id, Role};
 use crate::time::later;
 
 /// The session STS grants when `DurationSeconds` is not given.
@@ -41,8 +42,8 @@ pub(crate) struct Hop {
     pub(crate) index: usize,
     pub(crate) role: Role,
     pub(crate) session_name: String,
-    /// Where the MFA code comes from, for a role with `mfa_serial`.
-    pub(crate) mfa: Option<Mfa>,
+    /// The MFA device and where its code comes from, for a role with `mfa_serial`.
+    pub(crate) mfa: Option<(Mfa, String)>,
     /// Set once STS refused this hop's duration for role-chained base credentials, so that later
     /// refreshes ask for one hour at once.
     limited_to_an_hour: AtomicBool,
@@ -61,7 +62,7 @@ impl Hop {
             .session_name
             .clone()
             .unwrap_or_else(|| default_session_name.to_owned());
-        let mfa = mfa.filter(|_| role.mfa_serial.is_some());
+        let mfa = mfa.zip(role.mfa_serial.clone());
         Hop {
             index,
             role,
@@ -95,11 +96,11 @@ impl Hop {
                 true => Some(CHAINED_MAX_DURATION),
                 false => self.role.duration,
             };
-            let code = match (&self.mfa, &self.role.mfa_serial) {
-                (Some(mfa), Some(serial)) => {
+            let code = match &self.mfa {
+                Some((mfa, serial)) => {
                     Some(mfa.code(self.index, &self.role.role_arn, serial).await?)
                 }
-                _ => None,
+                None => None,
             };
             let sts_date = StsDate::default();
             loop {
@@ -150,12 +151,12 @@ impl Hop {
         sts_date: &StsDate,
     ) -> Result<AssumeRoleOutput, SdkError<AssumeRoleError, HttpResponse>> {
         let role = &self.role;
+        // `build()` fails only without a key or a value, and both are always set.
         let tags = role
             .tags
             .iter()
-            .map(|(key, value)| Tag::builder().key(key).value(value).build())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("key and value are always set");
+            .filter_map(|(key, value)| Tag::builder().key(key).value(value).build().ok())
+            .collect::<Vec<_>>();
         let policy_arns = role
             .policy_arns
             .iter()

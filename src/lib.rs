@@ -65,11 +65,13 @@ mod classify;
 mod error;
 pub mod guide;
 mod hop;
+mod limits;
 mod mfa;
 mod panic;
 mod policy;
 mod profile;
 mod provider;
+mod redact;
 mod role;
 #[cfg(all(feature = "server", unix))]
 pub mod server;

@@ -14,6 +14,7 @@ use tracing::debug;
 
 use crate::error::{Error, ErrorKind};
 use crate::panic::guarded;
+use crate::redact::Secret;
 
 /// The future of [`ProvideMfaToken::provide_mfa_token`]: the device's current code, or why
 /// there is none.
@@ -166,14 +167,14 @@ impl Mfa {
 
 /// A code as STS takes it (`TokenCode`): six digits. Never printed.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct TokenCode(String);
+pub(crate) struct TokenCode(Secret<String>);
 
 impl TokenCode {
     /// The code in `answer`, or why it is not one, without its value.
     pub(crate) fn parse(answer: &str) -> Result<TokenCode, String> {
         let code = answer.trim();
         match code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-            true => Ok(TokenCode(code.to_owned())),
+            true => Ok(TokenCode(Secret::new(code.to_owned()))),
             false => Err(format!(
                 "the MFA token provider answered with something other than 6 digits (value \
                  redacted, {} characters)",
@@ -183,13 +184,13 @@ impl TokenCode {
     }
 
     pub(crate) fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 }
 
 impl fmt::Debug for TokenCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("** redacted **")
+        self.0.fmt(f)
     }
 }
 

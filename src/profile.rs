@@ -22,6 +22,7 @@ use aws_types::SdkConfig;
 use futures_util::FutureExt;
 
 use crate::error::BuildError;
+use crate::limits::{MAX_DURATION, MIN_DURATION};
 use crate::role::Role;
 
 /// The regions whose STS calls go to the global endpoint under `sts_regional_endpoints = legacy`,
@@ -258,9 +259,11 @@ fn role_of(profile: &Profile, role_arn: &str) -> Result<Role, BuildError> {
     if let Some(seconds) = profile.get("duration_seconds") {
         let seconds: u64 = seconds.trim().parse().map_err(|_| {
             refused(format!(
-                "profile {:?}: duration_seconds must be a whole number of seconds, 900 to \
-                 43200; got {seconds:?}",
-                profile.name()
+                "profile {:?}: duration_seconds must be a whole number of seconds, {} to {}; \
+                 got {seconds:?}",
+                profile.name(),
+                MIN_DURATION.as_secs(),
+                MAX_DURATION.as_secs()
             ))
         })?;
         role = role.duration(std::time::Duration::from_secs(seconds));

@@ -5,37 +5,20 @@
 //! runs for each hop, so that a mistake shows up as a [`BuildError`] before the first request
 //! instead of as an STS error at run time.
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::error::BuildError;
-
-/// Longest session a role assumed with role-chained credentials may ask for.
-pub(crate) const CHAINED_MAX_DURATION: Duration = Duration::from_secs(3600);
-const MIN_DURATION: Duration = Duration::from_secs(900);
-const MAX_DURATION: Duration = Duration::from_secs(43_200);
-const MAX_POLICY_CHARS: usize = 2048;
-const MAX_POLICY_ARNS: usize = 10;
-const MAX_TAGS: usize = 50;
+use crate::limits::{
+    CHAINED_MAX_DURATION, EXTERNAL_ID, MAX_ARN, MAX_DURATION, MAX_POLICY_ARNS, MAX_ROLE_PATH,
+    MAX_TAGS, MFA_SERIAL, MIN_DURATION, POLICY, ROLE_NAME, SESSION_NAME, TAG_KEY, TAG_VALUE,
+};
+use crate::redact::Secret;
 
 /// An ExternalId: treated as a secret, so that it never shows in `Debug`, errors or logs.
 ///
 /// AWS calls it an identifier, but whoever learns it can get past the confused-deputy check of
 /// the role's trust policy.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct ExternalId(String);
-
-impl ExternalId {
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ExternalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("** redacted **")
-    }
-}
+pub(crate) type ExternalId = Secret<String>;
 
 /// One role of the chain and the parameters of its `AssumeRole` call.
 ///
@@ -103,7 +86,7 @@ impl Role {
     /// sts:ExternalId`). 2 to 1224 characters of letters, digits and `_+=,.@:/-`. Default: none.
     /// It is handled as a secret: never logged, never shown in `Debug` or in errors.
     pub fn external_id(mut self, id: impl Into<String>) -> Self {
-        self.external_id = Some(ExternalId(id.into()));
+        self.external_id = Some(ExternalId::new(id.into()));
         self
     }
 
@@ -205,9 +188,9 @@ impl Role {
             return Ok(());
         };
         let id = id.expose();
-        check_chars(id, 2, 1224, is_external_id_char).map_err(|rule| {
+        EXTERNAL_ID.check(id, is_external_id_char).map_err(|rule| {
             let message = format!(
-                "must be 2 to 1224 characters of letters, digits and _+=,.@:/-; {rule} \
+                "must be {EXTERNAL_ID} characters of letters, digits and _+=,.@:/-; {rule} \
                  (value redacted, {} characters)",
                 id.chars().count()
             );
@@ -219,9 +202,10 @@ impl Role {
         let Some(name) = &self.session_name else {
             return Ok(());
         };
-        check_chars(name, 2, 64, is_name_char).map_err(|rule| {
+        SESSION_NAME.check(name, is_name_char).map_err(|rule| {
             let message = format!(
-                "must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {name:?}"
+                "must be {SESSION_NAME} characters of letters, digits and _+=,.@-; {rule}; got \
+                 {name:?}"
             );
             ("session_name", message)
         })
@@ -255,9 +239,8 @@ impl Role {
         let Some(policy) = &self.policy else {
             return Ok(());
         };
-        check_chars(policy, 1, MAX_POLICY_CHARS, is_policy_char).map_err(|rule| {
-            let message =
-                format!("must be 1 to {MAX_POLICY_CHARS} characters of printable text; {rule}");
+        POLICY.check(policy, is_policy_char).map_err(|rule| {
+            let message = format!("must be {POLICY} characters of printable text; {rule}");
             ("policy", message)
         })
     }
@@ -279,14 +262,16 @@ impl Role {
             return fail(format!("at most {MAX_TAGS} tags; got {}", self.tags.len()));
         }
         for (i, (key, value)) in self.tags.iter().enumerate() {
-            if let Err(rule) = check_chars(key, 1, 128, is_tag_char) {
-                return fail(format!("a tag key must be 1 to 128 characters of letters, digits, spaces and _.:/=+-@; {rule}; got {key:?}"));
+            if let Err(rule) = TAG_KEY.check(key, is_tag_char) {
+                return fail(format!("a tag key must be {TAG_KEY} characters of letters, digits, spaces and _.:/=+-@; {rule}; got {key:?}"));
             }
-            if let Err(rule) = check_chars(value, 0, 256, is_tag_char) {
-                return fail(format!("the value of tag {key:?} must be 0 to 256 characters of letters, digits, spaces and _.:/=+-@; {rule}"));
+            if let Err(rule) = TAG_VALUE.check(value, is_tag_char) {
+                return fail(format!("the value of tag {key:?} must be {TAG_VALUE} characters of letters, digits, spaces and _.:/=+-@; {rule}"));
             }
-            if self.tags[..i]
+            if self
+                .tags
                 .iter()
+                .take(i)
                 .any(|(k, _)| k.eq_ignore_ascii_case(key))
             {
                 return fail(format!(
@@ -324,10 +309,11 @@ impl Role {
                 "must not start with \"aws:\", a prefix AWS reserves; got {id:?}"
             ));
         }
-        match check_chars(id, 2, 64, is_name_char) {
+        match SESSION_NAME.check(id, is_name_char) {
             Ok(()) => Ok(()),
             Err(rule) => fail(format!(
-                "must be 2 to 64 characters of letters, digits and _+=,.@-; {rule}; got {id:?}"
+                "must be {SESSION_NAME} characters of letters, digits and _+=,.@-; {rule}; got \
+                 {id:?}"
             )),
         }
     }
@@ -336,41 +322,22 @@ impl Role {
         let Some(serial) = &self.mfa_serial else {
             return Ok(());
         };
-        check_chars(serial, 9, 256, |c| {
-            c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c)
-        })
-        .map_err(|rule| {
-            let message = format!(
-                "must be 9 to 256 characters of letters, digits and _+=/:,.@- (an MFA \
+        MFA_SERIAL
+            .check(serial, |c| {
+                c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c)
+            })
+            .map_err(|rule| {
+                let message = format!(
+                    "must be {MFA_SERIAL} characters of letters, digits and _+=/:,.@- (an MFA \
                      device's ARN or serial number); {rule}; got {serial:?}"
-            );
-            ("mfa_serial", message)
-        })
+                );
+                ("mfa_serial", message)
+            })
     }
 }
 
 /// The outcome of one rule: the field at fault and the message, on failure.
 type Rule = Result<(), (&'static str, String)>;
-
-/// Checks a length in characters and a character set; on failure says what was wrong.
-fn check_chars(
-    value: &str,
-    min: usize,
-    max: usize,
-    allowed: fn(char) -> bool,
-) -> Result<(), String> {
-    let len = value.chars().count();
-    if len < min {
-        return Err(format!("{len} characters is too short"));
-    }
-    if len > max {
-        return Err(format!("{len} characters is too long"));
-    }
-    match value.chars().position(|c| !allowed(c)) {
-        Some(at) => Err(format!("character {} is not allowed", at + 1)),
-        None => Ok(()),
-    }
-}
 
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
@@ -394,13 +361,17 @@ fn check_role_arn(arn: &str) -> Result<(), &'static str> {
         "must be arn:<partition>:iam::<12-digit account id>:role/<optional path/>name";
     let resource = iam_resource(arn, is_account_id).ok_or(RULE)?;
     let path_and_name = resource.strip_prefix("role/").ok_or(RULE)?;
+    // The path keeps its final slash: `/team/` of `role/team/storage`.
     let (path, name) = match path_and_name.rfind('/') {
-        Some(i) => (&path_and_name[..=i], &path_and_name[i + 1..]),
+        Some(i) => path_and_name
+            .split_at_checked(i + 1)
+            .unwrap_or(("", path_and_name)),
         None => ("", path_and_name),
     };
-    let path_ok = path.len() <= 511 && path.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c));
-    let name_ok = (1..=64).contains(&name.len()) && name.chars().all(is_name_char);
-    if !path_ok || !name_ok || arn.len() > 2048 {
+    let path_ok =
+        path.len() <= MAX_ROLE_PATH && path.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c));
+    let name_ok = ROLE_NAME.check(name, is_name_char).is_ok();
+    if !path_ok || !name_ok || arn.len() > MAX_ARN {
         return Err(RULE);
     }
     Ok(())
@@ -413,7 +384,7 @@ fn check_policy_arn(arn: &str) -> Result<(), &'static str> {
     let resource =
         iam_resource(arn, |account| account == "aws" || is_account_id(account)).ok_or(RULE)?;
     let name = resource.strip_prefix("policy/").ok_or(RULE)?;
-    if name.is_empty() || name.ends_with('/') || arn.len() > 2048 {
+    if name.is_empty() || name.ends_with('/') || arn.len() > MAX_ARN {
         return Err(RULE);
     }
     Ok(())

@@ -67,6 +67,7 @@ use self::respond::{respond, Rules};
 use self::slots::{RefusalBudget, Slots};
 use self::token::{Token, TokenSource};
 use crate::provider::RoleChainProvider;
+use crate::redact::REDACTED;
 
 /// The path credentials are served at, unless set.
 const DEFAULT_PATH: &str = "/role-chain/credentials";
@@ -155,7 +156,7 @@ impl fmt::Debug for CredentialsServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CredentialsServer")
             .field("url", &self.url())
-            .field("token", &"** redacted **")
+            .field("token", &REDACTED)
             .finish()
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// The layers, lowest first. A module may import from any module of a lower layer.
 const LAYERS: &[&[&str]] = &[
-    &["time", "panic"],
+    &["time", "panic", "redact", "limits"],
     &["error"],
     &["role", "policy"],
     &["classify", "mfa", "cache"],

@@ -22,6 +22,8 @@ use subtle::ConstantTimeEq;
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
+use crate::redact::REDACTED;
+
 /// Bytes of randomness in a generated token: 256 bits.
 const RANDOM_BYTES: usize = 32;
 /// The shortest token of the operator's: 32 characters, as the ECS agent's.
@@ -54,7 +56,7 @@ impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TokenSource::Random => f.write_str("Random"),
-            TokenSource::Fixed(_) => f.write_str("Fixed(** redacted **)"),
+            TokenSource::Fixed(_) => f.debug_tuple("Fixed").field(&REDACTED).finish(),
             TokenSource::File(path) => f.debug_tuple("File").field(path).finish(),
         }
     }
