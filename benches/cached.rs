@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use support::{Bench, SdkCache, World};
 
 /// Runs `iters` calls spread over `threads` threads, each with its own runtime, and returns the
@@ -61,6 +61,12 @@ where
     })
 }
 
+/// The floor: a provider that returns static credentials.
+fn floor() -> SharedCredentialsProvider {
+    let credentials = Credentials::new("AKID", "secret", Some("token".into()), None, "static");
+    SharedCredentialsProvider::new(credentials)
+}
+
 fn cached(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,13 +82,7 @@ fn cached(c: &mut Criterion) {
         sdk_aws_config.identity().await;
         (bench, ours, sdk_ours, sdk_aws_config)
     });
-    let floor = SharedCredentialsProvider::new(Credentials::new(
-        "AKID",
-        "secret",
-        Some("token".into()),
-        None,
-        "static",
-    ));
+    let floor = floor();
     let _enter = runtime.enter();
 
     for threads in [1, 2] {
@@ -108,5 +108,46 @@ fn cached(c: &mut Criterion) {
     drop(bench);
 }
 
+/// `CALLGRIND_CALLS=<provider>:<n>`: makes `n` cached calls of one provider (`floor`,
+/// `credentials`, `provide_credentials`, `aws-config`) and exits, for `valgrind --tool=callgrind`
+/// to count instructions: the count of `n` calls less that of 0 calls is the cost of `n` calls,
+/// the same on any machine however busy.
+fn count_calls(spec: &str) {
+    let (which, n) = spec
+        .split_once(':')
+        .expect("CALLGRIND_CALLS=<provider>:<n>");
+    let n: u64 = n.parse().expect("a number of calls");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let bench = World::new().await;
+        let ours = bench.ours(1);
+        ours.credentials().await.unwrap();
+        let floor = floor();
+        let sdk_aws_config = SdkCache::new(bench.aws_config(1).await);
+        sdk_aws_config.identity().await;
+        for _ in 0..n {
+            match which {
+                "floor" => drop(black_box(floor.provide_credentials().await)),
+                "credentials" => drop(black_box(ours.credentials().await)),
+                "provide_credentials" => drop(black_box(ours.provide_credentials().await)),
+                "aws-config" => drop(black_box(sdk_aws_config.identity().await)),
+                other => panic!("no provider {other}"),
+            }
+        }
+        drop(bench);
+    });
+}
+
 criterion_group!(benches, cached);
-criterion_main!(benches);
+fn main() {
+    match std::env::var("CALLGRIND_CALLS") {
+        Ok(spec) => count_calls(&spec),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

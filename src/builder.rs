@@ -199,6 +199,7 @@ impl RoleChainProviderBuilder {
             .clone()
             .or_else(|| sdk.and_then(SdkConfig::time_source))
             .unwrap_or_default();
+        let system_clock = self.time_source.is_none() && is_system_clock(&time);
         let sleep = self
             .sleep_impl
             .clone()
@@ -235,7 +236,13 @@ impl RoleChainProviderBuilder {
             .collect();
         let policy = self.refresh_policy;
         let chain = Chain::new(sts, base, hops, time.clone(), policy.clone());
-        Ok(RoleChainProvider::new(chain, policy, time, sleep))
+        Ok(RoleChainProvider::new(
+            chain,
+            policy,
+            time,
+            system_clock,
+            sleep,
+        ))
     }
 
     /// The chain of the profile, if one is set.
@@ -377,6 +384,22 @@ fn sts_endpoint<'a>(
 
 /// `aws-role-chain-<unix millis>`: one session name for the hops that set none, telling the
 /// provider's sessions apart in CloudTrail.
+/// Whether `time` is the SDK's system clock, as `SharedTimeSource::default()` and
+/// `aws_config::load_from_env()` give it (a `SharedTimeSource` may hold another). It shows
+/// nothing of what it holds but its `Debug`; a clock that is not recognised, whatever it is, is
+/// read as it is.
+fn is_system_clock(time: &SharedTimeSource) -> bool {
+    let debug = format!("{time:?}");
+    let mut inner = debug.as_str();
+    while let Some(held) = inner
+        .strip_prefix("SharedTimeSource(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        inner = held;
+    }
+    inner == "SystemTimeSource"
+}
+
 fn default_session_name(time: &SharedTimeSource) -> String {
     let since_epoch = time.now().duration_since(UNIX_EPOCH).unwrap_or_default();
     format!("aws-role-chain-{}", since_epoch.as_millis())
@@ -416,6 +439,40 @@ impl fmt::Debug for RoleChainProviderBuilder {
 mod tests {
     use super::*;
     use crate::testing::cases;
+    use aws_credential_types::Credentials;
+    use aws_smithy_async::time::{StaticTimeSource, SystemTimeSource};
+
+    fn reads_the_coarse_clock(builder: RoleChainProviderBuilder) -> bool {
+        let provider = builder
+            .base_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .assume(Role::new("arn:aws:iam::111111111111:role/r"))
+            .build()
+            .unwrap();
+        provider.reads_the_coarse_clock()
+    }
+
+    #[test]
+    fn the_cached_path_reads_the_coarse_clock_only_for_the_system_clock() {
+        let linux = cfg!(target_os = "linux");
+        let sdk = |time: SharedTimeSource| SdkConfig::builder().time_source(time).build();
+        assert_eq!(
+            reads_the_coarse_clock(RoleChainProviderBuilder::default()),
+            linux
+        );
+        // What aws_config::load_from_env() brings.
+        let system = sdk(SharedTimeSource::default());
+        assert_eq!(
+            reads_the_coarse_clock(RoleChainProviderBuilder::default().configure(&system)),
+            linux
+        );
+        let manual = sdk(SharedTimeSource::new(StaticTimeSource::new(UNIX_EPOCH)));
+        assert!(!reads_the_coarse_clock(
+            RoleChainProviderBuilder::default().configure(&manual)
+        ));
+        // A clock given explicitly is read as it is, whatever it is.
+        let explicit = RoleChainProviderBuilder::default().time_source(SystemTimeSource::new());
+        assert!(!reads_the_coarse_clock(explicit));
+    }
 
     fn endpoint_accepted(url: &str) {
         assert_eq!(check_endpoint_url(url), Ok(()));

@@ -49,6 +49,7 @@ use tracing::{debug, debug_span, info, warn, Instrument};
 
 use crate::panic::guarded;
 use crate::policy::{Attempts, CallerAction, Next, RefreshPolicy};
+use crate::time::HotClock;
 
 mod snapshot;
 
@@ -112,6 +113,8 @@ impl<T, E> Shared<T, E> {
 
 pub(crate) struct Cache<T, E> {
     shared: Arc<Shared<T, E>>,
+    /// How the cached path reads the time.
+    hot_clock: HotClock,
     fetch: Fetch<T, E>,
     sleep: SharedAsyncSleep,
     worker: Mutex<Option<AbortOnDrop>>,
@@ -143,6 +146,7 @@ where
         sleep: SharedAsyncSleep,
     ) -> Self {
         Cache {
+            hot_clock: HotClock::Source(time.clone()),
             shared: Arc::new(Shared {
                 state: ArcSwap::from_pointee(Snapshot::default()),
                 wake: Notify::new(),
@@ -156,6 +160,17 @@ where
         }
     }
 
+    /// The cache, its cached path reading the time with `hot_clock`.
+    pub(crate) fn with_hot_clock(mut self, hot_clock: HotClock) -> Self {
+        self.hot_clock = hot_clock;
+        self
+    }
+
+    #[cfg(test)]
+    pub(crate) fn hot_clock(&self) -> &HotClock {
+        &self.hot_clock
+    }
+
     /// How the cache sleeps, for the components built around it.
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn sleep_impl(&self) -> &SharedAsyncSleep {
@@ -167,11 +182,10 @@ where
     pub(crate) fn get(&self) -> Option<T> {
         let state = self.shared.state.load();
         let current = state.current.as_ref()?;
-        let now = self.shared.time.now();
-        if now < state.fast_until {
+        if self.hot_clock.now_or_later() < state.fast_until {
             return Some(current.value.clone());
         }
-        self.get_when_due(&state, current, now)
+        self.get_when_due(&state, current, self.shared.time.now())
     }
 
     /// The cached path once an attempt is due, may have stalled, or the value is inside its

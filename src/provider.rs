@@ -16,6 +16,7 @@ use crate::chain::Chain;
 use crate::error::{Error, ErrorKind};
 use crate::policy::RefreshPolicy;
 use crate::status::Status;
+use crate::time::HotClock;
 
 /// Credentials from a chain of STS `AssumeRole` calls, cached until shortly before they expire.
 ///
@@ -54,18 +55,28 @@ struct Inner {
 }
 
 impl RoleChainProvider {
-    /// A provider of `chain`'s credentials, cached as `policy` says.
+    /// A provider of `chain`'s credentials, cached as `policy` says; `system_clock` says that
+    /// `time` is the system clock, which the cached path then reads coarsely.
     pub(crate) fn new(
         chain: Chain,
         policy: RefreshPolicy,
         time: SharedTimeSource,
+        system_clock: bool,
         sleep: SharedAsyncSleep,
     ) -> Self {
         let chain = Arc::new(chain);
-        let cache = Cache::new(run_chain(&chain), policy, time.clone(), sleep);
+        let hot_clock = HotClock::for_source(&time, system_clock);
+        let cache =
+            Cache::new(run_chain(&chain), policy, time.clone(), sleep).with_hot_clock(hot_clock);
         RoleChainProvider {
             inner: Arc::new(Inner { chain, cache, time }),
         }
+    }
+
+    /// Whether the cached path reads the system's coarse clock.
+    #[cfg(test)]
+    pub(crate) fn reads_the_coarse_clock(&self) -> bool {
+        self.inner.cache.hot_clock().is_coarse()
     }
 
     /// The credentials of the last hop.

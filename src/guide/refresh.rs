@@ -89,7 +89,11 @@
 //! ## The cached call
 //!
 //! It loads one immutable snapshot, reads the clock once and clones the `Credentials` (an `Arc`):
-//! no lock, no allocation, a 24-byte future; the slow path is boxed out of line. An SDK client
+//! no lock, no allocation, a 24-byte future; the slow path is boxed out of line. When the time
+//! source is the system clock (the default, and what `aws_config::load_from_env()` brings), that
+//! one read is of the system's coarse clock (on Linux), taken as an upper bound: it can hand a
+//! call to the slow path up to a second early, never serve one late. Every other decision reads
+//! the time source itself. An SDK client
 //! behind the SDK's identity cache costs what that cache costs, whichever provider is behind it.
 //! The credentials carry no `AwsCredentialFeature` property, which would make every clone
 //! allocate. BENCHMARKS.md, in the repository, measures the cached call next to a static provider
