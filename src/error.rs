@@ -1,4 +1,4 @@
-//! Errors: [`Error`] for a failed chain run, [`BuildError`] for a chain that was described wrongly.
+//! Errors: [`Error`] for a failed chain run, [`BuildError`] for a chain described wrongly.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -273,8 +273,7 @@ impl BuildError {
     }
 
     /// The 0-based position of the offending role in the chain; `None` for a setting of the whole
-    /// chain (`roles`, `base_provider`, `endpoint_url`, `sleep_impl`, `refresh_policy`,
-    /// `profile`).
+    /// chain (see [`field`](Self::field)).
     pub fn hop(&self) -> Option<usize> {
         self.hop
     }

@@ -39,8 +39,17 @@ const EARLIEST_REFRESH: f64 = 0.4;
 /// - **Invalidations** start at most one chain run per second; while they keep coming right
 ///   after fresh credentials, the interval doubles up to 1 min.
 ///
-/// Every duration is at most 12 hours; backoffs start at 10 ms at the least; `build()` refuses
-/// others with the limit they break. The [Refresh guide](crate::guide::refresh) tells how the
+/// | setter | default | accepted |
+/// |---|---|---|
+/// | [`advisory_window`](Self::advisory_window) | by lifetime: 5 min up to 20 min, 15 min below 90 min, 60 min otherwise | at most 12 h; always capped at half the lifetime |
+/// | [`mandatory_window`](Self::mandatory_window) | 60 s | at most the advisory window (5 min unless set); capped at a quarter of the lifetime |
+/// | [`jitter`](Self::jitter) | 1.0 | 0.0 to 1.0 |
+/// | [`retry_backoff`](Self::retry_backoff) | 5 s doubling to 5 min | first from 10 ms, no larger than the maximum; maximum at most 12 h |
+/// | [`urgent_retry_backoff`](Self::urgent_retry_backoff) | 1 s doubling to 30 s | as above |
+/// | [`invalidation_backoff`](Self::invalidation_backoff) | 1 s doubling to 1 min | as above |
+/// | [`fetch_timeout`](Self::fetch_timeout) | 30 s per chain run (an MFA token provider gets three quarters) | 10 ms to 12 h |
+///
+/// `build()` refuses a setting outside these limits, naming the limit it breaks. The [Refresh guide](crate::guide::refresh) tells how the
 /// provider applies them.
 ///
 /// ```

@@ -162,7 +162,7 @@ impl ChainArgs {
         let sdk_config = loader.load().await;
         let mut builder = RoleChainProvider::builder()
             .configure(&sdk_config)
-            .mfa_token_provider(prompt.token_provider())
+            .mfa_token_source(prompt.clone())
             // A person typing an MFA code gets three quarters of it.
             .refresh_policy(RefreshPolicy::default().fetch_timeout(PROMPT_TIMEOUT));
         if let Some(profile) = &self.profile {

@@ -8,12 +8,10 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use aws_role_chain::MfaRequest;
+use aws_role_chain::{MfaRequest, MfaTokenFuture, ProvideMfaToken};
 use tokio::sync::Notify;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type CodeFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, BoxError>> + Send>>;
 
 /// Whether the terminal may still be asked, shared with the chain's MFA token provider.
 #[derive(Clone, Default)]
@@ -25,31 +23,26 @@ struct State {
     needed: Notify,
 }
 
-impl Prompt {
-    /// The MFA token provider for the chain: asks at the terminal until [`close`](Self::close).
-    pub(crate) fn token_provider(
-        &self,
-    ) -> impl Fn(MfaRequest) -> CodeFuture + Send + Sync + 'static {
-        let state = self.0.clone();
-        move |request| {
-            let state = state.clone();
-            let code: CodeFuture = Box::pin(async move {
-                if state.closed.load(Ordering::Acquire) {
-                    state.needed.notify_one();
-                    return Err(format!(
-                        "{} needs a new MFA code from {}, which aws-role-chain asks only while it \
-                         starts: restart it to type one",
-                        request.role_arn(),
-                        request.serial_number()
-                    )
-                    .into());
-                }
-                tokio::task::spawn_blocking(move || ask_at_terminal(&request)).await?
-            });
-            code
-        }
+/// The MFA token provider for the chain: asks at the terminal until [`close`](Prompt::close).
+impl ProvideMfaToken for Prompt {
+    fn provide_mfa_token(&self, request: MfaRequest) -> MfaTokenFuture<'_> {
+        Box::pin(async move {
+            if self.0.closed.load(Ordering::Acquire) {
+                self.0.needed.notify_one();
+                return Err(format!(
+                    "{} needs a new MFA code from {}, which aws-role-chain asks only while it \
+                     starts: restart it to type one",
+                    request.role_arn(),
+                    request.serial_number()
+                )
+                .into());
+            }
+            tokio::task::spawn_blocking(move || ask_at_terminal(&request)).await?
+        })
     }
+}
 
+impl Prompt {
     /// No more prompts: the server or the child runs.
     pub(crate) fn close(&self) {
         self.0.closed.store(true, Ordering::Release);
