@@ -441,12 +441,14 @@ async fn status_reports_each_hops_own_expiry() {
     let creds = provider.credentials().await.unwrap();
     drop(world);
 
-    let hops: Vec<_> = provider
-        .status()
+    let status = provider.status();
+    let numbered: Vec<_> = status
         .hops()
         .iter()
-        .map(|h| h.expiry())
+        .map(|h| (h.hop(), h.role_arn()))
         .collect();
+    assert_eq!(numbered, [(0, BROKER), (1, STORAGE)]);
+    let hops: Vec<_> = status.hops().iter().map(|h| h.expiry()).collect();
     assert_eq!(hops.len(), 2);
     assert_eq!(hops[1], creds.expiry());
     let apart = hops[0].unwrap().duration_since(hops[1].unwrap()).unwrap();

@@ -110,6 +110,12 @@ async fn nothing_printed_or_logged_over_successes_and_failures_contains_a_secret
             "failing provider status Debug",
             format!("{:?}", bad.status()),
         ),
+        ("status Display", good.status().to_string()),
+        ("failing provider status Display", bad.status().to_string()),
+        (
+            "failing provider status last error",
+            format!("{:?}", bad.status().last_error()),
+        ),
     ];
     for (what, text) in &printed {
         assert_free_of_secrets(text, &secrets, what);
@@ -219,6 +225,7 @@ async fn mfa_codes_and_keys_read_from_files_are_never_printed_or_logged() {
         ("error Debug", format!("{err:?}")),
         ("error source chain", source_chain(&err)),
         ("status Debug", format!("{:?}", provider.status())),
+        ("status Display", provider.status().to_string()),
         (
             "recorded requests Debug",
             format!("{:?}", world.sts.requests()),
