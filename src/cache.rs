@@ -146,7 +146,7 @@ where
         sleep: SharedAsyncSleep,
     ) -> Self {
         Cache {
-            hot_clock: HotClock::Source(time.clone()),
+            hot_clock: HotClock::Source,
             shared: Arc::new(Shared {
                 state: ArcSwap::from_pointee(Snapshot::default()),
                 wake: Notify::new(),
@@ -167,8 +167,8 @@ where
     }
 
     #[cfg(test)]
-    pub(crate) fn hot_clock(&self) -> &HotClock {
-        &self.hot_clock
+    pub(crate) fn hot_clock(&self) -> HotClock {
+        self.hot_clock
     }
 
     /// How the cache sleeps, for the components built around it.
@@ -182,7 +182,7 @@ where
     pub(crate) fn get(&self) -> Option<T> {
         let state = self.shared.state.load();
         let current = state.current.as_ref()?;
-        if self.hot_clock.now_or_later() < state.fast_until {
+        if self.hot_clock.now_or_later(&self.shared.time) < state.fast_until {
             return Some(current.value.clone());
         }
         self.get_when_due(&state, current, self.shared.time.now())

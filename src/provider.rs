@@ -65,7 +65,7 @@ impl RoleChainProvider {
         sleep: SharedAsyncSleep,
     ) -> Self {
         let chain = Arc::new(chain);
-        let hot_clock = HotClock::for_source(&time, system_clock);
+        let hot_clock = HotClock::for_source(system_clock);
         let cache =
             Cache::new(run_chain(&chain), policy, time.clone(), sleep).with_hot_clock(hot_clock);
         RoleChainProvider {

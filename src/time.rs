@@ -27,6 +27,10 @@ fn end_of_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(253_402_300_799)
 }
 
+/// How far behind the precise clock the coarse clock's last tick may be, beyond its resolution.
+#[cfg(target_os = "linux")]
+const COARSE_LAG: Duration = Duration::from_secs(1);
+
 /// How the cached path reads the time: the time source itself, or, when that is the system
 /// clock, the system's coarse clock, which gives the same time in a few nanoseconds instead of a
 /// few tens, at the cost of a resolution of a few milliseconds.
@@ -37,56 +41,51 @@ fn end_of_time() -> SystemTime {
 /// coarse clock was seen 6.5 ms behind with a 4-ms resolution). So a coarse read hands calls to
 /// the slow path up to a second early, and never serves one late. Every other decision reads
 /// the time source.
-/// How far behind the precise clock the coarse clock's last tick may be, beyond its resolution.
-#[cfg(target_os = "linux")]
-const COARSE_LAG: Duration = Duration::from_secs(1);
-
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum HotClock {
-    /// The time source given to the builder, such as manual time in tests.
-    Source(SharedTimeSource),
-    /// The system's coarse wall clock, for a time source that is the system clock.
+    /// The time source itself, such as manual time in tests.
+    Source,
+    /// The system's coarse wall clock, for a time source that is the system clock; `allowance`
+    /// is what the last tick is moved on by to bound now from above.
     #[cfg(target_os = "linux")]
-    Coarse { resolution: Duration },
+    Coarse { allowance: Duration },
 }
 
 impl HotClock {
-    /// The clock of the cached path for `source`; `system` says that `source` is the system
-    /// clock.
-    pub(crate) fn for_source(source: &SharedTimeSource, system: bool) -> Self {
+    /// The clock of the cached path; `system` says that the time source is the system clock.
+    pub(crate) fn for_source(system: bool) -> Self {
         #[cfg(target_os = "linux")]
         if system {
             use rustix::time::{clock_getres, ClockId};
             let resolution = timespec(clock_getres(ClockId::RealtimeCoarse));
             // A clock coarser than 100 ms would not be a kernel's tick: keep the precise one.
             if resolution <= Duration::from_millis(100) {
-                return HotClock::Coarse { resolution };
+                let allowance = resolution.saturating_add(COARSE_LAG);
+                return HotClock::Coarse { allowance };
             }
         }
+        #[cfg(not(target_os = "linux"))]
         let _ = system;
-        HotClock::Source(source.clone())
+        HotClock::Source
     }
 
-    /// Now, or a little later: never earlier than the time source would say.
+    /// Now by `source`, or a little later: never earlier than `source` would say.
     #[inline]
-    pub(crate) fn now_or_later(&self) -> SystemTime {
+    pub(crate) fn now_or_later(self, source: &SharedTimeSource) -> SystemTime {
         match self {
-            HotClock::Source(source) => source.now(),
+            HotClock::Source => source.now(),
             #[cfg(target_os = "linux")]
-            HotClock::Coarse { resolution } => {
+            HotClock::Coarse { allowance } => {
                 use rustix::time::{clock_gettime, ClockId};
                 let last_tick = timespec(clock_gettime(ClockId::RealtimeCoarse));
-                let bound = last_tick
-                    .saturating_add(*resolution)
-                    .saturating_add(COARSE_LAG);
-                later(UNIX_EPOCH, bound)
+                later(UNIX_EPOCH, last_tick.saturating_add(allowance))
             }
         }
     }
 
     #[cfg(test)]
-    pub(crate) fn is_coarse(&self) -> bool {
-        !matches!(self, HotClock::Source(_))
+    pub(crate) fn is_coarse(self) -> bool {
+        !matches!(self, HotClock::Source)
     }
 }
 
@@ -124,11 +123,12 @@ mod tests {
     #[test]
     #[allow(clippy::disallowed_methods)] // compares the coarse clock with the precise one
     fn the_coarse_clock_is_never_behind_the_system_clock() {
-        let clock = HotClock::for_source(&SharedTimeSource::default(), true);
+        let system = SharedTimeSource::default();
+        let clock = HotClock::for_source(true);
         assert_eq!(clock.is_coarse(), cfg!(target_os = "linux"));
         for _ in 0..10_000 {
             let before = SystemTime::now();
-            let coarse = clock.now_or_later();
+            let coarse = clock.now_or_later(&system);
             assert!(coarse >= before, "{coarse:?} is before {before:?}");
             // Ahead by the allowance for a late tick, its resolution and a little more.
             assert!(coarse <= later(SystemTime::now(), Duration::from_millis(1200)));
@@ -138,8 +138,8 @@ mod tests {
     #[test]
     fn a_time_source_that_is_not_the_system_clock_is_read_as_it_is() {
         let manual = aws_smithy_async::time::StaticTimeSource::new(at(42));
-        let clock = HotClock::for_source(&SharedTimeSource::new(manual), false);
+        let clock = HotClock::for_source(false);
         assert!(!clock.is_coarse());
-        assert_eq!(clock.now_or_later(), at(42));
+        assert_eq!(clock.now_or_later(&SharedTimeSource::new(manual)), at(42));
     }
 }
