@@ -62,7 +62,7 @@ pub struct RoleChainProviderBuilder {
     base_provider: Option<SharedCredentialsProvider>,
     region: Option<Region>,
     endpoint_url: Option<String>,
-    roles: Vec<Role>,
+    pub(crate) roles: Vec<Role>,
     time_source: Option<SharedTimeSource>,
     sleep_impl: Option<SharedAsyncSleep>,
     refresh_policy: RefreshPolicy,
@@ -187,8 +187,27 @@ impl RoleChainProviderBuilder {
 
     /// [`build`](Self::build), reading the environment and the files through `env` and `fs`.
     pub(crate) fn build_with(self, env: &Env, fs: &Fs) -> Result<RoleChainProvider, BuildError> {
+        let parts = self.parts(env, fs, Roles::Required)?;
+        let chain = Chain::new(
+            parts.sts,
+            parts.base,
+            parts.hops,
+            parts.time.clone(),
+            parts.policy.clone(),
+        );
+        Ok(RoleChainProvider::new(
+            chain,
+            parts.policy,
+            parts.time,
+            parts.system_clock,
+            parts.sleep,
+        ))
+    }
+
+    /// Every setting checked and resolved: what a provider is made of, and a pool's shared hops.
+    pub(crate) fn parts(self, env: &Env, fs: &Fs, roles: Roles) -> Result<Parts, BuildError> {
         let profile = self.load_profile(env, fs)?;
-        let roles = self.roles(profile.as_ref())?;
+        let roles = self.roles(profile.as_ref(), roles)?;
         if let Some(url) = &self.endpoint_url {
             check_endpoint_url(url)?;
         }
@@ -234,15 +253,16 @@ impl RoleChainProviderBuilder {
             .enumerate()
             .map(|(index, role)| Hop::new(index, role, &session_name, mfa.clone()))
             .collect();
-        let policy = self.refresh_policy;
-        let chain = Chain::new(sts, base, hops, time.clone(), policy.clone());
-        Ok(RoleChainProvider::new(
-            chain,
-            policy,
+        Ok(Parts {
+            sts,
+            base,
+            hops,
             time,
             system_clock,
             sleep,
-        ))
+            policy: self.refresh_policy,
+            session_name,
+        })
     }
 
     /// The chain of the profile, if one is set.
@@ -255,9 +275,13 @@ impl RoleChainProviderBuilder {
     }
 
     /// The profile's roles, then those added with `assume`, each checked.
-    fn roles(&self, profile: Option<&ProfileChain>) -> Result<Vec<Role>, BuildError> {
+    fn roles(
+        &self,
+        profile: Option<&ProfileChain>,
+        required: Roles,
+    ) -> Result<Vec<Role>, BuildError> {
         let from_profile = profile.map_or(&[][..], |p| &p.roles[..]);
-        if from_profile.is_empty() && self.roles.is_empty() {
+        if from_profile.is_empty() && self.roles.is_empty() && required == Roles::Required {
             let message = match &self.profile {
                 Some(name) => format!(
                     "profile {name:?} assumes no role (it has no role_arn) and none was added with \
@@ -361,6 +385,31 @@ impl RoleChainProviderBuilder {
         }
         aws_sdk_sts::Client::from_conf(sts.build())
     }
+}
+
+/// Whether a chain needs a role of its own: a provider's does, a pool's shared hops may be none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Roles {
+    Required,
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    Optional,
+}
+
+/// What [`RoleChainProviderBuilder::parts`] makes of the settings.
+pub(crate) struct Parts {
+    /// The client every hop calls, caching no identity.
+    pub(crate) sts: aws_sdk_sts::Client,
+    /// The credentials that sign hop 0.
+    pub(crate) base: SharedCredentialsProvider,
+    pub(crate) hops: Vec<Hop>,
+    pub(crate) time: SharedTimeSource,
+    /// Whether `time` is the system clock, which the cached path then reads coarsely.
+    pub(crate) system_clock: bool,
+    pub(crate) sleep: SharedAsyncSleep,
+    pub(crate) policy: RefreshPolicy,
+    /// The session name of the hops that set none.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    pub(crate) session_name: String,
 }
 
 /// The STS endpoint and the region to sign for: `explicit` (`endpoint_url`, or `configure`'s) in

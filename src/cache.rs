@@ -332,19 +332,19 @@ where
 
 /// What a caller on the slow path has seen so far.
 #[derive(Default)]
-struct Waiter {
+pub(crate) struct Waiter {
     /// The attempts completed when it began to wait.
-    since_attempts: Option<u64>,
+    pub(crate) since_attempts: Option<u64>,
     /// Whether the value it waited on expired meanwhile.
-    outlived: bool,
+    pub(crate) outlived: bool,
     /// Whether it started a worker: then it waits for the attempt due, which would otherwise
     /// die with its runtime.
-    restarted: bool,
+    pub(crate) restarted: bool,
 }
 
 impl Waiter {
     /// Whether it has seen an attempt complete, or its value expire, while waiting.
-    fn has_waited<T, E>(&self, state: &Snapshot<T, E>) -> bool {
+    pub(crate) fn has_waited<T, E>(&self, state: &Snapshot<T, E>) -> bool {
         self.outlived || self.since_attempts.is_some_and(|n| state.attempts != n)
     }
 }
@@ -420,14 +420,33 @@ async fn attempt<T, E: Failure>(
     sleep: &SharedAsyncSleep,
     timeout: Duration,
 ) -> Result<(T, SystemTime), E> {
-    match Timeout::new(guarded(|| fetch(freshness)), sleep.sleep(timeout)).await {
+    attempt_within(|| fetch(freshness), sleep, timeout).await
+}
+
+/// The future `run` makes, under `timeout`; a panic in it is a failure like any other.
+pub(crate) async fn attempt_within<T, E, F>(
+    run: impl FnOnce() -> F,
+    sleep: &SharedAsyncSleep,
+    timeout: Duration,
+) -> Result<(T, SystemTime), E>
+where
+    E: Failure,
+    F: Future<Output = Result<(T, SystemTime), E>>,
+{
+    match Timeout::new(guarded(run), sleep.sleep(timeout)).await {
         Ok(Ok(result)) => result,
         Ok(Err(panic)) => Err(E::panicked(&panic)),
         Err(_) => Err(E::timed_out(timeout)),
     }
 }
 
-fn log_outcome<T, E: Failure>(previous: &Snapshot<T, E>, next: &Snapshot<T, E>, now: SystemTime) {
+/// Logs what an attempt changed: a success (at INFO after failures), the first failure of a
+/// streak at WARN, later ones at DEBUG.
+pub(crate) fn log_outcome<T, E: Failure>(
+    previous: &Snapshot<T, E>,
+    next: &Snapshot<T, E>,
+    now: SystemTime,
+) {
     let at = |t: Option<SystemTime>| {
         t.map(aws_smithy_types::DateTime::from)
             .map(|t| t.to_string())

@@ -5,6 +5,10 @@
 //! stay valid past their mandatory window: refreshing a chain whose earlier hops are still valid
 //! costs one STS call.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -19,6 +23,29 @@ use crate::error::{Error, ErrorKind};
 use crate::hop::Hop;
 use crate::panic::guarded;
 use crate::policy::RefreshPolicy;
+use crate::time::later;
+
+/// Who a hop's request is for, where requests queue for their turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// A caller waits for it, or every other chain does (hops shared by a pool).
+    Waited,
+    /// A refresh ahead of expiry, which nobody waits for yet.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    Background,
+}
+
+/// What each hop's request waits for before it is sent: a limit on the STS calls of many
+/// chains (a pool's). Without one, requests are sent at once.
+pub(crate) trait Gate: Send + Sync + fmt::Debug {
+    /// Waits for the turn of one request; fails, as the limit's own refusal, once that turn
+    /// would come after `deadline`.
+    fn admit(
+        &self,
+        priority: Priority,
+        deadline: SystemTime,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>>;
+}
 
 #[derive(Clone)]
 struct HeldCredentials {
@@ -34,6 +61,7 @@ pub(crate) struct Chain {
     held: Mutex<Vec<Option<HeldCredentials>>>,
     time: SharedTimeSource,
     policy: RefreshPolicy,
+    gate: Option<Arc<dyn Gate>>,
 }
 
 impl Chain {
@@ -52,7 +80,15 @@ impl Chain {
             held,
             time,
             policy,
+            gate: None,
         }
+    }
+
+    /// The chain, each hop's request waiting for its turn at `gate` first.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    pub(crate) fn with_gate(mut self, gate: Arc<dyn Gate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// The expiry of each hop's held credentials.
@@ -61,6 +97,12 @@ impl Chain {
             .iter()
             .map(|h| h.as_ref().map(|h| h.expiry))
             .collect()
+    }
+
+    /// Drops the held credentials of every hop.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    pub(crate) fn forget(&self) {
+        self.held().iter_mut().for_each(|held| *held = None);
     }
 
     fn held(&self) -> MutexGuard<'_, Vec<Option<HeldCredentials>>> {
@@ -96,7 +138,17 @@ impl Chain {
         &self,
         freshness: Freshness,
     ) -> Result<(Credentials, SystemTime), Error> {
+        self.run_for(freshness, Priority::Waited).await
+    }
+
+    /// [`run`](Self::run), its requests queued at the gate with `priority`.
+    pub(crate) async fn run_for(
+        &self,
+        freshness: Freshness,
+        priority: Priority,
+    ) -> Result<(Credentials, SystemTime), Error> {
         let now = self.time.now();
+        let deadline = later(now, self.policy.fetch_timeout);
         let held = self.held().clone();
         let reusable_hops = match freshness {
             // An invalidation derives the hops anew, but keeps those up to the last one fetched
@@ -122,7 +174,12 @@ impl Chain {
             None => (0, self.base_credentials().await?),
         };
         let mut last_hop = None;
-        for hop in self.hops.iter().skip(start) {
+        for (position, hop) in self.hops.iter().enumerate().skip(start) {
+            if let Some(gate) = &self.gate {
+                gate.admit(priority, deadline)
+                    .await
+                    .map_err(|err| err.at_hop(hop.index, hop.role.role_arn()))?;
+            }
             let fetched_at = self.time.now();
             let (credentials, expiry) = match hop.assume(&self.sts, signer, fetched_at).await {
                 Ok(assumed) => assumed,
@@ -130,7 +187,7 @@ impl Chain {
                     // The signer may have been revoked or rejected: the next run derives it anew.
                     // Not when this hop's MFA code was missing: no request was made.
                     if !err.is_retryable() && err.kind() != ErrorKind::MfaToken {
-                        if let Some(signer) = hop.index.checked_sub(1) {
+                        if let Some(signer) = position.checked_sub(1) {
                             self.hold(signer, None);
                         }
                     }
@@ -142,7 +199,7 @@ impl Chain {
                 fetched_at,
                 expiry,
             };
-            self.hold(hop.index, Some(held));
+            self.hold(position, Some(held));
             signer = credentials.clone();
             last_hop = Some((credentials, expiry));
         }
@@ -150,9 +207,10 @@ impl Chain {
         last_hop.ok_or_else(|| Error::new(ErrorKind::InvalidConfiguration, "the chain has no role"))
     }
 
-    /// Keeps `credentials` as hop `index`'s (or drops them, with `None`).
-    fn hold(&self, index: usize, credentials: Option<HeldCredentials>) {
-        if let Some(slot) = self.held().get_mut(index) {
+    /// Keeps `credentials` as those of the hop at `position` in this chain (or drops them, with
+    /// `None`).
+    fn hold(&self, position: usize, credentials: Option<HeldCredentials>) {
+        if let Some(slot) = self.held().get_mut(position) {
             *slot = credentials;
         }
     }
@@ -162,24 +220,36 @@ impl Chain {
     async fn base_credentials(&self) -> Result<Credentials, Error> {
         let error = match guarded(|| self.base.provide_credentials()).await {
             Ok(Ok(credentials)) => return Ok(credentials),
-            Ok(Err(err)) => Error::new(
-                ErrorKind::BaseCredentials,
-                format!(
-                    "the base credentials provider failed: {}",
-                    DisplayErrorContext(&err)
-                ),
-            )
-            .with_source(err),
+            Ok(Err(err)) => {
+                // A chain's own error, from the hops before this chain's (a pool's shared
+                // hops), passes as it is: its hop and kind are the ones to report.
+                if let Some(own) = own_error(&err) {
+                    return Err(own.clone());
+                }
+                Error::new(
+                    ErrorKind::BaseCredentials,
+                    format!(
+                        "the base credentials provider failed: {}",
+                        DisplayErrorContext(&err)
+                    ),
+                )
+                .with_source(err)
+            }
             Err(panic) => Error::new(
                 ErrorKind::BaseCredentials,
                 format!("the base credentials provider panicked: {panic}"),
             ),
         };
         Err(match self.hops.first() {
-            Some(hop) => error.at_hop(0, hop.role.role_arn()),
+            Some(hop) => error.at_hop(hop.index, hop.role.role_arn()),
             None => error,
         })
     }
+}
+
+/// The crate's [`Error`] inside a base provider's error, when the base provider is a chain.
+fn own_error(err: &aws_credential_types::provider::error::CredentialsError) -> Option<&Error> {
+    std::error::Error::source(err).and_then(|source| source.downcast_ref::<Error>())
 }
 
 impl std::fmt::Debug for Chain {

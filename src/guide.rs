@@ -13,6 +13,8 @@
 //! - [Sharing credentials with other processes](sharing): the container-credentials endpoint,
 //!   the `aws-role-chain` command, a Kubernetes sidecar, and what the endpoint protects
 //!   against.
+//! - [Many tenants](tenants): [`RoleChainPool`](crate::RoleChainPool) for a vendor reaching into
+//!   its customers' accounts, STS's quota, and SDK clients per tenant or shared.
 //! - [Testing with `LocalSts`](testing): a real STS endpoint on loopback, with faults and
 //!   manual time.
 //! - [Logs and status](logs): the spans and events, [`Status`](crate::Status), and security
@@ -24,4 +26,6 @@ pub mod logs;
 pub mod mfa;
 pub mod refresh;
 pub mod sharing;
+#[cfg(feature = "pool")]
+pub mod tenants;
 pub mod testing;

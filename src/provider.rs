@@ -178,24 +178,35 @@ impl ProvideCredentials for RoleChainProvider {
     where
         Self: 'a,
     {
-        // A cached call needs no future at all: no box, no state machine.
-        match self.inner.cache.get() {
-            Some(credentials) => {
-                trace!("served cached credentials");
-                future::ProvideCredentials::ready(Ok(credentials))
-            }
-            None => future::ProvideCredentials::new(async move {
-                self.inner
-                    .get_or_wait()
-                    .await
-                    .map_err(into_credentials_error)
-            }),
-        }
+        sdk_future(self.inner.cache.get(), || self.inner.get_or_wait())
     }
 
     /// The cached credentials while they have not expired, for when the SDK gives up waiting.
     fn fallback_on_interrupt(&self) -> Option<Credentials> {
         self.inner.cache.get_unexpired()
+    }
+}
+
+/// The SDK's future for credentials: ready with `cached`, else the slow path's, its error mapped
+/// onto the SDK's. A cached call needs no future at all: no box, no state machine.
+pub(crate) fn sdk_future<'a, F>(
+    cached: Option<Credentials>,
+    slow: impl FnOnce() -> F,
+) -> future::ProvideCredentials<'a>
+where
+    F: std::future::Future<Output = Result<Credentials, Error>> + Send + 'a,
+{
+    match cached {
+        Some(credentials) => {
+            trace!("served cached credentials");
+            future::ProvideCredentials::ready(Ok(credentials))
+        }
+        None => {
+            let slow = slow();
+            future::ProvideCredentials::new(
+                async move { slow.await.map_err(into_credentials_error) },
+            )
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A value that `Debug` never shows. Read it with [`expose`](Secret::expose), only where it is
 /// sent.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Secret<T>(T);
 
 /// What a secret shows instead of itself, for a field that holds no `Secret` (the server's).

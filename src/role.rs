@@ -51,7 +51,7 @@ pub(crate) type ExternalId = Secret<String>;
 /// // The ExternalId is sensitive and never printed.
 /// assert!(!format!("{role:?}").contains("storage-7f3a9c"));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Role {
     pub(crate) role_arn: String,
     pub(crate) external_id: Option<ExternalId>,

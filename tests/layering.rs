@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["status"],
     &["provider"],
     &["builder"],
-    &["server"],
+    &["server", "pool"],
     &["lib", "guide", "test_util"],
 ];
 

@@ -163,6 +163,13 @@ impl LocalSts {
         self.state.set_outage(fault);
     }
 
+    /// Applies `fault` to every `AssumeRole` request for `role_arn` with no scripted fault, until
+    /// set back to `None`: one customer's role throttled, failing or slow (`Fault::Delay`)
+    /// while the others answer.
+    pub fn set_role_outage(&self, role_arn: &str, fault: Option<Fault>) {
+        self.state.set_role_outage(role_arn, fault);
+    }
+
     /// Delays every answer by `latency`. Default: none.
     pub fn set_latency(&self, latency: Duration) {
         self.state.set_latency(latency);
@@ -415,9 +422,16 @@ pub struct RecordedRequest {
     params: Vec<(String, String)>,
     status: u16,
     error_code: Option<String>,
+    received_at: SystemTime,
 }
 
 impl RecordedRequest {
+    /// When the request arrived, on the server's clock (the test's, with
+    /// [`LocalStsBuilder::time_source`]): for counting requests per second.
+    pub fn received_at(&self) -> SystemTime {
+        self.received_at
+    }
+
     /// The `Action` parameter, such as `AssumeRole`.
     pub fn action(&self) -> Option<&str> {
         self.action.as_deref()

@@ -51,6 +51,8 @@ pub(crate) struct Registry {
     next_request: u64,
     faults: VecDeque<Fault>,
     outage: Option<Fault>,
+    /// Outages of one role each, by role ARN.
+    role_outages: HashMap<String, Fault>,
     latency: Duration,
     pub(crate) session_lifetime: Option<Duration>,
     /// The code each MFA device shows now, by serial number.
@@ -80,6 +82,14 @@ impl State {
 
     pub(crate) fn set_outage(&self, fault: Option<Fault>) {
         self.registry().outage = fault;
+    }
+
+    pub(crate) fn set_role_outage(&self, role_arn: &str, fault: Option<Fault>) {
+        let outages = &mut self.registry().role_outages;
+        match fault {
+            Some(fault) => outages.insert(role_arn.to_owned(), fault),
+            None => outages.remove(role_arn),
+        };
     }
 
     pub(crate) fn set_latency(&self, latency: Duration) {
@@ -154,7 +164,7 @@ impl State {
         let (reply, caller_arn) = match authenticate(&registry.principals, &request, now) {
             Err(refusal) => (refusal, None),
             Ok(caller) => {
-                let fault = registry.next_fault(params.get("Action"));
+                let fault = registry.next_fault(params.get("Action"), params.get("RoleArn"));
                 if let Some(Fault::Delay(extra)) = fault {
                     delay += extra;
                 }
@@ -162,7 +172,7 @@ impl State {
                 (reply, Some(caller.arn))
             }
         };
-        registry.record(&request, &params, caller_arn, &reply);
+        registry.record(&request, &params, caller_arn, &reply, now);
         let mut answer = reply.render(request_id);
         answer.delay = delay;
         answer.date = http_date(now);
@@ -171,12 +181,17 @@ impl State {
 }
 
 impl Registry {
-    /// The fault for this request: a scripted one, else the outage's; only for `AssumeRole`.
-    fn next_fault(&mut self, action: Option<&str>) -> Option<Fault> {
-        match action {
-            Some("AssumeRole") => self.faults.pop_front().or_else(|| self.outage.clone()),
-            _ => None,
+    /// The fault for this request: a scripted one, else the outage of its role, else the
+    /// outage's; only for `AssumeRole`.
+    fn next_fault(&mut self, action: Option<&str>, role_arn: Option<&str>) -> Option<Fault> {
+        if action != Some("AssumeRole") {
+            return None;
         }
+        let role_outage = role_arn.and_then(|arn| self.role_outages.get(arn)).cloned();
+        self.faults
+            .pop_front()
+            .or(role_outage)
+            .or_else(|| self.outage.clone())
     }
 
     /// The reply to an authenticated request, as `fault` makes it.
@@ -220,6 +235,7 @@ impl Registry {
         params: &Params,
         caller_arn: Option<String>,
         reply: &Reply,
+        received_at: SystemTime,
     ) {
         let access_key_id = request
             .header("authorization")
@@ -237,6 +253,7 @@ impl Registry {
             params: kept.collect(),
             status: reply.status,
             error_code: reply.error_code().map(str::to_owned),
+            received_at,
         });
     }
 }

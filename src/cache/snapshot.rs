@@ -13,11 +13,11 @@ use crate::time::later;
 pub(crate) struct Current<T> {
     pub(crate) value: T,
     pub(crate) expiry: SystemTime,
-    pub(super) serve_until: SystemTime,
+    pub(crate) serve_until: SystemTime,
 }
 
 impl<T> Current<T> {
-    pub(super) fn validity(&self) -> Validity {
+    pub(crate) fn validity(&self) -> Validity {
         Validity {
             serve_until: self.serve_until,
             expiry: self.expiry,
@@ -40,17 +40,17 @@ pub(crate) struct Snapshot<T, E> {
     /// When the next attempt is due; `None` before the first.
     pub(crate) next_refresh: Option<SystemTime>,
     /// The attempt in flight, if any.
-    pub(super) in_flight: Option<InFlight>,
+    pub(crate) in_flight: Option<InFlight>,
     /// Until when the cached path serves the value without a second look: the end of its
     /// serving time, or sooner when an attempt comes due or may have stalled.
-    pub(super) fast_until: SystemTime,
+    pub(crate) fast_until: SystemTime,
     pub(crate) successful_refreshes: u64,
     pub(crate) failures: Failures,
     /// Attempts started; the id of the next one.
     started: u64,
     /// Attempts completed, successful or not.
-    pub(super) attempts: u64,
-    pub(super) invalidations: Invalidations,
+    pub(crate) attempts: u64,
+    pub(crate) invalidations: Invalidations,
 }
 
 impl<T, E> Default for Snapshot<T, E> {
@@ -71,12 +71,12 @@ impl<T, E> Default for Snapshot<T, E> {
 }
 
 impl<T: Clone, E: Failure> Snapshot<T, E> {
-    pub(super) fn due(&self, now: SystemTime) -> bool {
+    pub(crate) fn due(&self, now: SystemTime) -> bool {
         self.next_refresh.is_none_or(|due| now >= due)
     }
 
     /// Where the next attempt stands at `now`.
-    pub(super) fn next(&self, now: SystemTime) -> Next {
+    pub(crate) fn next(&self, now: SystemTime) -> Next {
         match self.in_flight {
             Some(_) => Next::InFlight,
             None if self.due(now) => Next::Due,
@@ -85,7 +85,7 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
     }
 
     /// Whether the worker should have finished or started an attempt long ago.
-    pub(super) fn stalled(&self, now: SystemTime, policy: &RefreshPolicy) -> bool {
+    pub(crate) fn stalled(&self, now: SystemTime, policy: &RefreshPolicy) -> bool {
         let due_since = self.next_refresh.filter(|due| now >= *due);
         let pending_since = self.in_flight.map(|attempt| attempt.since).or(due_since);
         policy.stalled(now, pending_since)
@@ -107,7 +107,7 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
 
     /// An attempt starts at `now`; it serves any pending invalidation. Its id is this
     /// snapshot's [`next_attempt`](Self::next_attempt).
-    pub(super) fn started(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
+    pub(crate) fn started(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
         let mut next = self.clone();
         next.in_flight = Some(InFlight {
             id: self.started,
@@ -125,7 +125,7 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
     /// and its backoff keeps workers that die with their runtimes mid-attempt (a runtime per
     /// call, cut short by a timeout) from starting one attempt per call. An attempt overdue is
     /// due from now: the new worker makes it at once, and is not stalled yet.
-    pub(super) fn orphaned(&self, now: SystemTime, policy: &RefreshPolicy, draw: f64) -> Self {
+    pub(crate) fn orphaned(&self, now: SystemTime, policy: &RefreshPolicy, draw: f64) -> Self {
         if self.in_flight.is_some() {
             return self.failed(E::cut_off(), self.current.clone(), now, policy, draw);
         }
@@ -135,7 +135,7 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
     }
 
     /// The id of the next attempt to start.
-    pub(super) fn next_attempt(&self) -> u64 {
+    pub(crate) fn next_attempt(&self) -> u64 {
         self.started
     }
 
@@ -143,7 +143,7 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
     /// jitter. Unchanged if that attempt is no longer the one in flight: a worker replaced
     /// mid-attempt (an abort takes effect at its next await) must not record its late outcome
     /// over its successor's state.
-    pub(super) fn finished(
+    pub(crate) fn finished(
         &self,
         result: Result<(T, SystemTime), E>,
         id: u64,
@@ -226,8 +226,19 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
         .sealed(policy)
     }
 
+    /// The next attempt put off until `at`, unless one is in flight: a pool's backoff after its
+    /// tenant's role refused it.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    pub(crate) fn retry_at(&self, at: SystemTime, policy: &RefreshPolicy) -> Self {
+        let mut next = self.clone();
+        if next.in_flight.is_none() {
+            next.next_refresh = Some(at);
+        }
+        next.sealed(policy)
+    }
+
     /// The value was invalidated at `now`.
-    pub(super) fn invalidated(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
+    pub(crate) fn invalidated(&self, now: SystemTime, policy: &RefreshPolicy) -> Self {
         let value = self.current.as_ref().map(Current::validity);
         let (what, invalidations) =
             policy.invalidation(now, self.invalidations, self.next(now), value);

@@ -1,0 +1,636 @@
+//! `RoleChainPool` on LocalSts, on manual time: a vendor's compute user assumes its broker role
+//! once for the pool, and the broker assumes each customer's role with that customer's
+//! ExternalId.
+
+mod common;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_role_chain::test_util::{Fault, LocalRole};
+use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainPool, RoleChainPoolBuilder, Tenant};
+use aws_smithy_async::test_util::tick_advance_sleep::{
+    tick_advance_time_and_sleep, TickAdvanceTime,
+};
+use aws_types::region::Region;
+use common::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Customer `n`'s role: trusts the broker with the ExternalId `customer-<n>`.
+fn customer_arn(n: usize) -> String {
+    format!(
+        "arn:aws:iam::{:012}:role/vendor-access",
+        500_000_000_000 + n
+    )
+}
+
+fn customer_external_id(n: usize) -> String {
+    format!("customer-{n}")
+}
+
+struct Vendor {
+    world: World,
+    time: TickAdvanceTime,
+}
+
+impl Vendor {
+    /// The world on manual time, with `customers` customer roles trusting the broker, and a
+    /// pool builder whose shared hop is the broker.
+    async fn new(customers: usize) -> (Vendor, RoleChainPoolBuilder) {
+        let (vendor, builder) = Vendor::without_shared_hops(customers).await;
+        (
+            vendor,
+            builder.assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID)),
+        )
+    }
+
+    /// [`new`](Self::new), the builder without the broker.
+    async fn without_shared_hops(customers: usize) -> (Vendor, RoleChainPoolBuilder) {
+        let (time, sleep) = tick_advance_time_and_sleep();
+        let world = World::with_clock(time.clone()).await;
+        for n in 0..customers {
+            world.sts.add_role(
+                LocalRole::new(customer_arn(n))
+                    .trust(BROKER)
+                    .external_id(customer_external_id(n)),
+            );
+        }
+        let builder = RoleChainPool::builder()
+            .base_provider(world.compute.clone())
+            .endpoint_url(world.sts.endpoint_url())
+            .region(Region::new("us-east-1"))
+            .time_source(time.clone())
+            .sleep_impl(sleep)
+            .refresh_policy(RefreshPolicy::default().jitter(0.0));
+        (Vendor { world, time }, builder)
+    }
+
+    /// Customer `n`'s role with its ExternalId.
+    fn customer(&self, n: usize) -> Role {
+        Role::new(customer_arn(n)).external_id(customer_external_id(n))
+    }
+
+    /// Runs `work` to its end, moving manual time on in 10-ms steps while it waits on the
+    /// pool's turns, for at most `limit` of manual time.
+    async fn drive<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> T {
+        let task = tokio::spawn(work);
+        let started = stopwatch();
+        let mut moved = Duration::ZERO;
+        while !task.is_finished() {
+            assert!(moved < limit, "not done after {moved:?} of manual time");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "not done after 120 s"
+            );
+            self.time.tick(Duration::from_millis(10)).await;
+            moved += Duration::from_millis(10);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        task.await.expect("the driven work does not panic")
+    }
+
+    /// `tenant.credentials()`, driven.
+    async fn fetch(&self, tenant: &Tenant) -> Result<Credentials, aws_role_chain::Error> {
+        let tenant = tenant.clone();
+        self.drive(MINUTE, async move { tenant.credentials().await })
+            .await
+    }
+
+    /// The AssumeRole requests for `role_arn`.
+    fn calls_to(&self, role_arn: &str) -> usize {
+        self.world
+            .assume_role_requests()
+            .iter()
+            .filter(|r| r.param("RoleArn") == Some(role_arn))
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn the_shared_hop_is_assumed_once_and_signs_every_tenants_hop() {
+    let (vendor, builder) = Vendor::new(3).await;
+    let pool = builder.build().unwrap();
+    let mut keys = Vec::new();
+    for n in 0..3 {
+        let tenant = pool.tenant(vendor.customer(n)).unwrap();
+        keys.push(
+            vendor
+                .fetch(&tenant)
+                .await
+                .unwrap()
+                .access_key_id()
+                .to_owned(),
+        );
+        assert_eq!(vendor.calls_to(&customer_arn(n)), 1);
+    }
+    assert_eq!(vendor.calls_to(BROKER), 1);
+    let requests = vendor.world.assume_role_requests();
+    for n in 0..3 {
+        let request = requests
+            .iter()
+            .find(|r| r.param("RoleArn") == Some(customer_arn(n).as_str()))
+            .unwrap();
+        assert!(
+            request
+                .caller_arn()
+                .unwrap()
+                .contains(":assumed-role/broker/"),
+            "{request:?}"
+        );
+        assert_eq!(
+            request.param("ExternalId"),
+            Some(customer_external_id(n).as_str())
+        );
+    }
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "each tenant has its own session");
+    assert_eq!(pool.status().assume_role_calls(), 4);
+}
+
+#[tokio::test]
+async fn a_pool_without_shared_hops_signs_each_tenant_with_the_base_credentials() {
+    let (vendor, builder) = Vendor::without_shared_hops(0).await;
+    let pool = builder.build().unwrap();
+    let broker = pool
+        .tenant(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .unwrap();
+    assert!(
+        vendor.world.assume_role_requests().is_empty(),
+        "no request before the first call"
+    );
+    vendor.fetch(&broker).await.unwrap();
+    let requests = vendor.world.assume_role_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].caller_arn(), Some(COMPUTE_USER));
+    assert_eq!(broker.status().hops()[0].hop(), 0);
+}
+
+/// A variant of customer 0's role differing in one setting.
+fn variants(vendor: &Vendor) -> Vec<(&'static str, Role)> {
+    let base = || vendor.customer(0);
+    vec![
+        ("role_arn", vendor.customer(1)),
+        ("session_name", base().session_name("other-session")),
+        ("duration", base().duration(Duration::from_secs(1800))),
+        (
+            "policy",
+            base().policy(r#"{"Version":"2012-10-17","Statement":[]}"#),
+        ),
+        (
+            "policy_arns",
+            base().policy_arns(["arn:aws:iam::aws:policy/ReadOnlyAccess"]),
+        ),
+        ("tags", base().tag("team", "analytics")),
+        (
+            "transitive_tag_keys",
+            base().tag("team", "a").transitive_tag_keys(["team"]),
+        ),
+        ("source_identity", base().source_identity("alice")),
+    ]
+}
+
+#[tokio::test]
+async fn tenants_that_differ_in_any_one_setting_never_share_a_session() {
+    let (vendor, builder) = Vendor::new(2).await;
+    let pool = builder.build().unwrap();
+    let first = pool.tenant(vendor.customer(0)).unwrap();
+    let key = vendor
+        .fetch(&first)
+        .await
+        .unwrap()
+        .access_key_id()
+        .to_owned();
+    for (field, role) in variants(&vendor) {
+        let before = vendor.world.assume_role_requests().len();
+        let other = pool.tenant(role).unwrap();
+        let other_key = vendor.fetch(&other).await.unwrap();
+        assert_ne!(other_key.access_key_id(), key, "{field}: shared a session");
+        assert_eq!(
+            vendor.world.assume_role_requests().len(),
+            before + 1,
+            "{field}: one call of its own"
+        );
+    }
+}
+
+#[tokio::test]
+async fn equal_tenants_share_one_entry_and_one_call() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let role = || {
+        vendor
+            .customer(0)
+            .tag("team", "analytics")
+            .session_name("nightly")
+    };
+    let (a, b) = (pool.tenant(role()).unwrap(), pool.tenant(role()).unwrap());
+    let (a2, b2) = (a.clone(), b.clone());
+    let both = vendor
+        .drive(MINUTE, async move {
+            tokio::join!(a2.credentials(), b2.credentials())
+        })
+        .await;
+    let (x, y) = (both.0.unwrap(), both.1.unwrap());
+    assert_eq!(x.access_key_id(), y.access_key_id());
+    assert_eq!(vendor.calls_to(&customer_arn(0)), 1);
+    assert_eq!(pool.status().tenants(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_external_id_is_refused_at_its_tenant_only() {
+    let (vendor, builder) = Vendor::new(2).await;
+    let pool = builder.build().unwrap();
+    let wrong = pool
+        .tenant(Role::new(customer_arn(0)).external_id("not-customer-0"))
+        .unwrap();
+    let right = pool.tenant(vendor.customer(1)).unwrap();
+    let err = vendor.fetch(&wrong).await.unwrap_err();
+    assert_eq!((err.kind(), err.hop()), (ErrorKind::AccessDenied, Some(1)));
+    assert!(!err.to_string().contains("not-customer-0"), "{err}");
+    assert!(vendor.fetch(&right).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_refused_tenant_answers_without_a_call_until_its_backoff_passes() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let refused = pool
+        .tenant(Role::new(customer_arn(0)).external_id("rotated"))
+        .unwrap();
+    let calls = || vendor.calls_to(&customer_arn(0));
+    assert!(vendor.fetch(&refused).await.is_err());
+    assert_eq!(calls(), 1);
+    // A caller in a tight loop costs nothing.
+    for _ in 0..100 {
+        let err = refused.credentials().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    }
+    assert_eq!(calls(), 1);
+    // After 1 min, one call; then 2 min.
+    vendor.time.tick(MINUTE).await;
+    assert!(vendor.fetch(&refused).await.is_err());
+    assert_eq!(calls(), 2);
+    vendor.time.tick(MINUTE + Duration::from_secs(10)).await;
+    assert!(refused.credentials().await.is_err());
+    assert_eq!(calls(), 2, "the second refusal doubled the backoff");
+    vendor.time.tick(MINUTE).await;
+    assert!(vendor.fetch(&refused).await.is_err());
+    assert_eq!(calls(), 3);
+    // invalidate() ends the backoff at once.
+    refused.invalidate();
+    assert!(vendor.fetch(&refused).await.is_err());
+    assert_eq!(calls(), 4);
+}
+
+#[tokio::test]
+async fn an_idle_tenant_is_not_refreshed_and_leaves_the_pool_when_its_credentials_expire() {
+    let (vendor, builder) = Vendor::new(2).await;
+    let pool = builder.idle_timeout(5 * MINUTE).build().unwrap();
+    let idle = pool.tenant(vendor.customer(0)).unwrap();
+    let active = pool.tenant(vendor.customer(1)).unwrap();
+    vendor.fetch(&idle).await.unwrap();
+    vendor.fetch(&active).await.unwrap();
+    // The active tenant is used every minute for 70 minutes: with 1-hour credentials and no
+    // jitter it is refreshed at the advisory point, 45 min after its fetch, and its callers
+    // never wait (the cached path serves it while the driven time stands still).
+    for minute in 1..=70 {
+        vendor.time.tick(MINUTE).await;
+        let served = tokio::time::timeout(Duration::from_secs(20), active.credentials()).await;
+        assert!(
+            served.expect("served without manual time").is_ok(),
+            "minute {minute}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    eventually("the active tenant is refreshed", || {
+        vendor.calls_to(&customer_arn(1)) == 2
+    })
+    .await;
+    assert_eq!(
+        vendor.calls_to(&customer_arn(0)),
+        1,
+        "the idle tenant is left alone"
+    );
+    assert_eq!(pool.status().tenants(), 1, "the idle tenant left at expiry");
+    assert_eq!(pool.status().active(), 1);
+    // Its next call fetches anew.
+    vendor.fetch(&idle).await.unwrap();
+    assert_eq!(vendor.calls_to(&customer_arn(0)), 2);
+}
+
+#[tokio::test]
+async fn the_pool_holds_at_most_max_tenants_evicting_the_least_recently_used() {
+    let (vendor, builder) = Vendor::new(4).await;
+    let pool = builder.max_tenants(3).build().unwrap();
+    let tenants: Vec<Tenant> = (0..4)
+        .map(|n| pool.tenant(vendor.customer(n)).unwrap())
+        .collect();
+    for tenant in &tenants[..3] {
+        vendor.fetch(tenant).await.unwrap();
+        vendor.time.tick(Duration::from_secs(2)).await;
+    }
+    // Tenant 0 is used again: tenant 1 is now the least recently used.
+    tenants[0].credentials().await.unwrap();
+    vendor.time.tick(Duration::from_secs(2)).await;
+    vendor.fetch(&tenants[3]).await.unwrap();
+    let status = pool.status();
+    assert_eq!((status.tenants(), status.evictions()), (3, 1), "{status}");
+    // Tenants 0, 2 and 3 are served from the pool; tenant 1 fetches anew.
+    for n in [0, 2, 3] {
+        vendor.fetch(&tenants[n]).await.unwrap();
+        assert_eq!(vendor.calls_to(&customer_arn(n)), 1, "tenant {n}");
+    }
+    vendor.fetch(&tenants[1]).await.unwrap();
+    assert_eq!(vendor.calls_to(&customer_arn(1)), 2);
+    let status = pool.status();
+    assert_eq!((status.tenants(), status.evictions()), (3, 2), "{status}");
+}
+
+#[tokio::test]
+async fn throttling_halves_the_allowed_rate_and_it_grows_back() {
+    let (vendor, builder) = Vendor::new(2).await;
+    let pool = builder.sts_rate_limit(40).build().unwrap();
+    vendor
+        .world
+        .sts
+        .set_role_outage(&customer_arn(0), Some(Fault::Throttling));
+    let throttled = pool.tenant(vendor.customer(0)).unwrap();
+    let err = vendor.fetch(&throttled).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Throttled);
+    let status = pool.status();
+    assert_eq!(status.throttled(), 1);
+    assert!((19.0..=21.0).contains(&status.allowed_rate()), "{status}");
+    // Other tenants are still served, at the lower rate.
+    vendor
+        .fetch(&pool.tenant(vendor.customer(1)).unwrap())
+        .await
+        .unwrap();
+    vendor.time.tick(Duration::from_secs(10)).await;
+    assert_eq!(pool.status().allowed_rate(), 40.0);
+}
+
+#[tokio::test]
+async fn a_tenant_whose_sts_answer_hangs_delays_no_other() {
+    let (vendor, builder) = Vendor::new(101).await;
+    let pool = builder
+        .sts_rate_limit(600)
+        .max_concurrent_sts_calls(16)
+        .build()
+        .unwrap();
+    // Customer 0's answers hang for an hour of real time.
+    vendor.world.sts.set_role_outage(
+        &customer_arn(0),
+        Some(Fault::Delay(Duration::from_secs(3600))),
+    );
+    let hanging = pool.tenant(vendor.customer(0)).unwrap();
+    let waiting = tokio::spawn({
+        let hanging = hanging.clone();
+        async move { hanging.credentials().await }
+    });
+    let step = Duration::from_millis(10);
+    advance_until(
+        &vendor.time,
+        step,
+        MINUTE,
+        "the hanging request reaches STS",
+        || vendor.calls_to(&customer_arn(0)) == 1,
+    )
+    .await;
+    let others: Vec<Tenant> = (1..=100)
+        .map(|n| pool.tenant(vendor.customer(n)).unwrap())
+        .collect();
+    let served = vendor
+        .drive(Duration::from_secs(5), async move {
+            let calls = others.iter().map(|t| t.credentials());
+            futures_util::future::join_all(calls).await
+        })
+        .await;
+    assert!(served.iter().all(Result::is_ok));
+    assert!(!waiting.is_finished(), "the hanging tenant still waits");
+    // Its fetch times out after RefreshPolicy::fetch_timeout (30 s).
+    vendor.time.tick(Duration::from_secs(30)).await;
+    let err = tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("the hanging tenant's caller is answered")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+}
+
+/// The most requests in any second, counting from each request's arrival.
+fn busiest_second(times: &[SystemTime]) -> usize {
+    let mut times: Vec<Duration> = times
+        .iter()
+        .map(|t| t.duration_since(UNIX_EPOCH).unwrap())
+        .collect();
+    times.sort();
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] >= Duration::from_secs(1) {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_storm_of_tenants_never_exceeds_the_rate_in_any_second() {
+    const TENANTS: usize = 2_000;
+    const RATE: u32 = 100;
+    let (vendor, builder) = Vendor::new(TENANTS).await;
+    // Time for every fetch to start, however far the driven time runs ahead of the machine.
+    let patient = RefreshPolicy::default().fetch_timeout(Duration::from_secs(3600));
+    let pool = builder
+        .sts_rate_limit(RATE)
+        .refresh_policy(patient)
+        .build()
+        .unwrap();
+    let tenants: Vec<Tenant> = (0..TENANTS)
+        .map(|n| pool.tenant(vendor.customer(n)).unwrap())
+        .collect();
+    let served = vendor
+        .drive(Duration::from_secs(3600), async move {
+            let calls = tenants.iter().map(|t| t.credentials());
+            futures_util::future::join_all(calls).await
+        })
+        .await;
+    let failed: Vec<_> = served.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    let times: Vec<SystemTime> = vendor
+        .world
+        .assume_role_requests()
+        .iter()
+        .map(|r| r.received_at())
+        .collect();
+    assert_eq!(
+        times.len(),
+        TENANTS + 1,
+        "one call per tenant and one for the broker"
+    );
+    let busiest = busiest_second(&times);
+    assert!(busiest <= RATE as usize, "{busiest} calls in one second");
+}
+
+#[tokio::test]
+async fn callers_held_by_the_pools_own_limit_are_told_so() {
+    let (vendor, builder) = Vendor::new(10).await;
+    // One call a second (one every 1.05 s), and 3 s for each fetch: of ten tenants asked for
+    // at once, after the broker's call, two or three are served and the rest are held.
+    let pool = builder
+        .sts_rate_limit(1)
+        .refresh_policy(
+            RefreshPolicy::default()
+                .jitter(0.0)
+                .fetch_timeout(Duration::from_secs(3)),
+        )
+        .build()
+        .unwrap();
+    let tenants: Vec<Tenant> = (0..10)
+        .map(|n| pool.tenant(vendor.customer(n)).unwrap())
+        .collect();
+    let answers = vendor
+        .drive(MINUTE, async move {
+            futures_util::future::join_all(tenants.iter().map(|t| t.credentials())).await
+        })
+        .await;
+    let served = answers.iter().filter(|a| a.is_ok()).count();
+    assert!((1..=3).contains(&served), "{served} served");
+    for err in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!(err.kind(), ErrorKind::Throttled);
+        assert!(err.to_string().contains("STS did not refuse it"), "{err}");
+    }
+    let customer_calls: usize = (0..10).map(|n| vendor.calls_to(&customer_arn(n))).sum();
+    assert_eq!(customer_calls, served, "a held tenant made no call");
+    assert_eq!(
+        pool.status().throttled(),
+        0,
+        "no throttling answer from STS"
+    );
+}
+
+/// Shared hops and a tenant's roles.
+type Chains = (usize, Vec<Role>);
+
+fn refused(((shared, roles), (field, hop)): (Chains, (&str, Option<usize>))) {
+    let mut builder = RoleChainPool::builder()
+        .base_provider(Credentials::new("AKID", "secret", None, None, "test"));
+    for _ in 0..shared {
+        builder = builder.assume(Role::new(BROKER));
+    }
+    let pool = builder.build().unwrap();
+    let err = pool.tenant_chain(roles).unwrap_err();
+    assert_eq!((err.field(), err.hop()), (field, hop), "{err}");
+}
+
+macro_rules! cases {
+    ($check:ident: $($name:ident: $input:expr;)*) => {
+        $(#[test] fn $name() { $check($input) })*
+    };
+}
+
+cases! { refused:
+    a_tenant_without_roles_is_refused: ((1, vec![]), ("roles", None));
+    a_bad_role_arn_is_refused_at_its_hop_after_the_shared_ones: (
+        (1, vec![Role::new("storage")]), ("role_arn", Some(1)));
+    a_chained_tenant_hop_over_an_hour_is_refused: (
+        (1, vec![Role::new(STORAGE).duration(Duration::from_secs(7200))]), ("duration", Some(1)));
+    a_first_tenant_hop_of_two_hours_is_accepted_without_shared_hops_but_not_its_second: (
+        (0, vec![Role::new(STORAGE).duration(Duration::from_secs(7200)),
+                 Role::new(AUDIT).duration(Duration::from_secs(7200))]), ("duration", Some(1)));
+    an_mfa_tenant_hop_is_refused: (
+        (2, vec![Role::new(STORAGE).mfa_serial("arn:aws:iam::222222222222:mfa/alice")]),
+        ("mfa_serial", Some(2)));
+    a_bad_external_id_is_refused: (
+        (1, vec![Role::new(STORAGE).external_id("no spaces")]), ("external_id", Some(1)));
+}
+
+fn setting_refused((builder, field): (RoleChainPoolBuilder, &str)) {
+    let err = builder
+        .base_provider(Credentials::new("AKID", "secret", None, None, "test"))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), field, "{err}");
+}
+
+cases! { setting_refused:
+    no_tenants_is_refused: (RoleChainPool::builder().max_tenants(0), "max_tenants");
+    a_rate_of_zero_is_refused: (RoleChainPool::builder().sts_rate_limit(0), "sts_rate_limit");
+    a_rate_above_stss_quota_is_refused: (RoleChainPool::builder().sts_rate_limit(601), "sts_rate_limit");
+    no_concurrent_calls_is_refused: (
+        RoleChainPool::builder().max_concurrent_sts_calls(0), "max_concurrent_sts_calls");
+    an_idle_timeout_of_zero_is_refused: (
+        RoleChainPool::builder().idle_timeout(Duration::ZERO), "idle_timeout");
+    an_idle_timeout_of_duration_max_is_refused: (
+        RoleChainPool::builder().idle_timeout(Duration::MAX), "idle_timeout");
+    a_refusal_backoff_shrinking_is_refused: (
+        RoleChainPool::builder().refusal_backoff(MINUTE * 10, MINUTE), "refusal_backoff");
+    an_mfa_shared_hop_is_refused: (
+        RoleChainPool::builder().assume(Role::new(BROKER).mfa_serial("arn:aws:iam::222222222222:mfa/alice")),
+        "mfa_serial");
+    a_bad_shared_role_is_refused: (RoleChainPool::builder().assume(Role::new("broker")), "role_arn");
+}
+
+#[tokio::test]
+async fn status_debug_and_display_show_no_external_id() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    vendor.fetch(&tenant).await.unwrap();
+    let status = tenant.status();
+    let hops: Vec<(usize, &str)> = status
+        .hops()
+        .iter()
+        .map(|h| (h.hop(), h.role_arn()))
+        .collect();
+    assert_eq!(hops, [(0, BROKER), (1, customer_arn(0).as_str())]);
+    let shown = format!(
+        "{pool:?} {tenant:?} {} {:?} {status} {status:?}",
+        pool.status(),
+        pool.status()
+    );
+    for secret in [customer_external_id(0).as_str(), BROKER_EXTERNAL_ID] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(shown.contains(&customer_arn(0)), "{shown}");
+}
+
+#[tokio::test]
+async fn a_tenant_is_a_credentials_provider() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    let provider = tenant.clone();
+    let credentials = vendor
+        .drive(MINUTE, async move { provider.provide_credentials().await })
+        .await
+        .unwrap();
+    let issued: HashMap<String, Credentials> = vendor
+        .world
+        .sts
+        .issued()
+        .into_iter()
+        .map(|c| (c.access_key_id().to_owned(), c))
+        .collect();
+    assert!(issued.contains_key(credentials.access_key_id()));
+    assert_eq!(
+        tenant
+            .fallback_on_interrupt()
+            .map(|c| c.access_key_id().to_owned()),
+        Some(credentials.access_key_id().to_owned())
+    );
+}
