@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_role_chain::{ErrorKind, Role, RoleChainProvider};
+use aws_role_chain::{ErrorKind, Role, RoleChainPool, RoleChainProvider};
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_async::time::TimeSource;
@@ -37,6 +37,15 @@ const COMPUTE_USER: &str = "arn:aws:iam::222222222222:user/compute";
 const STORAGE_EXTERNAL_ID: &str = "storage-ext-7f3a9c";
 const BROKER_EXTERNAL_ID: &str = "broker-ext-5b1e";
 const GUARDED_EXTERNAL_ID: &str = "guarded-ext-0a1b";
+/// The vendor's customers: a role each, trusting the broker's session with its own ExternalId
+/// (in the compute account: moto checks same-account trust policies only, and matches the
+/// principal against the caller's ARN as it is).
+const CUSTOMERS: [(&str, &str); 3] = [
+    ("customer-1", "customer-ext-1a"),
+    ("customer-2", "customer-ext-2b"),
+    ("customer-3", "customer-ext-3c"),
+];
+const BROKER_SESSION: &str = "arn:aws:sts::222222222222:assumed-role/broker/vendor-broker";
 const BUCKET: &str = "storage-a";
 const OTHER_BUCKET: &str = "storage-b";
 
@@ -181,10 +190,14 @@ async fn compute_keys() -> Credentials {
             .send()
             .await
             .unwrap();
+        let customers = CUSTOMERS.map(|(role, external_id)| (role, BROKER_SESSION, external_id));
         for (role, principal, external_id) in [
             ("broker", COMPUTE_USER, BROKER_EXTERNAL_ID),
             ("guarded", COMPUTE_USER, GUARDED_EXTERNAL_ID),
-        ] {
+        ]
+        .into_iter()
+        .chain(customers)
+        {
             compute
                 .create_role()
                 .role_name(role)
@@ -799,4 +812,55 @@ async fn botocore_takes_credential_process_output_as_a_profiles_credentials() {
         String::from_utf8(output.stdout).unwrap().trim(),
         "arn:aws:sts::111111111111:assumed-role/storage-access/nightly-export"
     );
+}
+
+#[tokio::test]
+async fn one_pool_serves_each_customer_its_own_role_and_refuses_a_wrong_external_id_alone() {
+    let pool = RoleChainPool::builder()
+        .base_provider(compute_keys().await)
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .assume(
+            Role::new(BROKER_ROLE)
+                .external_id(BROKER_EXTERNAL_ID)
+                .session_name("vendor-broker"),
+        )
+        .build()
+        .unwrap();
+    let customer = |name: &str, external_id: &str| {
+        let arn = format!("arn:aws:iam::{COMPUTE_ACCOUNT}:role/{name}");
+        pool.tenant(Role::new(arn).external_id(external_id))
+            .unwrap()
+    };
+    // One STS client for all customers, each request carrying its tenant's credentials.
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint())
+            .identity_cache(aws_sdk_sts::config::IdentityCache::no_cache())
+            .build(),
+    );
+    let wrong = customer(CUSTOMERS[0].0, CUSTOMERS[1].1);
+    let err = wrong.credentials().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.hop()),
+        (ErrorKind::AccessDenied, Some(1)),
+        "{err}"
+    );
+    for (name, external_id) in CUSTOMERS {
+        let tenant = customer(name, external_id);
+        let identity = sts
+            .get_caller_identity()
+            .customize()
+            .config_override(aws_sdk_sts::Config::builder().credentials_provider(tenant))
+            .send()
+            .await
+            .unwrap();
+        let arn = identity.arn().unwrap();
+        let session = format!("arn:aws:sts::{COMPUTE_ACCOUNT}:assumed-role/{name}/");
+        assert!(arn.starts_with(&session), "{name}: {arn}");
+    }
+    // The broker once, the wrong ExternalId once, each customer once.
+    assert_eq!(pool.status().assume_role_calls(), 5, "{}", pool.status());
 }
