@@ -634,3 +634,142 @@ async fn a_tenant_is_a_credentials_provider() {
         Some(credentials.access_key_id().to_owned())
     );
 }
+
+mod key {
+    //! Two tenants share credentials only if every input of every hop is equal: a property over
+    //! pairs that differ in any one setting, against LocalSts on the system clock.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    /// Every setting of a tenant's role but its ARN.
+    #[derive(Clone, Debug)]
+    struct Inputs {
+        external_id: String,
+        session_name: String,
+        duration: u64,
+        policy: String,
+        policy_arn: String,
+        tag: (String, String),
+        transitive: bool,
+        source_identity: String,
+    }
+
+    prop_compose! {
+        fn inputs()(
+            external_id in "[a-zA-Z0-9_+=,.@:/-]{2,40}",
+            session_name in "[a-zA-Z0-9_+=,.@-]{2,32}",
+            duration in 900u64..=3600,
+            policy in "[a-zA-Z0-9 ]{1,40}",
+            policy_arn in "arn:aws:iam::(aws|[0-9]{12}):policy/[A-Za-z]{1,20}",
+            tag in ("[a-zA-Z0-9_.:/=+@-]{1,20}", "[a-zA-Z0-9 _.:/=+@-]{0,20}"),
+            transitive in any::<bool>(),
+            source_identity in "[a-zA-Z0-9_+=,.@-]{2,32}",
+        ) -> Inputs {
+            Inputs { external_id, session_name, duration, policy, policy_arn, tag, transitive, source_identity }
+        }
+    }
+
+    const FIELDS: usize = 9;
+
+    fn role(arn: &str, i: &Inputs) -> Role {
+        let role = Role::new(arn)
+            .external_id(&i.external_id)
+            .session_name(&i.session_name)
+            .duration(Duration::from_secs(i.duration))
+            .policy(&i.policy)
+            .policy_arns([i.policy_arn.clone()])
+            .tag(&i.tag.0, &i.tag.1)
+            .source_identity(&i.source_identity);
+        match i.transitive {
+            true => role.transitive_tag_keys([i.tag.0.clone()]),
+            false => role,
+        }
+    }
+
+    /// `base` with setting `field` taken from `other`, or the other ARN for field 0; `None` if
+    /// that leaves it equal.
+    fn differing(field: usize, base: &Inputs, other: &Inputs) -> Option<Inputs> {
+        let mut changed = base.clone();
+        match field {
+            1 => changed.external_id = other.external_id.clone(),
+            2 => changed.session_name = other.session_name.clone(),
+            3 => changed.duration = other.duration,
+            4 => changed.policy = other.policy.clone(),
+            5 => changed.policy_arn = other.policy_arn.clone(),
+            6 => changed.tag = other.tag.clone(),
+            7 => changed.transitive = !base.transitive,
+            8 => changed.source_identity = other.source_identity.clone(),
+            _ => return Some(changed),
+        }
+        let same = format!("{changed:?}") == format!("{base:?}");
+        (!same).then_some(changed)
+    }
+
+    struct Shared {
+        runtime: tokio::runtime::Runtime,
+        world: World,
+        pool: RoleChainPool,
+        roles: AtomicUsize,
+    }
+
+    fn shared() -> &'static Shared {
+        static SHARED: OnceLock<Shared> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let world = runtime.block_on(World::new());
+            let pool = RoleChainPool::builder()
+                .base_provider(world.compute.clone())
+                .endpoint_url(world.sts.endpoint_url())
+                .sts_rate_limit(600)
+                .build()
+                .unwrap();
+            Shared {
+                runtime,
+                world,
+                pool,
+                roles: AtomicUsize::new(0),
+            }
+        })
+    }
+
+    /// A new role trusting the compute user, whatever the ExternalId.
+    fn new_role(shared: &Shared) -> String {
+        let n = shared.roles.fetch_add(1, Ordering::Relaxed);
+        let arn = format!("arn:aws:iam::{:012}:role/tenant-{n}", 600_000_000_000u64 + n as u64);
+        shared.world.sts.add_role(LocalRole::new(&arn).trust(COMPUTE_USER));
+        arn
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn tenants_differing_in_any_one_setting_never_share_and_equal_ones_share_one_call(
+            base in inputs(),
+            other in inputs(),
+            field in 0..FIELDS,
+        ) {
+            let shared = shared();
+            let Some(changed) = differing(field, &base, &other) else { return Ok(()) };
+            let arn = new_role(shared);
+            let other_arn = if field == 0 { new_role(shared) } else { arn.clone() };
+            let calls = || shared.world.assume_role_requests().len();
+            shared.runtime.block_on(async {
+                let before = calls();
+                let a = shared.pool.tenant(role(&arn, &base)).unwrap();
+                let b = shared.pool.tenant(role(&other_arn, &changed)).unwrap();
+                let (a, b) = (a.credentials().await.unwrap(), b.credentials().await.unwrap());
+                prop_assert_ne!(a.access_key_id(), b.access_key_id(), "field {}", field);
+                prop_assert_eq!(calls(), before + 2);
+                let again = shared.pool.tenant(role(&arn, &base)).unwrap();
+                let again = again.credentials().await.unwrap();
+                prop_assert_eq!(again.access_key_id(), a.access_key_id());
+                prop_assert_eq!(calls(), before + 2, "an equal tenant makes no call");
+                Ok(())
+            })?;
+        }
+    }
+}
