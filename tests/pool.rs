@@ -738,8 +738,14 @@ mod key {
     /// A new role trusting the compute user, whatever the ExternalId.
     fn new_role(shared: &Shared) -> String {
         let n = shared.roles.fetch_add(1, Ordering::Relaxed);
-        let arn = format!("arn:aws:iam::{:012}:role/tenant-{n}", 600_000_000_000u64 + n as u64);
-        shared.world.sts.add_role(LocalRole::new(&arn).trust(COMPUTE_USER));
+        let arn = format!(
+            "arn:aws:iam::{:012}:role/tenant-{n}",
+            600_000_000_000u64 + n as u64
+        );
+        shared
+            .world
+            .sts
+            .add_role(LocalRole::new(&arn).trust(COMPUTE_USER));
         arn
     }
 
