@@ -338,18 +338,24 @@ impl Tenant {
     /// Drops the tenant's cached credentials, as [`RoleChainProvider::invalidate`] does, and
     /// ends a refusal backoff: the next call asks STS again.
     pub fn invalidate(&self) {
-        debug!("cached tenant credentials invalidated");
         let pool = &self.inner.pool;
-        let entry = self.inner.entry();
+        // A tenant the pool holds nothing for has nothing to drop.
+        let Some(entry) = self.inner.held_entry() else {
+            return;
+        };
+        debug!("cached tenant credentials invalidated");
         entry.refusals.store(0, Ordering::Relaxed);
         let now = pool.time.now();
         let policy = &pool.policy;
-        entry.state.rcu(|state| match state.current {
+        let before = entry.state.rcu(|state| match state.current {
             Some(_) => state.invalidated(now, policy),
             // Nothing to drop: a refusal or a failure stands only until now.
             None => state.retry_at(now, policy),
         });
-        pool.engine.schedule_next(&entry);
+        // Only a change of schedule needs a timer: invalidations in a tight loop add none.
+        if entry.state.load().next_refresh != before.next_refresh {
+            pool.engine.schedule_next(&entry);
+        }
         entry.changed.notify_waiters();
     }
 
@@ -358,7 +364,11 @@ impl Tenant {
     pub fn status(&self) -> Status {
         let pool = &self.inner.pool;
         let now = pool.time.now();
-        let entry = self.inner.entry();
+        // A tenant the pool holds nothing for is shown as new, without taking a place in it.
+        let entry = self
+            .inner
+            .held_entry()
+            .unwrap_or_else(|| Arc::new(pool.new_entry(self.inner.key.clone())));
         let mut status = Status::new(&entry.state.load(), &entry.chain, now);
         if let Some(shared) = &pool.shared {
             let mut hops = shared.status().hops;
@@ -385,6 +395,15 @@ impl TenantInner {
             self.pool.used(entry);
         }
         Some(current.value.clone())
+    }
+
+    /// The tenant's entry if the pool holds one: the one this handle holds, else the one the
+    /// cache holds for its key. Takes no place in the pool.
+    fn held_entry(&self) -> Option<Arc<Entry>> {
+        match self.entry.load_full() {
+            Some(entry) if !entry.evicted.load(Ordering::Relaxed) => Some(entry),
+            _ => self.pool.tenants.get(&self.key),
+        }
     }
 
     /// The tenant's entry in the pool's cache: the one this handle holds, else the one the

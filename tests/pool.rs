@@ -291,6 +291,63 @@ async fn a_refused_tenant_answers_without_a_call_until_its_backoff_passes() {
 }
 
 #[tokio::test]
+async fn a_refusal_at_the_shared_hop_puts_no_tenant_in_the_refusal_backoff() {
+    let (vendor, builder) = Vendor::without_shared_hops(1).await;
+    let pool = builder
+        .assume(Role::new(BROKER).external_id("broker-new-id"))
+        .build()
+        .unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    let err = vendor.fetch(&tenant).await.unwrap_err();
+    assert_eq!((err.kind(), err.hop()), (ErrorKind::AccessDenied, Some(0)), "{err}");
+    // The broker's trust now takes the new ExternalId: after the shared hop's own backoff (1 s
+    // without credentials), the tenant is served, without waiting for a refusal backoff.
+    vendor.world.sts.add_role(
+        LocalRole::new(BROKER)
+            .trust(COMPUTE_USER)
+            .external_id("broker-new-id"),
+    );
+    vendor.time.tick(Duration::from_secs(2)).await;
+    vendor.fetch(&tenant).await.unwrap();
+}
+
+#[tokio::test]
+async fn status_and_invalidate_of_a_tenant_never_fetched_take_no_place_in_the_pool() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    tenant.invalidate();
+    let status = tenant.status();
+    assert_eq!(status.expiry(), None);
+    assert_eq!(status.hops().len(), 2);
+    assert_eq!(pool.status().tenants(), 0);
+    assert!(vendor.world.assume_role_requests().is_empty());
+}
+
+#[tokio::test]
+async fn while_sts_throttles_an_active_tenant_keeps_being_served() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    let first = vendor.fetch(&tenant).await.unwrap();
+    vendor.world.sts.set_outage(Some(Fault::Throttling));
+    // Used every minute past its refresh point (45 min): each background refresh is throttled,
+    // and the credentials in service are served until they expire.
+    for minute in 1..=55 {
+        vendor.time.tick(MINUTE).await;
+        let served = tokio::time::timeout(Duration::from_secs(20), tenant.credentials())
+            .await
+            .expect("served without manual time")
+            .unwrap();
+        assert_eq!(served.access_key_id(), first.access_key_id(), "minute {minute}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let status = pool.status();
+    assert!(status.throttled() >= 1, "{status}");
+    assert!(tenant.status().consecutive_failures() >= 1);
+}
+
+#[tokio::test]
 async fn an_idle_tenant_is_not_refreshed_and_leaves_the_pool_when_its_credentials_expire() {
     let (vendor, builder) = Vendor::new(2).await;
     let pool = builder.idle_timeout(5 * MINUTE).build().unwrap();

@@ -292,7 +292,11 @@ impl Attempt {
             .rcu(|state| state.finished(result.clone(), id, now, policy, fastrand::f64()));
         match &result {
             Ok(_) => entry.refusals.store(0, Ordering::Relaxed),
-            Err(error) if error.kind() == ErrorKind::AccessDenied => {
+            // A refusal of the tenant's own hops; the shared hops have their own backoff.
+            Err(error)
+                if error.kind() == ErrorKind::AccessDenied
+                    && error.hop().is_some_and(|hop| hop >= pool.shared_hops) =>
+            {
                 refused(&pool, &entry, now);
             }
             Err(_) => {}
