@@ -9,133 +9,18 @@
 //! cargo bench --bench fleet
 //! ```
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
-use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep};
-use aws_smithy_async::time::TimeSource;
-use aws_smithy_http_client::test_util::infallible_client_fn;
-use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
-use aws_smithy_types::date_time::Format;
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::DateTime;
-use aws_types::region::Region;
-use aws_types::SdkConfig;
-use tokio::sync::oneshot;
+use support::sim::{drain, sdk_config, FakeSts, SimClock};
 
 const FLEET: usize = 10_000;
 const HOURS: u64 = 6;
-
-/// A clock that moves only when told, and wakes the sleeps that come due.
-#[derive(Clone, Debug, Default)]
-struct SimClock(Arc<Mutex<Sim>>);
-
-#[derive(Debug, Default)]
-struct Sim {
-    now: Duration,
-    due: BinaryHeap<Reverse<(Duration, u64)>>,
-    wakers: HashMap<u64, oneshot::Sender<()>>,
-    next: u64,
-}
-
-impl TimeSource for SimClock {
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH + self.0.lock().unwrap().now
-    }
-}
-
-impl AsyncSleep for SimClock {
-    fn sleep(&self, duration: Duration) -> Sleep {
-        let (sender, receiver) = oneshot::channel();
-        let mut sim = self.0.lock().unwrap();
-        let (id, at) = (sim.next, sim.now + duration);
-        sim.next += 1;
-        sim.due.push(Reverse((at, id)));
-        sim.wakers.insert(id, sender);
-        Sleep::new(async move {
-            let _ = receiver.await;
-        })
-    }
-}
-
-impl SimClock {
-    /// Moves to `to` and wakes every sleep due by then that is still awaited; returns how many.
-    fn advance(&self, to: Duration) -> u64 {
-        let mut sim = self.0.lock().unwrap();
-        sim.now = sim.now.max(to);
-        let mut woken = 0;
-        while let Some(Reverse((at, id))) = sim.due.peek().copied() {
-            if at > to {
-                break;
-            }
-            sim.due.pop();
-            if let Some(waker) = sim.wakers.remove(&id) {
-                woken += u64::from(waker.send(()).is_ok());
-            }
-        }
-        woken
-    }
-}
-
-/// An STS that answers at once: credentials for an hour, or 503 while `down`.
-struct FakeSts {
-    calls: AtomicU64,
-    down: std::sync::atomic::AtomicBool,
-}
-
-fn sdk_config(clock: &SimClock, sts: &Arc<FakeSts>) -> SdkConfig {
-    let (clock_for_sts, sts) = (clock.clone(), sts.clone());
-    let http = infallible_client_fn(move |_request| {
-        sts.calls.fetch_add(1, Ordering::Relaxed);
-        if sts.down.load(Ordering::Relaxed) {
-            let body = "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>\
-                        <Message>Service is unavailable.</Message></Error></ErrorResponse>";
-            return http::Response::builder()
-                .status(503)
-                .body(body.to_owned())
-                .unwrap();
-        }
-        let expiry = DateTime::from(clock_for_sts.now() + Duration::from_secs(3600));
-        let body = format!(
-            "<AssumeRoleResponse><AssumeRoleResult><AssumedRoleUser>\
-             <Arn>arn:aws:sts::111111111111:assumed-role/storage/fleet</Arn>\
-             <AssumedRoleId>AROAFLEET:fleet</AssumedRoleId></AssumedRoleUser><Credentials>\
-             <AccessKeyId>ASIAFLEET</AccessKeyId><SecretAccessKey>secret</SecretAccessKey>\
-             <SessionToken>token</SessionToken><Expiration>{}</Expiration></Credentials>\
-             </AssumeRoleResult></AssumeRoleResponse>",
-            expiry.fmt(Format::DateTime).unwrap()
-        );
-        http::Response::builder().status(200).body(body).unwrap()
-    });
-    SdkConfig::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .http_client(http)
-        .time_source(clock.clone())
-        .sleep_impl(clock.clone())
-        .retry_config(RetryConfig::disabled())
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .build()
-}
-
-/// Lets woken tasks run until STS has answered `expected` calls, then a little longer for them
-/// to schedule their next attempt.
-async fn drain(sts: &FakeSts, expected: u64) {
-    for _ in 0..10_000 {
-        if sts.calls.load(Ordering::Relaxed) >= expected {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    for _ in 0..4 {
-        tokio::task::yield_now().await;
-    }
-}
 
 struct Run {
     /// STS calls in each simulated second.
@@ -189,10 +74,7 @@ fn row(name: &str, run: &Run, from: usize, to: usize) {
 
 async fn simulate(policy: RefreshPolicy, outage: Option<(u64, u64)>) -> Run {
     let clock = SimClock::default();
-    let sts = Arc::new(FakeSts {
-        calls: AtomicU64::new(0),
-        down: false.into(),
-    });
+    let sts = Arc::new(FakeSts::default());
     let config = sdk_config(&clock, &sts);
     let providers: Vec<RoleChainProvider> = (0..FLEET)
         .map(|_| {

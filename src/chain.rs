@@ -35,16 +35,19 @@ pub(crate) enum Priority {
     Background,
 }
 
+/// A request let through a [`Gate`]: in flight until dropped.
+pub(crate) type Turn<'a> = Box<dyn Send + 'a>;
+
 /// What each hop's request waits for before it is sent: a limit on the STS calls of many
 /// chains (a pool's). Without one, requests are sent at once.
 pub(crate) trait Gate: Send + Sync + fmt::Debug {
-    /// Waits for the turn of one request; fails, as the limit's own refusal, once that turn
-    /// would come after `deadline`.
+    /// Waits for the turn of one request, held until the request ends; fails, as the limit's
+    /// own refusal, once that turn would come after `deadline`.
     fn admit(
         &self,
         priority: Priority,
         deadline: SystemTime,
-    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>>;
+    ) -> Pin<Box<dyn Future<Output = Result<Turn<'_>, Error>> + Send + '_>>;
 }
 
 #[derive(Clone)]
@@ -175,13 +178,18 @@ impl Chain {
         };
         let mut last_hop = None;
         for (position, hop) in self.hops.iter().enumerate().skip(start) {
-            if let Some(gate) = &self.gate {
-                gate.admit(priority, deadline)
-                    .await
-                    .map_err(|err| err.at_hop(hop.index, hop.role.role_arn()))?;
-            }
+            let turn = match &self.gate {
+                Some(gate) => Some(
+                    gate.admit(priority, deadline)
+                        .await
+                        .map_err(|err| err.at_hop(hop.index, hop.role.role_arn()))?,
+                ),
+                None => None,
+            };
             let fetched_at = self.time.now();
-            let (credentials, expiry) = match hop.assume(&self.sts, signer, fetched_at).await {
+            let assumed = hop.assume(&self.sts, signer, fetched_at).await;
+            drop(turn);
+            let (credentials, expiry) = match assumed {
                 Ok(assumed) => assumed,
                 Err(err) => {
                     // The signer may have been revoked or rejected: the next run derives it anew.

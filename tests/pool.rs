@@ -299,7 +299,11 @@ async fn a_refusal_at_the_shared_hop_puts_no_tenant_in_the_refusal_backoff() {
         .unwrap();
     let tenant = pool.tenant(vendor.customer(0)).unwrap();
     let err = vendor.fetch(&tenant).await.unwrap_err();
-    assert_eq!((err.kind(), err.hop()), (ErrorKind::AccessDenied, Some(0)), "{err}");
+    assert_eq!(
+        (err.kind(), err.hop()),
+        (ErrorKind::AccessDenied, Some(0)),
+        "{err}"
+    );
     // The broker's trust now takes the new ExternalId: after the shared hop's own backoff (1 s
     // without credentials), the tenant is served, without waiting for a refusal backoff.
     vendor.world.sts.add_role(
@@ -339,7 +343,11 @@ async fn while_sts_throttles_an_active_tenant_keeps_being_served() {
             .await
             .expect("served without manual time")
             .unwrap();
-        assert_eq!(served.access_key_id(), first.access_key_id(), "minute {minute}");
+        assert_eq!(
+            served.access_key_id(),
+            first.access_key_id(),
+            "minute {minute}"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let status = pool.status();

@@ -20,6 +20,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
 
+pub mod sim;
+
 #[path = "../../tests/common/mod.rs"]
 mod common;
 

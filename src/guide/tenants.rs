@@ -34,9 +34,10 @@
 //! speed would take the whole quota for 17 seconds and throttle the account's other callers; at
 //! the pool's default `sts_rate_limit` of 50 it takes 3.5 minutes of 8 % of the quota. In
 //! service, 10,000 active tenants with 1-hour credentials refresh about every 40 minutes: 4 calls
-//! per second. The pool spaces its calls evenly, at 95 % of the limit (STS counts calls as they
-//! arrive, and latency spreads them), so no second, wherever it starts, holds more than the
-//! limit. A throttling answer halves the rate; it grows back by a twentieth of the limit per
+//! per second. STS counts calls as they arrive, and latency can bring calls sent apart
+//! together, so the pool sends a request only while fewer than `sts_rate_limit` others are in
+//! flight or ended within the last second, spaced evenly: then no second, wherever it starts,
+//! sees more than the limit arrive, whatever the latencies. A throttling answer halves the rate; it grows back by a twentieth of the limit per
 //! second. A caller whose fetch the pool's own limits keep from starting within the fetch
 //! timeout gets [`ErrorKind::Throttled`](crate::ErrorKind::Throttled) saying that STS did not
 //! refuse it. The pool's STS client does not retry on its own: each request is one turn.

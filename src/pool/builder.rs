@@ -193,8 +193,9 @@ impl RoleChainPoolBuilder {
         self
     }
 
-    /// The most `AssumeRole` calls the pool sends per second, shared hops included, spaced
-    /// evenly so that no second holds more. A throttling answer from STS halves it; it grows
+    /// The most `AssumeRole` calls of the pool, shared hops included, that STS sees arrive in
+    /// any second, whatever the latencies: a request is sent only while fewer than this many
+    /// are in flight or ended within the last second, and the requests are spaced evenly. A throttling answer from STS halves it; it grows
     /// back by a twentieth per second. STS allows about 600 per second per account and Region,
     /// shared with every other caller of the account. Default: 50; from 1 to 600.
     pub fn sts_rate_limit(mut self, calls_per_second: u32) -> Self {

@@ -1,13 +1,18 @@
-//! The pool's limit on STS calls: [`Rate`], the allowed rate and the spacing of the calls as pure
-//! functions of the time, and [`RateGate`], where every hop's request of the pool waits for its
-//! turn.
+//! The pool's limit on STS calls: [`Rate`], the allowed rate, the spacing of the calls and the
+//! window they must fit in, as pure functions of the time; and [`RateGate`], where every hop's
+//! request of the pool waits for its turn.
 //!
-//! Calls are spaced evenly, one every `1 / (0.95 · rate)` (a cell rate with a burst of one), so
-//! that no second, wherever it starts, holds more than `rate` calls, even as STS counts them on
-//! arrival, after latencies that differ by up to 5 % of a second. A throttling answer from STS halves
-//! the allowed rate (at most once a second: the answers to calls already in flight tell nothing
-//! new); it then grows back by a twentieth of the limit per second.
+//! STS counts calls as they arrive, and latency can bring calls sent a turn apart together: a
+//! request sent before a second began may arrive within it. So a request is sent only while
+//! fewer than `rate` others are in flight or ended within the last second; then no second,
+//! wherever it starts, sees more than `rate` arrive, whatever the latencies (the last request
+//! to arrive in it was sent when every other one arriving in it was in flight or had ended
+//! within the second before). Within that window the requests are spaced evenly, one every
+//! `1 / rate`. A throttling answer halves the allowed rate (at most once a second: the answers
+//! to calls already in flight tell nothing new); it then grows back by a twentieth of the limit
+//! per second.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -18,9 +23,9 @@ use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
 use aws_smithy_async::time::SharedTimeSource;
 use parking_lot::Mutex;
 
-use crate::chain::{Gate, Priority};
+use crate::chain::{Gate, Priority, Turn};
 use crate::error::{Error, ErrorKind};
-use crate::time::later;
+use crate::time::{earlier, later};
 
 /// The lowest rate a throttling answer can bring the pool to, in calls per second.
 const LOWEST_RATE: f64 = 1.0;
@@ -28,11 +33,9 @@ const LOWEST_RATE: f64 = 1.0;
 const THROTTLE_MEMORY: Duration = Duration::from_secs(1);
 /// The fraction of the limit the allowed rate grows back by per second after a throttling answer.
 const RECOVERY_PER_SECOND: f64 = 0.05;
-/// The share of the allowed rate the calls are spaced for: STS counts calls as they arrive, and
-/// the spread of network latency brings some closer together than they were sent.
-const HEADROOM: f64 = 0.95;
+const SECOND: Duration = Duration::from_secs(1);
 
-/// The allowed rate and the next free turn.
+/// The allowed rate, the next free turn, and the requests in the window.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Rate {
     limit: f64,
@@ -40,6 +43,10 @@ pub(crate) struct Rate {
     throttled: Option<(f64, SystemTime)>,
     /// The earliest time the next call may be sent.
     next_turn: SystemTime,
+    /// Requests sent and not yet ended.
+    in_flight: usize,
+    /// When the requests that ended within the last second ended, oldest first.
+    ended: VecDeque<SystemTime>,
 }
 
 impl Rate {
@@ -48,6 +55,8 @@ impl Rate {
             limit: f64::from(calls_per_second.max(1)),
             throttled: None,
             next_turn: SystemTime::UNIX_EPOCH,
+            in_flight: 0,
+            ended: VecDeque::new(),
         }
     }
 
@@ -62,21 +71,50 @@ impl Rate {
         }
     }
 
-    /// The time between two calls at `now`: for 95 % of the allowed rate, rounded up.
+    /// The time between two calls at `now`, rounded up so that `rate` turns never fit in less
+    /// than a second.
     fn spacing(&self, now: SystemTime) -> Duration {
-        let nanos = (1e9 / (self.allowed(now) * HEADROOM)).ceil();
+        let nanos = (1e9 / self.allowed(now)).ceil();
         Duration::from_nanos(nanos as u64)
     }
 
-    /// Takes the turn at `now` if it has come; else how long until it does.
+    /// Takes the turn at `now` if it has come; else how long until it may have. The request
+    /// is in flight until [`ended`](Self::ended).
     pub(crate) fn take(&mut self, now: SystemTime) -> Result<(), Duration> {
+        let window_start = earlier(now, SECOND);
+        while self
+            .ended
+            .front()
+            .is_some_and(|ended| *ended <= window_start)
+        {
+            self.ended.pop_front();
+        }
+        let room = self.allowed(now).floor().max(1.0) as usize;
+        if self.in_flight + self.ended.len() >= room {
+            // Room comes when the oldest end leaves the window; with every request still in
+            // flight, look again a turn later.
+            let wait = match self.ended.front() {
+                Some(oldest) => later(*oldest, SECOND)
+                    .duration_since(now)
+                    .unwrap_or_default(),
+                None => self.spacing(now),
+            };
+            return Err(wait.max(Duration::from_nanos(1)));
+        }
         match self.next_turn.duration_since(now) {
             Ok(wait) if !wait.is_zero() => Err(wait),
             _ => {
                 self.next_turn = later(now, self.spacing(now));
+                self.in_flight += 1;
                 Ok(())
             }
         }
+    }
+
+    /// A request taken with [`take`](Self::take) ended at `now` (answered, failed or dropped).
+    pub(crate) fn ended(&mut self, now: SystemTime) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.ended.push_back(now);
     }
 
     /// How long a request that gives way waits before it looks again: one turn.
@@ -162,7 +200,11 @@ impl RateGate {
         }
     }
 
-    async fn wait_for_turn(&self, priority: Priority, deadline: SystemTime) -> Result<(), Error> {
+    async fn wait_for_turn(
+        &self,
+        priority: Priority,
+        deadline: SystemTime,
+    ) -> Result<Turn<'_>, Error> {
         let _counted = (priority == Priority::Waited).then(|| Waiting::new(&self.waited));
         loop {
             let now = self.time.now();
@@ -175,7 +217,7 @@ impl RateGate {
                     false => match rate.take(now) {
                         Ok(()) => {
                             self.calls.fetch_add(1, Ordering::Relaxed);
-                            return Ok(());
+                            return Ok(Box::new(InFlight(self)));
                         }
                         Err(wait) => wait,
                     },
@@ -212,8 +254,17 @@ impl Gate for RateGate {
         &self,
         priority: Priority,
         deadline: SystemTime,
-    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Turn<'_>, Error>> + Send + '_>> {
         Box::pin(self.wait_for_turn(priority, deadline))
+    }
+}
+
+/// A request let through, in flight until dropped.
+struct InFlight<'a>(&'a RateGate);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.rate.lock().ended(self.0.time.now());
     }
 }
 
@@ -251,54 +302,98 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000) + Duration::from_millis(millis)
     }
 
-    /// The times, in ms from the start, of the calls let through when one is asked for every
-    /// `every` ms for `for_ms`.
-    fn turns(rate: &mut Rate, every: u64, for_ms: u64) -> Vec<u64> {
-        (0..for_ms / every)
-            .map(|i| i * every)
-            .filter(|t| rate.take(at(*t)).is_ok())
-            .collect()
+    /// Asks for a turn every ms for `for_ms`, each request lasting `latency_ms`; returns when
+    /// each was sent and when it arrived, arriving at a time between its sending and its end
+    /// given by `arrival` (0.0: at once, 1.0: as it ends).
+    fn calls(rate: &mut Rate, for_ms: u64, latency_ms: u64, arrival: f64) -> Vec<(u64, u64)> {
+        let mut in_flight: Vec<(u64, u64)> = Vec::new();
+        let mut done = Vec::new();
+        for t in 0..for_ms {
+            in_flight.retain(|(sent, ends)| {
+                if *ends > t {
+                    return true;
+                }
+                rate.ended(at(*ends));
+                let arrived = sent + (latency_ms as f64 * arrival) as u64;
+                done.push((*sent, arrived));
+                false
+            });
+            if rate.take(at(t)).is_ok() {
+                in_flight.push((t, t + latency_ms));
+            }
+        }
+        done
     }
 
-    fn at_most_the_rate_in_any_second(calls_per_second: u32) {
-        let mut rate = Rate::new(calls_per_second);
-        let taken = turns(&mut rate, 1, 5_000);
-        for start in 0..4_000 {
-            let in_second = taken
-                .iter()
-                .filter(|t| (start..start + 1000).contains(*t))
-                .count();
-            assert!(
-                in_second <= calls_per_second as usize,
-                "{in_second} from {start} ms"
-            );
-        }
-        // Evenly spaced, and as many as allowed but the headroom: a limit, not a stall.
-        let in_first = taken.iter().filter(|t| **t < 1000).count();
-        // Asked for once a millisecond, each turn is taken up to 1 ms late.
-        let spacing_ms = (1000.0 / (f64::from(calls_per_second) * HEADROOM)).ceil();
-        let floor = (1000.0 / spacing_ms).floor() as usize;
+    fn busiest(times: impl Iterator<Item = u64>) -> usize {
+        let mut times: Vec<u64> = times.collect();
+        times.sort();
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t < times[i] + 1000)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn at_most_the_rate_arrives_in_any_second((per_second, latency, arrival): (u32, u64, f64)) {
+        let mut rate = Rate::new(per_second);
+        let done = calls(&mut rate, 6_000, latency, arrival);
+        let arrived = busiest(done.iter().map(|(_, arrived)| *arrived));
         assert!(
-            in_first >= floor,
-            "{in_first} in the first second, {floor} expected"
+            arrived <= per_second as usize,
+            "{arrived} arrived in one second"
+        );
+        // Spaced out, and as many as the window allows: a limit, not a stall.
+        let sent = busiest(done.iter().map(|(sent, _)| *sent));
+        let expected = (f64::from(per_second) / (1.0 + latency as f64 / 1000.0)) as usize;
+        assert!(
+            sent + 2 >= expected.min(per_second as usize),
+            "{sent} sent in the busiest second"
         );
     }
 
-    cases! { at_most_the_rate_in_any_second:
-        three_per_second_never_four_in_a_second: 3;
-        fifty_per_second_never_fifty_one_in_a_second: 50;
-        a_hundred_per_second_never_more_in_a_second: 100;
-        one_per_second_never_two_in_a_second: 1;
+    cases! { at_most_the_rate_arrives_in_any_second:
+        three_a_second_with_instant_answers: (3, 0, 0.0);
+        fifty_a_second_with_instant_answers: (50, 0, 0.0);
+        a_hundred_a_second_with_instant_answers: (100, 0, 0.0);
+        one_a_second_with_instant_answers: (1, 0, 0.0);
+        a_hundred_a_second_arriving_as_sent_after_a_300_ms_wait: (100, 300, 0.0);
+        a_hundred_a_second_arriving_as_they_end_after_300_ms: (100, 300, 1.0);
+        fifty_a_second_arriving_in_a_burst_after_900_ms: (50, 900, 1.0);
     }
 
     #[test]
     fn a_turn_not_yet_come_says_how_long_to_wait() {
         let mut rate = Rate::new(4);
-        // 4 per second at 95 %: one every 263.16 ms.
         assert_eq!(rate.take(at(0)), Ok(()));
-        assert_eq!(rate.take(at(100)), Err(Duration::from_nanos(163_157_895)));
-        assert_eq!(rate.take(at(263)), Err(Duration::from_nanos(157_895)));
-        assert_eq!(rate.take(at(264)), Ok(()));
+        rate.ended(at(10));
+        assert_eq!(rate.take(at(100)), Err(Duration::from_millis(150)));
+        assert_eq!(rate.take(at(250)), Ok(()));
+    }
+
+    #[test]
+    fn a_full_window_waits_for_its_oldest_end_to_leave_it() {
+        let mut rate = Rate::new(2);
+        assert_eq!(rate.take(at(0)), Ok(()));
+        rate.ended(at(700));
+        assert_eq!(rate.take(at(700)), Ok(()));
+        // One in flight, one ended at 700 ms: room again at 1,700 ms.
+        assert_eq!(rate.take(at(1_200)), Err(Duration::from_millis(500)));
+        rate.ended(at(1_300));
+        assert_eq!(rate.take(at(1_699)), Err(Duration::from_millis(1)));
+        assert_eq!(rate.take(at(1_700)), Ok(()));
+    }
+
+    #[test]
+    fn requests_all_in_flight_keep_the_window_full() {
+        let mut rate = Rate::new(2);
+        assert_eq!(rate.take(at(0)), Ok(()));
+        assert_eq!(rate.take(at(500)), Ok(()));
+        assert_eq!(rate.take(at(5_000)), Err(Duration::from_millis(500)));
     }
 
     #[test]
@@ -335,10 +430,10 @@ mod tests {
     }
 
     #[test]
-    fn a_lowered_rate_spaces_the_calls_further() {
+    fn a_lowered_rate_lets_fewer_through() {
         let mut rate = Rate::new(10);
         rate.throttled(at(0));
-        let taken = turns(&mut rate, 1, 1_000);
-        assert!(taken.len() <= 6, "{taken:?}");
+        let done = calls(&mut rate, 1_000, 0, 0.0);
+        assert!(done.len() <= 5, "{done:?}");
     }
 }
