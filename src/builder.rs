@@ -15,7 +15,7 @@ use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
 use aws_types::SdkConfig;
 
-use crate::chain::Chain;
+use crate::chain::{Chain, Context};
 use crate::error::BuildError;
 use crate::hop::Hop;
 use crate::mfa::{Mfa, MfaRequest, MfaTokenProvider, ProvideMfaToken};
@@ -188,13 +188,13 @@ impl RoleChainProviderBuilder {
     /// [`build`](Self::build), reading the environment and the files through `env` and `fs`.
     pub(crate) fn build_with(self, env: &Env, fs: &Fs) -> Result<RoleChainProvider, BuildError> {
         let parts = self.parts(env, fs, Roles::Required)?;
-        let chain = Chain::new(
+        let context = Context::new(
             parts.sts,
             parts.base,
-            parts.hops,
             parts.time.clone(),
             parts.policy.clone(),
         );
+        let chain = Chain::new(context, parts.hops);
         Ok(RoleChainProvider::new(
             chain,
             parts.policy,

@@ -57,41 +57,57 @@ struct HeldCredentials {
     expiry: SystemTime,
 }
 
-pub(crate) struct Chain {
+/// What chains run in: the STS client, what signs their first hop, the clock, the policy and
+/// the gate. A pool's tenants share one.
+#[derive(Clone)]
+pub(crate) struct Context {
     sts: aws_sdk_sts::Client,
     base: SharedCredentialsProvider,
-    hops: Vec<Hop>,
-    held: Mutex<Vec<Option<HeldCredentials>>>,
     time: SharedTimeSource,
     policy: RefreshPolicy,
     gate: Option<Arc<dyn Gate>>,
 }
 
-impl Chain {
+impl Context {
     pub(crate) fn new(
         sts: aws_sdk_sts::Client,
         base: SharedCredentialsProvider,
-        hops: Vec<Hop>,
         time: SharedTimeSource,
         policy: RefreshPolicy,
     ) -> Self {
-        let held = Mutex::new(vec![None; hops.len()]);
-        Chain {
+        Context {
             sts,
             base,
-            hops,
-            held,
             time,
             policy,
             gate: None,
         }
     }
 
-    /// The chain, each hop's request waiting for its turn at `gate` first.
+    /// The context, each hop's request waiting for its turn at `gate` first.
     #[cfg_attr(not(feature = "pool"), allow(dead_code))]
     pub(crate) fn with_gate(mut self, gate: Arc<dyn Gate>) -> Self {
         self.gate = Some(gate);
         self
+    }
+}
+
+pub(crate) struct Chain {
+    context: Arc<Context>,
+    hops: Arc<[Hop]>,
+    held: Mutex<Vec<Option<HeldCredentials>>>,
+}
+
+impl Chain {
+    /// A chain of `hops` in `context`.
+    pub(crate) fn new(context: impl Into<Arc<Context>>, hops: impl Into<Arc<[Hop]>>) -> Self {
+        let hops = hops.into();
+        let held = Mutex::new(vec![None; hops.len()]);
+        Chain {
+            context: context.into(),
+            hops,
+            held,
+        }
     }
 
     /// The expiry of each hop's held credentials.
@@ -114,7 +130,10 @@ impl Chain {
 
     /// Whether held credentials can still sign the next hop at `now`.
     fn reusable(&self, held: &HeldCredentials, now: SystemTime) -> bool {
-        now < self.policy.serve_until(held.fetched_at, held.expiry)
+        now < self
+            .context
+            .policy
+            .serve_until(held.fetched_at, held.expiry)
     }
 
     pub(crate) fn hops(&self) -> &[Hop] {
@@ -123,7 +142,7 @@ impl Chain {
 
     #[cfg(test)]
     pub(crate) fn sts(&self) -> &aws_sdk_sts::Client {
-        &self.sts
+        &self.context.sts
     }
 
     /// How many hops, before the last, end with the last one that asks for an MFA code.
@@ -150,8 +169,8 @@ impl Chain {
         freshness: Freshness,
         priority: Priority,
     ) -> Result<(Credentials, SystemTime), Error> {
-        let now = self.time.now();
-        let deadline = later(now, self.policy.fetch_timeout);
+        let now = self.context.time.now();
+        let deadline = later(now, self.context.policy.fetch_timeout);
         let held = self.held().clone();
         let reusable_hops = match freshness {
             // An invalidation derives the hops anew, but keeps those up to the last one fetched
@@ -178,7 +197,7 @@ impl Chain {
         };
         let mut last_hop = None;
         for (position, hop) in self.hops.iter().enumerate().skip(start) {
-            let turn = match &self.gate {
+            let turn = match &self.context.gate {
                 Some(gate) => Some(
                     gate.admit(priority, deadline)
                         .await
@@ -186,8 +205,8 @@ impl Chain {
                 ),
                 None => None,
             };
-            let fetched_at = self.time.now();
-            let assumed = hop.assume(&self.sts, signer, fetched_at).await;
+            let fetched_at = self.context.time.now();
+            let assumed = hop.assume(&self.context.sts, signer, fetched_at).await;
             drop(turn);
             let (credentials, expiry) = match assumed {
                 Ok(assumed) => assumed,
@@ -226,7 +245,7 @@ impl Chain {
     /// The base credentials, which sign hop 0: their failure is reported at hop 0.
     /// A panic in the base provider is its failure too.
     async fn base_credentials(&self) -> Result<Credentials, Error> {
-        let error = match guarded(|| self.base.provide_credentials()).await {
+        let error = match guarded(|| self.context.base.provide_credentials()).await {
             Ok(Ok(credentials)) => return Ok(credentials),
             Ok(Err(err)) => {
                 // A chain's own error, from the hops before this chain's (a pool's shared
@@ -263,7 +282,7 @@ fn own_error(err: &aws_credential_types::provider::error::CredentialsError) -> O
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Chain")
-            .field("base", &self.base)
+            .field("base", &self.context.base)
             .field("hops", &self.hops)
             .finish_non_exhaustive()
     }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::provider::{future, ProvideCredentials};
 use aws_credential_types::Credentials;
 use aws_smithy_async::future::timeout::Timeout;
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
@@ -42,7 +42,7 @@ use tokio::sync::Notify;
 use tracing::{debug, trace};
 
 use crate::cache::{Failure, Snapshot, Waiter};
-use crate::chain::{Chain, Gate};
+use crate::chain::{Chain, Context};
 use crate::error::{BuildError, Error, ErrorKind};
 use crate::hop::Hop;
 use crate::policy::{Attempts, CallerAction, Next, RefreshPolicy};
@@ -91,9 +91,9 @@ pub struct RoleChainPool {
 pub(crate) struct PoolInner {
     /// The shared hops, if any: one provider for the whole pool.
     shared: Option<RoleChainProvider>,
-    /// What signs each tenant's first hop: the shared hops' provider, else the base provider.
-    signer: SharedCredentialsProvider,
-    sts: aws_sdk_sts::Client,
+    /// What every tenant's chain runs in; its first hop is signed by the shared hops' provider,
+    /// else by the base provider.
+    context: Arc<Context>,
     shared_hops: usize,
     session_name: String,
     policy: RefreshPolicy,
@@ -107,23 +107,43 @@ pub(crate) struct PoolInner {
     engine: Engine,
 }
 
-/// Every input of a tenant's hops: two tenants share credentials only if these are equal.
-#[derive(PartialEq, Eq)]
+/// A tenant's hops, by every input of their requests: two tenants share credentials only if
+/// these are equal. The entry's chain runs the same hops.
 pub(crate) struct TenantKey {
     hash: u64,
-    roles: Vec<Role>,
+    hops: Arc<[Hop]>,
 }
 
 impl TenantKey {
-    fn new(roles: Vec<Role>) -> Self {
+    fn new(hops: Vec<Hop>) -> Self {
         let mut hasher = DefaultHasher::new();
-        roles.hash(&mut hasher);
+        for hop in &hops {
+            (&hop.role, &hop.session_name).hash(&mut hasher);
+        }
         TenantKey {
             hash: hasher.finish(),
-            roles,
+            hops: hops.into(),
         }
     }
+
+    fn roles(&self) -> impl Iterator<Item = &Role> {
+        self.hops.iter().map(|hop| &hop.role)
+    }
 }
+
+impl PartialEq for TenantKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && self.hops.len() == other.hops.len()
+            && self
+                .hops
+                .iter()
+                .zip(other.hops.iter())
+                .all(|(a, b)| (&a.role, &a.session_name) == (&b.role, &b.session_name))
+    }
+}
+
+impl Eq for TenantKey {}
 
 impl Hash for TenantKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -214,18 +234,20 @@ impl RoleChainPool {
                  Role::new(\"arn:aws:iam::<account>:role/<name>\")",
             ));
         }
-        let first = self.inner.shared_hops;
-        for (offset, role) in roles.iter().enumerate() {
-            let hop = first.saturating_add(offset);
-            role.validate(hop)?;
+        let pool = &self.inner;
+        let mut hops = Vec::with_capacity(roles.len());
+        for (offset, role) in roles.into_iter().enumerate() {
+            let index = pool.shared_hops.saturating_add(offset);
+            role.validate(index)?;
             if role.mfa_serial.is_some() {
-                return Err(no_mfa_in_a_pool(hop));
+                return Err(no_mfa_in_a_pool(index));
             }
+            hops.push(Hop::new(index, role, &pool.session_name, None));
         }
         Ok(Tenant {
             inner: Arc::new(TenantInner {
-                pool: self.inner.clone(),
-                key: Arc::new(TenantKey::new(roles)),
+                pool: pool.clone(),
+                key: Arc::new(TenantKey::new(hops)),
                 entry: ArcSwapOption::empty(),
             }),
         })
@@ -263,26 +285,9 @@ pub(crate) fn no_mfa_in_a_pool(hop: usize) -> BuildError {
 }
 
 impl PoolInner {
-    /// A new entry for `key`: its hops numbered after the shared ones.
+    /// A new entry for `key`, running its hops.
     fn new_entry(&self, key: Arc<TenantKey>) -> Entry {
-        let hops = key
-            .roles
-            .iter()
-            .enumerate()
-            .map(|(offset, role)| {
-                let index = self.shared_hops.saturating_add(offset);
-                Hop::new(index, role.clone(), &self.session_name, None)
-            })
-            .collect();
-        let gate: Arc<dyn Gate> = self.gate.clone();
-        let chain = Chain::new(
-            self.sts.clone(),
-            self.signer.clone(),
-            hops,
-            self.time.clone(),
-            self.policy.clone(),
-        )
-        .with_gate(gate);
+        let chain = Chain::new(self.context.clone(), key.hops.clone());
         Entry {
             key,
             chain,
@@ -531,7 +536,7 @@ impl ProvideCredentials for Tenant {
 
 impl fmt::Debug for Tenant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let roles: Vec<&str> = self.inner.key.roles.iter().map(Role::role_arn).collect();
+        let roles: Vec<&str> = self.inner.key.roles().map(Role::role_arn).collect();
         let expiry = self
             .inner
             .entry

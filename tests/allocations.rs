@@ -83,6 +83,56 @@ async fn the_cached_path_allocates_nothing() {
     assert_eq!((through_credentials, through_the_sdk_trait), (0, 0));
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenants_cached_path_allocates_nothing() {
+    let (time, sleep) =
+        aws_smithy_async::test_util::tick_advance_sleep::tick_advance_time_and_sleep();
+    let world = World::with_clock(time.clone()).await;
+    let pool = aws_role_chain::RoleChainPool::builder()
+        .base_provider(world.compute.clone())
+        .endpoint_url(world.sts.endpoint_url())
+        .time_source(time.clone())
+        .sleep_impl(sleep)
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    let tenant = pool
+        .tenant(Role::new(STORAGE).external_id(STORAGE_EXTERNAL_ID))
+        .unwrap();
+    let fetch = tokio::spawn({
+        let tenant = tenant.clone();
+        async move { tenant.credentials().await }
+    });
+    let step = Duration::from_millis(10);
+    advance_until(
+        &time,
+        step,
+        Duration::from_secs(60),
+        "the tenant is fetched",
+        || fetch.is_finished(),
+    )
+    .await;
+    fetch.await.unwrap().unwrap();
+    // On manual time every call falls in one second: the pool is told of none of them.
+    let through_credentials = allocations_in(|| {
+        for _ in 0..1000 {
+            black_box(tenant.credentials().now_or_never().unwrap().unwrap());
+        }
+    });
+    let through_the_sdk_trait = allocations_in(|| {
+        for _ in 0..1000 {
+            black_box(
+                tenant
+                    .provide_credentials()
+                    .now_or_never()
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+    });
+    assert_eq!((through_credentials, through_the_sdk_trait), (0, 0));
+}
+
 /// Runs `n` background refreshes of 15-minute credentials, ten minutes apart on manual time,
 /// then lets LocalSts forget them.
 async fn refreshes(provider: &RoleChainProvider, world: &World, time: &TickAdvanceTime, n: u64) {

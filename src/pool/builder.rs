@@ -18,7 +18,7 @@ use super::engine::Engine;
 use super::gate::RateGate;
 use super::{no_mfa_in_a_pool, Entry, PoolInner, RoleChainPool, TenantKey};
 use crate::builder::{RoleChainProviderBuilder, Roles};
-use crate::chain::{Chain, Gate};
+use crate::chain::{Chain, Context};
 use crate::error::BuildError;
 use crate::policy::{Backoff, RefreshPolicy};
 use crate::provider::RoleChainProvider;
@@ -112,7 +112,7 @@ impl PoolSettings {
 /// | [`assume(Role)`](Self::assume) | appends a shared hop, fetched once for the whole pool; no `mfa_serial` | none |
 /// | [`max_tenants(n)`](Self::max_tenants) | the most tenants held; beyond, the least recently used is evicted (idle ones first, by that order) | 10,000 |
 /// | [`idle_timeout(d)`](Self::idle_timeout) | a tenant not used for this long is no longer refreshed, and leaves the pool when its credentials expire | 15 min (1 s to 12 h) |
-/// | [`sts_rate_limit(n)`](Self::sts_rate_limit) | the most `AssumeRole` calls the pool sends per second, evenly spaced | 50 (1 to 600) |
+/// | [`sts_rate_limit(n)`](Self::sts_rate_limit) | the most `AssumeRole` calls of the pool STS sees arrive in any second, evenly spaced | 50 (1 to 600) |
 /// | [`max_concurrent_sts_calls(n)`](Self::max_concurrent_sts_calls) | the most fetches in flight | 16 (1 to 1024) |
 /// | [`refusal_backoff(first, max)`](Self::refusal_backoff) | how long a tenant refused with `AccessDenied` answers with the refusal, without a call | 1 min doubling to 15 min |
 ///
@@ -250,15 +250,14 @@ impl RoleChainPoolBuilder {
         let (shared, signer) = match shared_hops {
             0 => (None, parts.base),
             _ => {
-                let gate: Arc<dyn Gate> = gate.clone();
-                let chain = Chain::new(
+                let context = Context::new(
                     sts.clone(),
                     parts.base,
-                    parts.hops,
                     parts.time.clone(),
                     parts.policy.clone(),
                 )
-                .with_gate(gate);
+                .with_gate(gate.clone());
+                let chain = Chain::new(context, parts.hops);
                 let provider = RoleChainProvider::new(
                     chain,
                     parts.policy.clone(),
@@ -289,11 +288,14 @@ impl RoleChainPoolBuilder {
             )
             .build();
         let engine = Engine::new(settings.max_concurrent_sts_calls);
+        // What every tenant's chain runs in: signed by the shared hops (or the base), through the
+        // gate.
+        let tenants_context = Context::new(sts, signer, parts.time.clone(), parts.policy.clone())
+            .with_gate(gate.clone());
         Ok(RoleChainPool {
             inner: Arc::new(PoolInner {
                 shared,
-                signer,
-                sts,
+                context: Arc::new(tenants_context),
                 shared_hops,
                 session_name: parts.session_name,
                 policy: parts.policy,

@@ -279,7 +279,7 @@ impl Attempt {
             priority,
             _permit,
         } = self;
-        let span = debug_span!("tenant_refresh", role_arn = %entry.key.roles.last().map_or("", |r| r.role_arn()));
+        let span = debug_span!("tenant_refresh", role_arn = %entry.key.roles().last().map_or("", |r| r.role_arn()));
         let run = || entry.chain.run_for(freshness, priority);
         let result = attempt_within(run, &pool.sleep, pool.policy.fetch_timeout)
             .instrument(span.clone())
