@@ -275,6 +275,22 @@ fn memory() {
             "| of which moka's own, per entry | {:.0} |",
             per(live() - before)
         );
+        drop(cache);
+        // The SDK's `Credentials` around those strings, as the fake STS makes them.
+        let before = live();
+        let made: Vec<Credentials> = (0..TENANTS)
+            .map(|i| {
+                let token = Some(format!("{i:0400}"));
+                Credentials::new(format!("ASIA{i:016}"), format!("{i:040}"), token, None, "b")
+            })
+            .collect();
+        let own: usize = made.iter().map(strings).sum();
+        let vec = TENANTS * std::mem::size_of::<Credentials>();
+        let around = live() - before - (own + vec) as i64;
+        println!(
+            "| of which the SDK's `Credentials` around its strings | {:.0} |",
+            per(around)
+        );
     });
 }
 
@@ -288,11 +304,14 @@ struct Tally {
     served: u64,
 }
 
-/// Calls `call` for each tenant in use this second, counting the calls that waited.
+/// Calls `call` for each tenant in use this second, counting the calls that waited: those not
+/// ready when first polled, and those that called STS themselves in that poll (the fake STS
+/// answers at once; a real one would have made them wait).
 fn use_tenants<F, Fut>(
     second: u64,
     tenants: usize,
     call: &F,
+    sts: &Arc<FakeSts>,
     waited: &Arc<AtomicU64>,
     served: &Arc<AtomicU64>,
 ) where
@@ -304,11 +323,17 @@ fn use_tenants<F, Fut>(
     let fifth = tenants / 5;
     let group = ((second / 1800) % 5) as usize;
     for i in (group * fifth..(group + 1) * fifth).filter(|i| (*i as u64) % 60 == second % 60) {
-        let (call, waited, served) = (call(i), waited.clone(), served.clone());
+        let (call, waited, served, sts) = (call(i), waited.clone(), served.clone(), sts.clone());
         tokio::spawn(async move {
             let mut call = std::pin::pin!(call);
+            let before = sts.calls.load(Ordering::Relaxed);
             let ok = match futures_util::future::poll_immediate(&mut call).await {
-                Some(ok) => ok,
+                Some(ok) => {
+                    if sts.calls.load(Ordering::Relaxed) > before {
+                        waited.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ok
+                }
                 None => {
                     waited.fetch_add(1, Ordering::Relaxed);
                     call.await
@@ -321,7 +346,7 @@ fn use_tenants<F, Fut>(
 
 async fn six_hours<F, Fut>(
     clock: &SimClock,
-    sts: &FakeSts,
+    sts: &Arc<FakeSts>,
     tenants: usize,
     hours: u64,
     call: F,
@@ -333,7 +358,7 @@ where
     let (waited, served) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut most_tasks = 0;
     for second in 0..hours * HOUR {
-        use_tenants(second, tenants, &call, &waited, &served);
+        use_tenants(second, tenants, &call, sts, &waited, &served);
         clock.run_until(Duration::from_secs(second + 1)).await;
         most_tasks = most_tasks.max(
             tokio::runtime::Handle::current()
@@ -597,7 +622,44 @@ fn clients() {
     });
 }
 
+/// `CALLGRIND_CALLS=<tenant|provider>:<n>`: makes `n` cached calls of a tenant (one held) or
+/// of a provider over the same chain and exits, for `valgrind --tool=callgrind` to count
+/// instructions: the count of `n` calls less that of 0 calls is the cost of `n` calls.
+fn count_calls(spec: &str) {
+    let (which, n) = spec.split_once(':').expect("CALLGRIND_CALLS=<which>:<n>");
+    let n: u64 = n.parse().expect("a number of calls");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sts = Arc::new(FakeSts::default());
+    let config = wall_config(&sts);
+    runtime.block_on(async {
+        let pool = pool(&config, 10);
+        let tenant = held(&pool, 1).await.remove(0);
+        let provider = RoleChainProvider::builder()
+            .configure(&config)
+            .base_provider(base())
+            .endpoint_url("http://sts.pool.invalid")
+            .assume(Role::new(BROKER))
+            .assume(customer(0))
+            .build()
+            .unwrap();
+        provider.credentials().await.unwrap();
+        for _ in 0..n {
+            match which {
+                "tenant" => drop(black_box(tenant.credentials().await)),
+                "provider" => drop(black_box(provider.credentials().await)),
+                other => panic!("no {other}"),
+            }
+        }
+    });
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("CALLGRIND_CALLS") {
+        return count_calls(&spec);
+    }
     let only = std::env::var("POOL_BENCH").unwrap_or_default();
     let run = |part: &str| only.is_empty() || only == part;
     if run("storm") {

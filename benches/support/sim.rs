@@ -103,24 +103,33 @@ pub async fn settle() {
 }
 
 /// An STS that answers at once: credentials for an hour, or 503 while `down`; it counts its
-/// calls, in total and per simulated second.
+/// calls, in total and per second of its clock from the Unix epoch (a simulated clock's start)
+/// or, on a clock far from it, from its first call.
 #[derive(Default)]
 pub struct FakeSts {
     pub calls: AtomicU64,
     pub down: AtomicBool,
-    per_second: Mutex<Vec<u64>>,
+    per_second: Mutex<(Option<Duration>, Vec<u64>)>,
 }
 
 impl FakeSts {
     /// The calls in each simulated second so far.
     pub fn per_second(&self) -> Vec<u64> {
-        self.per_second.lock().unwrap().clone()
+        self.per_second.lock().unwrap().1.clone()
     }
 
     fn count(&self, at: Duration) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let second = at.as_secs() as usize;
-        let mut per_second = self.per_second.lock().unwrap();
+        let mut counts = self.per_second.lock().unwrap();
+        // A simulated clock starts at the epoch; the system clock's seconds count from the first.
+        let start = *counts
+            .0
+            .get_or_insert(match at < Duration::from_secs(86_400 * 365) {
+                true => Duration::ZERO,
+                false => at,
+            });
+        let second = at.saturating_sub(start).as_secs() as usize;
+        let per_second = &mut counts.1;
         if per_second.len() <= second {
             per_second.resize(second + 1, 0);
         }
