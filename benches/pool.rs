@@ -121,6 +121,26 @@ fn pool(config: &SdkConfig, max_tenants: usize) -> RoleChainPool {
         .unwrap()
 }
 
+/// A current-thread runtime, on which the benchmark's tasks and the pool's run.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A provider over the chain of tenant 0.
+fn provider(config: &SdkConfig) -> RoleChainProvider {
+    RoleChainProvider::builder()
+        .configure(config)
+        .base_provider(base())
+        .endpoint_url("http://sts.pool.invalid")
+        .assume(Role::new(BROKER))
+        .assume(customer(0))
+        .build()
+        .unwrap()
+}
+
 /// `n` tenants of `pool`, each fetched once, 16 at a time.
 async fn held(pool: &RoleChainPool, n: usize) -> Vec<Tenant> {
     let tenants: Vec<Tenant> = (0..n).map(|i| pool.tenant(customer(i)).unwrap()).collect();
@@ -150,10 +170,7 @@ where
 }
 
 fn cached(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let sts = Arc::new(FakeSts::default());
     let config = wall_config(&sts);
     println!("fetching 100,000 tenants at 600 calls a second (about 3 minutes)");
@@ -162,14 +179,7 @@ fn cached(c: &mut Criterion) {
         let one = held(&small, 1).await.remove(0);
         let large = pool(&config, 100_000);
         let many = held(&large, 100_000).await;
-        let provider = RoleChainProvider::builder()
-            .configure(&config)
-            .base_provider(base())
-            .endpoint_url("http://sts.pool.invalid")
-            .assume(Role::new(BROKER))
-            .assume(customer(0))
-            .build()
-            .unwrap();
+        let provider = provider(&config);
         provider.credentials().await.unwrap();
         assert_eq!(large.status().tenants(), 100_000);
         ((small, one), (large, many), provider)
@@ -219,10 +229,7 @@ fn strings(credentials: &Credentials) -> usize {
 
 fn memory() {
     const TENANTS: usize = 10_000;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let sts = Arc::new(FakeSts::default());
     let config = wall_config(&sts);
     runtime.block_on(async {
@@ -417,10 +424,7 @@ fn print(name: &str, tally: &Tally) {
 }
 
 fn fleet(tenants: usize, hours: u64) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         println!();
         println!("{tenants} tenants (base → broker → customer role, 1-hour credentials), a fifth in use at any time, {hours} simulated hours");
@@ -489,10 +493,7 @@ fn fleet(tenants: usize, hours: u64) {
 }
 
 fn cold_storm(tenants: usize) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let clock = SimClock::default();
         let sts = Arc::new(FakeSts::default());
@@ -547,10 +548,7 @@ fn cold_storm(tenants: usize) {
 fn clients() {
     const CLIENTS: usize = 1_000;
     const REQUESTS: u32 = 2_000;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let sts = Arc::new(FakeSts::default());
     let config = wall_config(&sts);
     runtime.block_on(async {
@@ -628,23 +626,13 @@ fn clients() {
 fn count_calls(spec: &str) {
     let (which, n) = spec.split_once(':').expect("CALLGRIND_CALLS=<which>:<n>");
     let n: u64 = n.parse().expect("a number of calls");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let sts = Arc::new(FakeSts::default());
     let config = wall_config(&sts);
     runtime.block_on(async {
         let pool = pool(&config, 10);
         let tenant = held(&pool, 1).await.remove(0);
-        let provider = RoleChainProvider::builder()
-            .configure(&config)
-            .base_provider(base())
-            .endpoint_url("http://sts.pool.invalid")
-            .assume(Role::new(BROKER))
-            .assume(customer(0))
-            .build()
-            .unwrap();
+        let provider = provider(&config);
         provider.credentials().await.unwrap();
         for _ in 0..n {
             match which {
