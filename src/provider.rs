@@ -102,7 +102,8 @@ impl RoleChainProvider {
     /// Invalidations start at most one chain run per
     /// [`RefreshPolicy::invalidation_backoff`] (1 s, doubling up to 1 min while they keep
     /// arriving right after fresh credentials); one that must wait for that keeps the
-    /// credentials in service until its run. While refreshes are failing, their backoff stands.
+    /// credentials in service until its run, and drops them if that run fails. While refreshes
+    /// are failing, their backoff stands.
     ///
     /// An SDK client keeps credentials in its own identity cache, which this does not reach:
     /// build the client with `IdentityCache::no_cache()` (free here, since this provider caches)

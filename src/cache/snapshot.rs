@@ -155,9 +155,13 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
             Some(attempt) if attempt.id == id => attempt.since,
             _ => return self.clone(),
         };
+        // A run for an invalidation that fails does not bring back the value the invalidation
+        // marked as rejected, kept in service only until that run (a deferred invalidation).
+        let for_invalidation = self.invalidations.last_run == Some(started);
+        let kept = self.current.clone().filter(|_| !for_invalidation);
         let (value, expiry) = match result {
             Ok(fetched) => fetched,
-            Err(error) => return self.failed(error, self.current.clone(), now, policy, draw),
+            Err(error) => return self.failed(error, kept, now, policy, draw),
         };
         let arrived = Current {
             value,
@@ -168,7 +172,7 @@ impl<T: Clone, E: Failure> Snapshot<T, E> {
             // Too short-lived to count as a success: keep whichever value lasts longer, and back
             // off as after any failure.
             let lifetime = expiry.duration_since(started).unwrap_or_default();
-            let keep = match self.current.clone() {
+            let keep = match kept {
                 Some(old) if old.expiry > expiry => old,
                 _ => arrived,
             };

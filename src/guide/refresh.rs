@@ -49,7 +49,11 @@
 //!   do concurrent invalidations and those that arrive while it runs. Invalidations start at most
 //!   one run a second (`RefreshPolicy::invalidation_backoff`), and the interval doubles up to 1 min
 //!   while they keep arriving right after fresh credentials; an invalidation that must wait leaves
-//!   the credentials in service until its run. A loop of `invalidate()` and `credentials()` runs
+//!   the credentials in service until its run, and if that run fails they are not served again:
+//!   callers get its error. An invalidation that arrives while an ordinary refresh is in flight
+//!   drops the credentials at once and is served by that refresh, which may reuse earlier hops:
+//!   its credentials are new, and STS would have refused the call had a hop it reused been
+//!   revoked. A loop of `invalidate()` and `credentials()` runs
 //!   the chain about 4 times in 10 s, not thousands. With no credentials to drop (the first fetch
 //!   failed, say), an invalidation changes nothing and the failure backoff stands.
 //!

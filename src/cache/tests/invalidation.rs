@@ -131,3 +131,47 @@ async fn an_invalidation_during_a_failure_backoff_runs_at_once_from_scratch() {
     assert_eq!(cache.get_or_wait().await, Err(denied()));
     assert_eq!(secs(cache.snapshot().next_refresh.unwrap()), 2701);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_deferred_invalidation_whose_run_fails_drops_the_rejected_value() {
+    let (time, script, cache) = setup(
+        [
+            Answer::Lifetime(60 * MINUTE),
+            Answer::Lifetime(60 * MINUTE),
+            Answer::Fails(throttled()),
+        ],
+        no_jitter(),
+    );
+    cache.get_or_wait().await.unwrap();
+    cache.invalidate();
+    assert_eq!(cache.get_or_wait().await, Ok(2));
+    // Right after that run: deferred, the value served until its run.
+    cache.invalidate();
+    assert_eq!(cache.get(), Some(2));
+    time.tick(SEC).await;
+    settle().await;
+    assert_eq!(script.calls(), [0, 0, 1]);
+    // That run failed: the value the service rejected is not served again.
+    assert_eq!(cache.get(), None);
+    assert_eq!(cache.get_unexpired(), None);
+    assert_eq!(cache.get_or_wait().await, Err(throttled()));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_invalidation_during_a_background_refresh_is_served_by_that_refresh() {
+    let (time, script, cache) = setup([Answer::Lifetime(60 * MINUTE)], no_jitter());
+    assert_eq!(cache.get_or_wait().await, Ok(1));
+    script.hold();
+    time.tick(45 * MINUTE).await;
+    settle().await;
+    assert_eq!(script.calls(), [0, 2700], "the refresh is in flight");
+    cache.invalidate();
+    assert_eq!(cache.get(), None, "the rejected value is dropped at once");
+    script.release();
+    // The refresh in flight brings new credentials, which STS issued whatever hops it reused
+    // (a revoked one would have made STS refuse the call): no second run.
+    assert_eq!(cache.get_or_wait().await, Ok(2));
+    settle().await;
+    assert_eq!(script.calls(), [0, 2700]);
+    assert_eq!(*script.from_scratch.lock(), [false, false]);
+}
