@@ -60,13 +60,27 @@ pub async fn world() -> (LocalSts, Vec<(&'static str, String)>) {
     (sts, env)
 }
 
-/// The command with only `env` as its environment.
+/// The command with only `env` as its environment, and SIGINT and SIGQUIT at their default
+/// actions.
 pub fn command(env: &[(&str, String)], args: &[&str]) -> Command {
+    use std::os::unix::process::CommandExt;
     let mut command = Command::new(env!("CARGO_BIN_EXE_aws-role-chain"));
     command
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .args(args);
+    // A shell without job control starts `cmd &` with SIGINT and SIGQUIT ignored, and the
+    // command keeps a signal it inherited as ignored, as it should: the suite, started that way,
+    // would see it ignore the SIGINT the tests send. Tests that want a signal ignored set it
+    // after this.
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     command
 }
 
