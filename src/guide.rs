@@ -13,7 +13,7 @@
 //! - [Sharing credentials with other processes](sharing): the container-credentials endpoint,
 //!   the `aws-role-chain` command, a Kubernetes sidecar, and what the endpoint protects
 //!   against.
-//! - [Many tenants](tenants): [`RoleChainPool`](crate::RoleChainPool) for a vendor reaching into
+//! - Many tenants (`guide::tenants`, feature `pool`): `RoleChainPool` for a vendor reaching into
 //!   its customers' accounts, STS's quota, and SDK clients per tenant or shared.
 //! - [Testing with `LocalSts`](testing): a real STS endpoint on loopback, with faults and
 //!   manual time.

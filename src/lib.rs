@@ -34,9 +34,9 @@
 //!   limits `build()` checks; [`RefreshPolicy`] the windows and backoffs.
 //! - [`Error`] and [`ErrorKind`] (the table of kinds and what to do), [`BuildError`],
 //!   [`Status`] for health checks.
-//! - [`RoleChainPool`] (feature `pool`, default): many tenants' chains (a vendor reaching into
+//! - `RoleChainPool` (feature `pool`, default): many tenants' chains (a vendor reaching into
 //!   its customers' accounts) in one bounded cache, their shared hops fetched once, their STS
-//!   calls kept under a rate; each [`Tenant`] a `ProvideCredentials`.
+//!   calls kept under a rate; each `Tenant` a `ProvideCredentials`.
 //! - `server::CredentialsServer` (feature `server`): the chain's credentials for other
 //!   processes, through the container-credentials protocol every AWS SDK reads.
 //! - `test_util::LocalSts` (feature `test-util`): a real STS endpoint on loopback for tests.
@@ -50,7 +50,7 @@
 //!   crate builds without aws-config and its SSO clients; a profile whose root has static keys
 //!   still works, and the others need a
 //!   [`base_provider`](RoleChainProviderBuilder::base_provider).
-//! - `pool` (default): [`RoleChainPool`], on the bounded concurrent cache moka.
+//! - `pool` (default): `RoleChainPool`, on the bounded concurrent cache moka.
 //! - `server`: `server::CredentialsServer`.
 //! - `test-util`: `test_util::LocalSts` (the crate `aws-role-chain-local-sts`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
