@@ -99,10 +99,10 @@ impl AsyncSleep for Wall {
     }
 }
 
-/// An `SdkConfig` for the fake STS on the SDK's own system clock, which the cached path reads
+/// An `SdkConfig` for a fake STS of its own, on the SDK's system clock, which the cached path reads
 /// coarsely.
-fn wall_config(sts: &Arc<FakeSts>) -> SdkConfig {
-    sdk_config(&Wall, sts)
+fn wall_config() -> SdkConfig {
+    sdk_config(&Wall, &Arc::new(FakeSts::default()))
         .to_builder()
         .time_source(SharedTimeSource::default())
         .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
@@ -171,8 +171,7 @@ where
 
 fn cached(c: &mut Criterion) {
     let runtime = runtime();
-    let sts = Arc::new(FakeSts::default());
-    let config = wall_config(&sts);
+    let config = wall_config();
     println!("fetching 100,000 tenants at 600 calls a second (about 3 minutes)");
     let (one, many, provider) = runtime.block_on(async {
         let small = pool(&config, 10);
@@ -230,8 +229,7 @@ fn strings(credentials: &Credentials) -> usize {
 fn memory() {
     const TENANTS: usize = 10_000;
     let runtime = runtime();
-    let sts = Arc::new(FakeSts::default());
-    let config = wall_config(&sts);
+    let config = wall_config();
     runtime.block_on(async {
         let pool = pool(&config, TENANTS);
         // The broker's hop and the first tenant, so that what is counted is per tenant.
@@ -549,8 +547,7 @@ fn clients() {
     const CLIENTS: usize = 1_000;
     const REQUESTS: u32 = 2_000;
     let runtime = runtime();
-    let sts = Arc::new(FakeSts::default());
-    let config = wall_config(&sts);
+    let config = wall_config();
     runtime.block_on(async {
         let pool = pool(&config, 10);
         let tenant = held(&pool, 1).await.remove(0);
@@ -627,8 +624,7 @@ fn count_calls(spec: &str) {
     let (which, n) = spec.split_once(':').expect("CALLGRIND_CALLS=<which>:<n>");
     let n: u64 = n.parse().expect("a number of calls");
     let runtime = runtime();
-    let sts = Arc::new(FakeSts::default());
-    let config = wall_config(&sts);
+    let config = wall_config();
     runtime.block_on(async {
         let pool = pool(&config, 10);
         let tenant = held(&pool, 1).await.remove(0);

@@ -59,7 +59,6 @@ struct HeldCredentials {
 
 /// What chains run in: the STS client, what signs their first hop, the clock, the policy and
 /// the gate. A pool's tenants share one.
-#[derive(Clone)]
 pub(crate) struct Context {
     sts: aws_sdk_sts::Client,
     base: SharedCredentialsProvider,

@@ -20,6 +20,7 @@ use super::{no_mfa_in_a_pool, Entry, PoolInner, RoleChainPool, TenantKey};
 use crate::builder::{RoleChainProviderBuilder, Roles};
 use crate::chain::{Chain, Context};
 use crate::error::BuildError;
+use crate::limits::MAX_DURATION;
 use crate::policy::{Backoff, RefreshPolicy};
 use crate::provider::RoleChainProvider;
 use crate::role::Role;
@@ -29,8 +30,6 @@ use crate::time::HotClock;
 const STS_QUOTA: u32 = 600;
 /// The most attempts a pool may have in flight.
 const MOST_CONCURRENT: usize = 1024;
-/// The longest a duration setting of a pool may be: STS's longest session.
-const LONGEST: Duration = Duration::from_secs(12 * 3600);
 
 /// The pool's own limits.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,7 +59,7 @@ impl PoolSettings {
         if self.max_tenants == 0 {
             return fail("max_tenants", "must be at least 1; got 0".to_owned());
         }
-        if !(Duration::from_secs(1)..=LONGEST).contains(&self.idle_timeout) {
+        if !(Duration::from_secs(1)..=MAX_DURATION).contains(&self.idle_timeout) {
             return fail(
                 "idle_timeout",
                 format!("must be from 1 s to 12 hours; got {:?}", self.idle_timeout),
@@ -86,7 +85,7 @@ impl PoolSettings {
             );
         }
         let Backoff { first, max } = self.refusal_backoff;
-        if first < Duration::from_secs(1) || first > max || max > LONGEST {
+        if first < Duration::from_secs(1) || first > max || max > MAX_DURATION {
             return fail(
                 "refusal_backoff",
                 format!(

@@ -128,16 +128,9 @@ impl Engine {
 
     /// Queues an attempt for `entry` (`WAITED` or `BACKGROUND`), once.
     pub(crate) fn request(&self, entry: &Arc<Entry>, queue: u8) {
-        if entry.queued.fetch_or(queue, Ordering::AcqRel) & queue != 0 {
-            return;
+        if self.shared.enqueue(entry, queue) {
+            self.shared.wake.notify_waiters();
         }
-        let mut queues = self.shared.queues.lock();
-        match queue {
-            WAITED => queues.waited.push_back(entry.clone()),
-            _ => queues.background.push_back(entry.clone()),
-        }
-        drop(queues);
-        self.shared.wake.notify_waiters();
     }
 
     /// Puts the entry's next attempt in the timer queue, if one is scheduled.
@@ -149,6 +142,20 @@ impl Engine {
 }
 
 impl Shared {
+    /// Queues an attempt for `entry` (`WAITED` or `BACKGROUND`) unless it is queued there
+    /// already; returns whether it queued one.
+    fn enqueue(&self, entry: &Arc<Entry>, queue: u8) -> bool {
+        if entry.queued.fetch_or(queue, Ordering::AcqRel) & queue != 0 {
+            return false;
+        }
+        let mut queues = self.queues.lock();
+        match queue {
+            WAITED => queues.waited.push_back(entry.clone()),
+            _ => queues.background.push_back(entry.clone()),
+        }
+        true
+    }
+
     fn add_timer(&self, at: SystemTime, kind: TimerKind, entry: &Arc<Entry>) {
         let mut queues = self.queues.lock();
         queues.sequence = queues.sequence.wrapping_add(1);
@@ -201,9 +208,8 @@ impl Shared {
             }
             return;
         }
-        if entry.queued.fetch_or(BACKGROUND, Ordering::AcqRel) & BACKGROUND == 0 {
-            self.queues.lock().background.push_back(entry.clone());
-        }
+        // Within a round: the attempts are started right after.
+        self.enqueue(entry, BACKGROUND);
     }
 
     /// Starts the queued attempts, callers' first, while permits last.
