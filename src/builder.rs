@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -10,6 +11,7 @@ use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_sdk_sts::config::{BehaviorVersion, IdentityCache};
 use aws_smithy_async::rt::sleep::{default_async_sleep, AsyncSleep, SharedAsyncSleep};
 use aws_smithy_async::time::{SharedTimeSource, TimeSource};
+use aws_smithy_observability::TelemetryProvider;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
@@ -18,6 +20,7 @@ use aws_types::SdkConfig;
 use crate::chain::{Chain, Context};
 use crate::error::BuildError;
 use crate::hop::Hop;
+use crate::metrics::Metrics;
 use crate::mfa::{Mfa, MfaRequest, MfaTokenProvider, ProvideMfaToken};
 use crate::policy::RefreshPolicy;
 use crate::profile::{self, ProfileChain, GLOBAL_STS_ENDPOINT};
@@ -54,6 +57,8 @@ impl RoleChainProvider {
 /// | [`mfa_token_provider(f)`](Self::mfa_token_provider) / [`mfa_token_source(p)`](Self::mfa_token_source) | where the 6-digit codes of roles with `mfa_serial` come from (see [MFA](crate::guide::mfa)) | required with an MFA role |
 /// | [`time_source(t)`](Self::time_source) / [`sleep_impl(s)`](Self::sleep_impl) | clock and sleep, for tests that control time | from `configure`, else system clock and tokio |
 /// | [`refresh_policy(p)`](Self::refresh_policy) | windows, jitter and backoff of the background refresh (see [`RefreshPolicy`]) | `RefreshPolicy::default()` |
+/// | [`telemetry_provider(p)`](Self::telemetry_provider) | where the metrics go (see [Metrics](crate::guide::metrics)) | the global one of `aws-smithy-observability`, as read by `build()` |
+/// | [`name(n)`](Self::name) | the `chain` attribute of every metric | the last role's name |
 ///
 /// Each hop's settings are those of [`Role`], whose page has the table of STS's limits.
 #[derive(Default)]
@@ -69,6 +74,8 @@ pub struct RoleChainProviderBuilder {
     profile: Option<String>,
     profile_files: Option<EnvConfigFiles>,
     mfa_token_provider: Option<MfaTokenProvider>,
+    telemetry_provider: Option<Arc<TelemetryProvider>>,
+    name: Option<String>,
 }
 
 impl RoleChainProviderBuilder {
@@ -178,6 +185,22 @@ impl RoleChainProviderBuilder {
         self
     }
 
+    /// Where the chain's metrics go. Without it, `build()` takes the global telemetry provider of
+    /// `aws-smithy-observability`, the one the AWS SDK's own metrics use; with the no-op
+    /// provider (the default) nothing is recorded. See [Metrics](crate::guide::metrics).
+    pub fn telemetry_provider(mut self, provider: impl Into<Arc<TelemetryProvider>>) -> Self {
+        self.telemetry_provider = Some(provider.into());
+        self
+    }
+
+    /// The `chain` attribute of every metric this chain records, such as `"storage"`: at most
+    /// 64 letters, digits and `-_.:/`. Defaults to the last role's name (never its account or
+    /// ExternalId).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Checks every setting and builds the provider. Reads the AWS config files if a
     /// [`profile`](Self::profile) is set, but makes no request and starts no task: the
     /// background refresh starts with the first call, on that caller's tokio runtime.
@@ -193,6 +216,7 @@ impl RoleChainProviderBuilder {
             parts.base,
             parts.time.clone(),
             parts.policy.clone(),
+            parts.metrics.clone(),
         );
         let chain = Chain::new(context, parts.hops);
         Ok(RoleChainProvider::new(
@@ -201,17 +225,20 @@ impl RoleChainProviderBuilder {
             parts.time,
             parts.system_clock,
             parts.sleep,
+            parts.metrics,
         ))
     }
 
     /// Every setting checked and resolved: what a provider is made of, and a pool's shared hops.
     pub(crate) fn parts(self, env: &Env, fs: &Fs, roles: Roles) -> Result<Parts, BuildError> {
         let profile = self.load_profile(env, fs)?;
+        let required = roles;
         let roles = self.roles(profile.as_ref(), roles)?;
         if let Some(url) = &self.endpoint_url {
             check_endpoint_url(url)?;
         }
         self.refresh_policy.validate()?;
+        let metrics = self.metrics(&roles, required)?;
         let sdk = self.sdk_config.as_ref();
         let time = self
             .time_source
@@ -262,7 +289,27 @@ impl RoleChainProviderBuilder {
             sleep,
             policy: self.refresh_policy,
             session_name,
+            metrics,
         })
+    }
+
+    /// The chain's metrics, named by `name`, else by the last role's name (a pool's, "pool").
+    fn metrics(&self, roles: &[Role], required: Roles) -> Result<Metrics, BuildError> {
+        let name = match (&self.name, roles.last(), required) {
+            (Some(name), _, _) => {
+                check_name(name)?;
+                name.clone()
+            }
+            (None, Some(role), Roles::Required) => role.name().to_owned(),
+            (None, _, _) => "pool".to_owned(),
+        };
+        let provider = match &self.telemetry_provider {
+            Some(provider) => provider.clone(),
+            // Only a lock held elsewhere at this instant fails; then no metrics, as by default.
+            None => aws_smithy_observability::global::get_telemetry_provider()
+                .unwrap_or_else(|_| Arc::new(TelemetryProvider::noop())),
+        };
+        Ok(Metrics::new(&provider, &name))
     }
 
     /// The chain of the profile, if one is set.
@@ -410,6 +457,7 @@ pub(crate) struct Parts {
     /// The session name of the hops that set none.
     #[cfg_attr(not(feature = "pool"), allow(dead_code))]
     pub(crate) session_name: String,
+    pub(crate) metrics: Metrics,
 }
 
 /// The STS endpoint and the region to sign for: `explicit` (`endpoint_url`, or `configure`'s) in
@@ -454,6 +502,23 @@ fn default_session_name(time: &SharedTimeSource) -> String {
     format!("aws-role-chain-{}", since_epoch.as_millis())
 }
 
+/// The metrics' `chain` attribute: short, and plain enough for any metrics backend.
+fn check_name(name: &str) -> Result<(), BuildError> {
+    const LONGEST: usize = 64;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.:/".contains(c);
+    if name.is_empty() || name.len() > LONGEST || !name.chars().all(plain) {
+        return Err(BuildError::new(
+            None,
+            "name",
+            format!(
+                "the chain's name must be 1 to {LONGEST} letters, digits or -_.:/ (it is the \
+                 `chain` attribute of every metric), not {name:?}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_endpoint_url(url: &str) -> Result<(), BuildError> {
     let host = url
         .strip_prefix("https://")
@@ -480,6 +545,8 @@ impl fmt::Debug for RoleChainProviderBuilder {
             .field("profile", &self.profile)
             .field("mfa_token_provider", &self.mfa_token_provider.is_some())
             .field("refresh_policy", &self.refresh_policy)
+            .field("telemetry_provider", &self.telemetry_provider.is_some())
+            .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }

@@ -47,6 +47,7 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 use tracing::{debug, debug_span, info, warn, Instrument};
 
+use crate::metrics::Metrics;
 use crate::panic::guarded;
 use crate::policy::{Attempts, CallerAction, Next, RefreshPolicy};
 use crate::time::HotClock;
@@ -75,6 +76,8 @@ pub(crate) trait Failure: Clone + fmt::Display + Send + Sync + 'static {
     /// What a caller gets when the value it waited on expired before the attempt in flight
     /// completed.
     fn outlived() -> Self;
+    /// The failure's name as the `outcome` of a metric.
+    fn outcome(&self) -> &'static str;
 }
 
 type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send>>;
@@ -103,6 +106,7 @@ struct Shared<T, E> {
     changed: watch::Sender<()>,
     time: SharedTimeSource,
     policy: RefreshPolicy,
+    metrics: Metrics,
 }
 
 impl<T, E> Shared<T, E> {
@@ -153,6 +157,7 @@ where
                 changed: watch::Sender::new(()),
                 time,
                 policy,
+                metrics: Metrics::default(),
             }),
             fetch,
             sleep,
@@ -163,6 +168,15 @@ where
     /// The cache, its cached path reading the time with `hot_clock`.
     pub(crate) fn with_hot_clock(mut self, hot_clock: HotClock) -> Self {
         self.hot_clock = hot_clock;
+        self
+    }
+
+    /// The cache, its refreshes and waits recorded in `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Metrics) -> Self {
+        // Only before the cache is shared.
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.metrics = metrics;
+        }
         self
     }
 
@@ -242,7 +256,10 @@ where
                 }
                 CallerAction::Wait { until } => until,
             };
-            waiter.since_attempts.get_or_insert(state.attempts);
+            if waiter.since_attempts.is_none() {
+                self.shared.metrics.waited();
+                waiter.since_attempts = Some(state.attempts);
+            }
             waiter.outlived |= self.wait(&mut changed, until, now).await;
         }
     }
@@ -372,6 +389,7 @@ where
         let started = time.now();
         let before = shared.state.rcu(|state| state.started(started, policy));
         let id = before.next_attempt();
+        let trigger = before.trigger(started);
         // A run for an invalidation derives every hop anew: any of them may have been revoked.
         let freshness = match before.invalidations.pending {
             true => Freshness::FromScratch,
@@ -391,6 +409,8 @@ where
             .state
             .rcu(|state| state.finished(result.clone(), id, now, policy, draw));
         log_outcome(&previous, &shared.state.load(), now);
+        let outcome = result.as_ref().err().map_or("ok", Failure::outcome);
+        shared.metrics.refresh(trigger, outcome);
         shared.tell_waiters();
     }
 }

@@ -21,6 +21,7 @@ use tracing::debug;
 use crate::cache::Freshness;
 use crate::error::{Error, ErrorKind};
 use crate::hop::Hop;
+use crate::metrics::Metrics;
 use crate::panic::guarded;
 use crate::policy::RefreshPolicy;
 use crate::time::later;
@@ -57,13 +58,14 @@ struct HeldCredentials {
     expiry: SystemTime,
 }
 
-/// What chains run in: the STS client, what signs their first hop, the clock, the policy and
-/// the gate. A pool's tenants share one.
+/// What chains run in: the STS client, what signs their first hop, the clock, the policy, the
+/// metrics and the gate. A pool's tenants share one.
 pub(crate) struct Context {
     sts: aws_sdk_sts::Client,
     base: SharedCredentialsProvider,
     time: SharedTimeSource,
     policy: RefreshPolicy,
+    metrics: Metrics,
     gate: Option<Arc<dyn Gate>>,
 }
 
@@ -73,12 +75,14 @@ impl Context {
         base: SharedCredentialsProvider,
         time: SharedTimeSource,
         policy: RefreshPolicy,
+        metrics: Metrics,
     ) -> Self {
         Context {
             sts,
             base,
             time,
             policy,
+            metrics,
             gate: None,
         }
     }
@@ -205,7 +209,10 @@ impl Chain {
                 None => None,
             };
             let fetched_at = self.context.time.now();
-            let assumed = hop.assume(&self.context.sts, signer, fetched_at).await;
+            let context = &self.context;
+            let assumed = hop
+                .assume(&context.sts, &context.metrics, signer, fetched_at)
+                .await;
             drop(turn);
             let (credentials, expiry) = match assumed {
                 Ok(assumed) => assumed,

@@ -5,7 +5,8 @@
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::interceptors::context;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, OrchestratorError};
 use aws_smithy_runtime_api::client::result::ServiceError;
 use aws_smithy_xml::decode::{try_data, Document};
 
@@ -47,6 +48,43 @@ pub(crate) fn classify(
         .with_source(source(err)),
     };
     error.at_hop(hop, role_arn)
+}
+
+/// The kind of one request's failure at hop `hop`, as an interceptor sees it after the attempt:
+/// `None` when STS answered with credentials. The same kinds as [`classify`]'s.
+pub(crate) fn attempt_kind(
+    result: Result<&context::Output, &OrchestratorError<context::Error>>,
+    response: Option<&HttpResponse>,
+    hop: usize,
+) -> Option<ErrorKind> {
+    let err = result.err()?;
+    Some(if let Some(err) = err.as_operation_error() {
+        let status = response.map(|r| r.status().as_u16());
+        let code = err
+            .downcast_ref::<AssumeRoleError>()
+            .and_then(|err| err.code());
+        match code {
+            Some(code) => kind_for(Some(code), status, hop),
+            None => {
+                let in_body = response
+                    .and_then(|r| r.body().bytes())
+                    .and_then(code_and_message_in);
+                kind_for(in_body.as_ref().map(|(code, _)| code.as_str()), status, hop)
+            }
+        }
+    } else if err.is_timeout_error() {
+        ErrorKind::TimedOut
+    } else if let Some(failure) = err.as_connector_error() {
+        match (failure.is_timeout(), failure.is_user()) {
+            (true, _) => ErrorKind::TimedOut,
+            (false, true) => ErrorKind::InvalidConfiguration,
+            (false, false) => ErrorKind::Unavailable,
+        }
+    } else if err.is_response_error() {
+        ErrorKind::InvalidResponse
+    } else {
+        ErrorKind::InvalidConfiguration
+    })
 }
 
 /// An error answer of STS's, by its code, else its HTTP status.

@@ -19,10 +19,13 @@
 //!   manual time.
 //! - [Logs and status](logs): the spans and events, [`Status`](crate::Status), and security
 //!   notes.
+//! - [Metrics](metrics): the instruments, through the AWS SDK's own telemetry layer, and their
+//!   attributes.
 
 pub mod config_files;
 pub mod errors;
 pub mod logs;
+pub mod metrics;
 pub mod mfa;
 pub mod refresh;
 pub mod sharing;

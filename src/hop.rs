@@ -11,7 +11,10 @@ use aws_sdk_sts::error::SdkError;
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -21,9 +24,10 @@ use aws_smithy_types::DateTime;
 use parking_lot::Mutex;
 use tracing::{debug_span, field, warn, Instrument};
 
-use crate::classify::{classify, is_chaining_limit};
+use crate::classify::{attempt_kind, classify, is_chaining_limit};
 use crate::error::{Error, ErrorKind};
 use crate::limits::CHAINED_MAX_DURATION;
+use crate::metrics::{self, Metrics};
 use crate::mfa::{Mfa, TokenCode};
 use crate::role::{is_account_id, Role};
 use crate::time::later;
@@ -72,7 +76,7 @@ impl Hop {
         }
     }
 
-    /// Calls `AssumeRole` for this hop, signed with `signer`.
+    /// Calls `AssumeRole` for this hop, signed with `signer`, each request recorded in `metrics`.
     ///
     /// If the first hop asks for more than an hour and STS answers that the base credentials are
     /// themselves a role session (AWS's role-chaining limit), the call is made once more with one
@@ -80,6 +84,7 @@ impl Hop {
     pub(crate) async fn assume(
         &self,
         sts: &aws_sdk_sts::Client,
+        metrics: &Metrics,
         signer: Credentials,
         now: SystemTime,
     ) -> Result<(Credentials, SystemTime), Error> {
@@ -105,7 +110,14 @@ impl Hop {
             let sts_date = StsDate::default();
             loop {
                 match self
-                    .call(sts, signer.clone(), duration, code.as_ref(), &sts_date)
+                    .call(
+                        sts,
+                        metrics,
+                        signer.clone(),
+                        duration,
+                        code.as_ref(),
+                        &sts_date,
+                    )
                     .await
                 {
                     Err(err)
@@ -145,6 +157,7 @@ impl Hop {
     async fn call(
         &self,
         sts: &aws_sdk_sts::Client,
+        metrics: &Metrics,
         signer: Credentials,
         duration: Option<Duration>,
         code: Option<&TokenCode>,
@@ -162,7 +175,8 @@ impl Hop {
             .iter()
             .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
             .collect::<Vec<_>>();
-        sts.assume_role()
+        let mut request = sts
+            .assume_role()
             .role_arn(&role.role_arn)
             .role_session_name(&self.session_name)
             .set_external_id(role.external_id.as_ref().map(|id| id.expose().to_owned()))
@@ -177,7 +191,15 @@ impl Hop {
             .set_serial_number(code.and(role.mfa_serial.clone()))
             .set_token_code(code.map(|code| code.expose().to_owned()))
             .customize()
-            .interceptor(sts_date.clone())
+            .interceptor(sts_date.clone());
+        if metrics.is_on() {
+            request = request.interceptor(AttemptMetrics {
+                hop: self.index,
+                metrics: metrics.clone(),
+                started: Mutex::default(),
+            });
+        }
+        request
             .config_override(
                 aws_sdk_sts::Config::builder()
                     .credentials_provider(signer)
@@ -281,6 +303,51 @@ impl Intercept for StsDate {
             .and_then(|date| DateTime::from_str(date, Format::HttpDate).ok())
             .and_then(|date| SystemTime::try_from(date).ok());
         *self.0.lock() = date;
+        Ok(())
+    }
+}
+
+/// Records each request of a hop (the SDK's retries included) in the metrics: its outcome, as
+/// [`classify`] would name it, and how long it took on the client's clock.
+#[derive(Debug)]
+struct AttemptMetrics {
+    hop: usize,
+    metrics: Metrics,
+    started: Mutex<Option<SystemTime>>,
+}
+
+impl Intercept for AttemptMetrics {
+    fn name(&self) -> &'static str {
+        "AttemptMetrics"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        components: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        *self.started.lock() = components.time_source().map(|time| time.now());
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        components: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(result) = context.output_or_error() else {
+            return Ok(());
+        };
+        let ended = components.time_source().map(|time| time.now());
+        let took = ended
+            .zip(self.started.lock().take())
+            .and_then(|(ended, started)| ended.duration_since(started).ok())
+            .unwrap_or_default();
+        let kind = attempt_kind(result, context.response(), self.hop);
+        self.metrics
+            .assume_role_call(self.hop, metrics::outcome(kind), took.as_secs_f64());
         Ok(())
     }
 }

@@ -70,6 +70,7 @@ mod error;
 pub mod guide;
 mod hop;
 mod limits;
+mod metrics;
 mod mfa;
 mod panic;
 mod policy;

@@ -45,6 +45,7 @@ use crate::cache::{Failure, Snapshot, Waiter};
 use crate::chain::{Chain, Context};
 use crate::error::{BuildError, Error, ErrorKind};
 use crate::hop::Hop;
+use crate::metrics::{Gauge, Metrics};
 use crate::policy::{Attempts, CallerAction, Next, RefreshPolicy};
 use crate::provider::{sdk_future, RoleChainProvider};
 use crate::role::Role;
@@ -105,6 +106,9 @@ pub(crate) struct PoolInner {
     evictions: Arc<AtomicU64>,
     gate: Arc<RateGate>,
     engine: Engine,
+    metrics: Metrics,
+    /// The pool's gauges, registered while it lives.
+    _gauges: [Gauge; 3],
 }
 
 /// A tenant's hops, by every input of their requests: two tenants share credentials only if
@@ -257,15 +261,9 @@ impl RoleChainPool {
     pub fn status(&self) -> PoolStatus {
         let pool = &self.inner;
         pool.tenants.run_pending_tasks();
-        let now = pool.time.now();
-        let idle_timeout = pool.settings.idle_timeout;
         PoolStatus {
             tenants: pool.tenants.entry_count(),
-            active: pool
-                .tenants
-                .iter()
-                .filter(|(_, entry)| !entry.is_idle(now, idle_timeout))
-                .count() as u64,
+            active: pool.active(),
             evictions: pool.evictions.load(Ordering::Relaxed),
             assume_role_calls: pool.gate.calls(),
             throttled: pool.gate.throttling_answers(),
@@ -285,6 +283,16 @@ pub(crate) fn no_mfa_in_a_pool(hop: usize) -> BuildError {
 }
 
 impl PoolInner {
+    /// The tenants used within the idle timeout.
+    fn active(&self) -> u64 {
+        let now = self.time.now();
+        let idle_timeout = self.settings.idle_timeout;
+        let active = self.tenants.iter();
+        active
+            .filter(|(_, e)| !e.is_idle(now, idle_timeout))
+            .count() as u64
+    }
+
     /// A new entry for `key`, running its hops.
     fn new_entry(&self, key: Arc<TenantKey>) -> Entry {
         let chain = Chain::new(self.context.clone(), key.hops.clone());
@@ -441,6 +449,14 @@ impl TenantInner {
     /// The slow path: what [`RefreshPolicy::caller_action`] says, asking the engine for an
     /// attempt when one is due.
     async fn get_or_wait(&self) -> Result<Credentials, Error> {
+        let result = self.wait_for_credentials().await;
+        if let Err(err) = &result {
+            self.pool.metrics.error(err.kind());
+        }
+        result
+    }
+
+    async fn wait_for_credentials(&self) -> Result<Credentials, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::no_runtime())?;
         let pool = &self.pool;
         pool.engine.ensure_running(pool, &runtime)?;
@@ -478,6 +494,11 @@ impl TenantInner {
                     return Ok(value.clone());
                 }
                 CallerAction::Fail => {
+                    // Served from the refusal backoff, not from an attempt it waited for.
+                    let refused = entry.refusals.load(Ordering::Relaxed) > 0;
+                    if refused && waiter.since_attempts.is_none() {
+                        pool.metrics.refusal_served();
+                    }
                     return Err(state.last_error.clone().unwrap_or_else(Error::outlived));
                 }
                 CallerAction::Wait { until } => until,
@@ -489,7 +510,10 @@ impl TenantInner {
                 }
                 pool.engine.request(&entry, engine::WAITED);
             }
-            waiter.since_attempts.get_or_insert(state.attempts);
+            if waiter.since_attempts.is_none() {
+                pool.metrics.waited();
+                waiter.since_attempts = Some(state.attempts);
+            }
             let wake_at = until.map_or(turn_by, |until| until.min(turn_by));
             let limit = wake_at
                 .duration_since(now)

@@ -14,6 +14,7 @@ use tracing::{debug, debug_span, field, trace, Instrument};
 use crate::cache::{Cache, Failure, Fetch};
 use crate::chain::Chain;
 use crate::error::{Error, ErrorKind};
+use crate::metrics::{self, Gauge, Metrics};
 use crate::policy::RefreshPolicy;
 use crate::status::Status;
 use crate::time::HotClock;
@@ -52,25 +53,45 @@ struct Inner {
     chain: Arc<Chain>,
     cache: Cache<Credentials, Error>,
     time: SharedTimeSource,
+    metrics: Metrics,
+    /// `aws_role_chain.credentials.time_to_expiry`, registered while the provider lives.
+    _time_to_expiry: Gauge,
 }
 
 impl RoleChainProvider {
-    /// A provider of `chain`'s credentials, cached as `policy` says; `system_clock` says that
-    /// `time` is the system clock, which the cached path then reads coarsely.
+    /// A provider of `chain`'s credentials, cached as `policy` says and recorded in `metrics`;
+    /// `system_clock` says that `time` is the system clock, which the cached path then reads
+    /// coarsely.
     pub(crate) fn new(
         chain: Chain,
         policy: RefreshPolicy,
         time: SharedTimeSource,
         system_clock: bool,
         sleep: SharedAsyncSleep,
+        metrics: Metrics,
     ) -> Self {
         let chain = Arc::new(chain);
         let hot_clock = HotClock::for_source(system_clock);
-        let cache =
-            Cache::new(run_chain(&chain), policy, time.clone(), sleep).with_hot_clock(hot_clock);
-        RoleChainProvider {
-            inner: Arc::new(Inner { chain, cache, time }),
-        }
+        let cache = Cache::new(run_chain(&chain), policy, time.clone(), sleep)
+            .with_hot_clock(hot_clock)
+            .with_metrics(metrics.clone());
+        let inner = Arc::new_cyclic(|inner: &std::sync::Weak<Inner>| {
+            let inner = inner.clone();
+            let time_to_expiry = metrics.gauge(
+                "aws_role_chain.credentials.time_to_expiry",
+                "s",
+                "How long the credentials in service stay valid",
+                move || Some(inner.upgrade()?.time_to_expiry()?.as_secs_f64()),
+            );
+            Inner {
+                chain,
+                cache,
+                time,
+                metrics,
+                _time_to_expiry: time_to_expiry,
+            }
+        });
+        RoleChainProvider { inner }
     }
 
     /// Whether the cached path reads the system's coarse clock.
@@ -144,6 +165,19 @@ impl RoleChainProvider {
         &self.inner.time
     }
 
+    /// How long the credentials in service stay valid (zero once they have expired); none
+    /// before the first.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn time_to_expiry(&self) -> Option<Duration> {
+        self.inner.time_to_expiry()
+    }
+
+    /// Where the provider's metrics go, for the components built around it.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     #[cfg(test)]
     pub(crate) fn chain(&self) -> &Chain {
         &self.inner.chain
@@ -168,9 +202,19 @@ impl Inner {
         let result = self.cache.get_or_wait().instrument(span.clone()).await;
         match &result {
             Ok(_) => span.record("outcome", field::display("success")),
-            Err(err) => span.record("outcome", field::display(err.kind())),
+            Err(err) => {
+                self.metrics.error(err.kind());
+                span.record("outcome", field::display(err.kind()))
+            }
         };
         result
+    }
+
+    /// How long the credentials in service stay valid (zero once they have expired); none
+    /// before the first.
+    fn time_to_expiry(&self) -> Option<Duration> {
+        let expiry = self.cache.snapshot().current.as_ref()?.expiry;
+        Some(expiry.duration_since(self.time.now()).unwrap_or_default())
     }
 }
 
@@ -282,6 +326,10 @@ impl Failure for Error {
             "the credentials expired while their refresh was still in flight; the refresh goes on \
              in the background, within RefreshPolicy::fetch_timeout",
         )
+    }
+
+    fn outcome(&self) -> &'static str {
+        metrics::outcome(Some(self.kind()))
     }
 
     fn expiring_on_arrival(lifetime: Duration) -> Self {

@@ -163,6 +163,11 @@ impl Role {
         &self.role_arn
     }
 
+    /// The role's name: the ARN's last path segment, without its account or path.
+    pub(crate) fn name(&self) -> &str {
+        self.role_arn.rsplit('/').next().unwrap_or(&self.role_arn)
+    }
+
     /// Checks every setting of the role at position `hop` against STS's rules.
     pub(crate) fn validate(&self, hop: usize) -> Result<(), BuildError> {
         self.check_role_arn()

@@ -71,6 +71,10 @@ use crate::redact::REDACTED;
 
 /// The path credentials are served at, unless set.
 const DEFAULT_PATH: &str = "/role-chain/credentials";
+/// The path of the health answer, unless set.
+const DEFAULT_HEALTH_PATH: &str = "/healthz";
+/// Connections the health listener serves at once.
+const HEALTH_CONNECTIONS: usize = 16;
 /// Connections served at once, unless set.
 const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// The most connections that can be asked for: each holds a file descriptor.
@@ -97,6 +101,7 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 pub struct CredentialsServer {
     local_addr: SocketAddr,
     path: String,
+    health_url: String,
     token_at_start: Arc<zeroize::Zeroizing<String>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -115,6 +120,8 @@ impl CredentialsServer {
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             allow_non_loopback: false,
             path: DEFAULT_PATH.to_owned(),
+            health_path: DEFAULT_HEALTH_PATH.to_owned(),
+            health_address: None,
             token: TokenSource::Random,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
@@ -136,6 +143,13 @@ impl CredentialsServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The URL of the health answer, which needs no token: on the
+    /// [`health_address`](CredentialsServerBuilder::health_address) if one is set, else beside
+    /// the credentials, such as `http://127.0.0.1:41234/healthz`.
+    pub fn health_url(&self) -> &str {
+        &self.health_url
     }
 
     /// Stops accepting connections, lets the requests in flight finish (for at most 5 s) and
@@ -167,6 +181,8 @@ pub struct CredentialsServerBuilder {
     address: SocketAddr,
     allow_non_loopback: bool,
     path: String,
+    health_path: String,
+    health_address: Option<SocketAddr>,
     token: TokenSource,
     max_connections: usize,
     max_request_bytes: usize,
@@ -192,6 +208,24 @@ impl CredentialsServerBuilder {
     /// The path credentials are served at. Default: `/role-chain/credentials`.
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
+        self
+    }
+
+    /// The path of the health answer, which needs no token: `200` with
+    /// `{"state":"valid","expires_in":<seconds>}` while the provider holds valid credentials,
+    /// else `503` with `{"state":"expired"}` or `{"state":"none"}` (before the first); nothing
+    /// else, no ARN, account or error. `GET` or `HEAD`. Default: `/healthz`.
+    pub fn health_path(mut self, path: impl Into<String>) -> Self {
+        self.health_path = path.into();
+        self
+    }
+
+    /// A second listener, on any address, that answers the health path only, to any `Host`:
+    /// for probes that cannot reach loopback, such as a Kubernetes kubelet's, which connects to
+    /// the pod's address. The credentials stay on [`address`](Self::address). Default: none;
+    /// the health path is then answered on `address` alone.
+    pub fn health_address(mut self, address: SocketAddr) -> Self {
+        self.health_address = Some(address);
         self
     }
 
@@ -245,6 +279,12 @@ impl CredentialsServerBuilder {
                 self.path
             )));
         }
+        if !self.health_path.starts_with('/') || self.health_path == self.path {
+            return Err(invalid(format!(
+                "the health path must start with / and differ from the credentials path; got {:?}",
+                self.health_path
+            )));
+        }
         if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
             return Err(invalid(format!(
                 "max_connections must be from 1 to {MAX_CONNECTIONS}; got {}",
@@ -261,8 +301,18 @@ impl CredentialsServerBuilder {
         let token = Arc::new(Token::new(self.token, self.provider.time_source().clone())?);
         let listener = TcpListener::bind(self.address).await?;
         let local_addr = listener.local_addr()?;
+        let health = match self.health_address {
+            Some(address) => Some(TcpListener::bind(address).await?),
+            None => None,
+        };
+        let health_url = match &health {
+            Some(listener) => format!("http://{}{}", listener.local_addr()?, self.health_path),
+            None => format!("http://{local_addr}{}", self.health_path),
+        };
         let rules = Rules {
             path: self.path.clone(),
+            health_path: self.health_path,
+            health_only: false,
             bound_ip: Some(local_addr.ip()).filter(|ip| !ip.is_unspecified()),
         };
         let (stop, stopped) = watch::channel(false);
@@ -275,10 +325,31 @@ impl CredentialsServerBuilder {
             refusals: Arc::new(RefusalBudget::new()),
             max_request_bytes: self.max_request_bytes,
         };
-        let task = tokio::spawn(serving.run(listener, stopped));
+        let probes = health.map(|listener| {
+            let rules = Rules {
+                health_only: true,
+                ..serving.rules.as_ref().clone()
+            };
+            let serving = Serving {
+                rules: Arc::new(rules),
+                // Any peer: it serves the health path alone.
+                bound: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                slots: Slots::new(HEALTH_CONNECTIONS),
+                refusals: Arc::new(RefusalBudget::new()),
+                ..serving.clone()
+            };
+            serving.run(listener, stopped.clone())
+        });
+        let task = tokio::spawn(async move {
+            match probes {
+                Some(probes) => drop(tokio::join!(serving.run(listener, stopped), probes)),
+                None => serving.run(listener, stopped).await,
+            }
+        });
         debug!(address = %local_addr, "credentials server started");
         Ok(CredentialsServer {
             local_addr,
+            health_url,
             path: self.path,
             token_at_start: token.current().ok_or_else(|| {
                 io::Error::other("the credentials server's token file changed while it started")
@@ -295,6 +366,8 @@ impl fmt::Debug for CredentialsServerBuilder {
             .field("address", &self.address)
             .field("allow_non_loopback", &self.allow_non_loopback)
             .field("path", &self.path)
+            .field("health_path", &self.health_path)
+            .field("health_address", &self.health_address)
             .field("token", &self.token)
             .field("max_connections", &self.max_connections)
             .field("max_request_bytes", &self.max_request_bytes)
@@ -403,10 +476,12 @@ impl Serving {
                     // An error makes hyper close the connection without an answer.
                     return Err(io::Error::other("refused without an answer"));
                 }
+                let status = answer.response.status().as_u16();
+                serving.provider.metrics().server_request(status);
                 debug!(
                     method = %request.method(),
                     path = request.uri().path(),
-                    status = answer.response.status().as_u16(),
+                    status,
                     "credentials request"
                 );
                 Ok(answer.response)

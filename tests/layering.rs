@@ -9,7 +9,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["time", "panic", "redact", "limits"],
     &["error"],
-    &["role", "policy"],
+    &["role", "policy", "metrics"],
     &["classify", "mfa", "cache"],
     &["hop", "profile"],
     &["chain"],

@@ -589,6 +589,8 @@ cases! { setting_refused:
     a_request_head_over_1_mib_is_refused: (|b| b.max_request_bytes(usize::MAX), "max_request_bytes must be from 8192");
     a_path_without_a_slash_is_refused: (|b| b.path("creds"), "the path must start with /");
     a_short_token_is_refused: (|b| b.token("short"), "shorter than 32 characters");
+    a_health_path_without_a_slash_is_refused: (|b| b.health_path("healthz"), "the health path must start with /");
+    a_health_path_that_is_the_credentials_path_is_refused: (|b| b.health_path("/role-chain/credentials"), "differ from the credentials path");
 }
 
 #[tokio::test]
@@ -625,4 +627,104 @@ async fn a_caller_waiting_for_a_refresh_keeps_its_slot_against_connections_witho
 
     let (status, body) = waiting.await.unwrap();
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn the_health_path_answers_without_the_token_with_the_state_alone_and_nothing_else_does() {
+    let world = World::new().await;
+    let provider = world.two_hops();
+    let server = CredentialsServer::start(provider.clone()).await.unwrap();
+    let health = "GET /healthz HTTP/1.1\r\nHost: localhost";
+
+    // Before the first credentials.
+    let (status, body) = send(server.local_addr(), health).await;
+    assert_eq!((status, body.as_str()), (503, r#"{"state":"none"}"#));
+
+    let credentials = provider.credentials().await.unwrap();
+    let (status, body) = send(server.local_addr(), health).await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["state"], "valid");
+    let left = credentials.expiry().unwrap().duration_since(now()).unwrap();
+    let expires_in = json["expires_in"].as_u64().unwrap();
+    assert!(
+        expires_in.abs_diff(left.as_secs()) <= 5,
+        "{body} vs {left:?}"
+    );
+    assert_eq!(json.as_object().unwrap().len(), 2, "{body}");
+    for hidden in ["arn:", "111111111111", credentials.access_key_id()] {
+        assert!(!body.contains(hidden), "{body}");
+    }
+    let (status, _) = send(
+        server.local_addr(),
+        "HEAD /healthz HTTP/1.1\r\nHost: localhost",
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // The credentials still need the token; the health path asks for nothing more.
+    let without_token = "GET /role-chain/credentials HTTP/1.1\r\nHost: localhost";
+    assert_eq!(send(server.local_addr(), without_token).await.0, 401);
+    let posted = "POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0";
+    assert_eq!(send(server.local_addr(), posted).await.0, 401);
+    let elsewhere = "GET /healthz HTTP/1.1\r\nHost: attacker.example";
+    assert_eq!(send(server.local_addr(), elsewhere).await.0, 403);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_health_answer_is_503_while_the_chain_fails() {
+    let world = World::new().await;
+    world.sts.set_outage(Some(Fault::ServiceUnavailable));
+    let provider = world.chain(2).configure(&no_retries()).build().unwrap();
+    let server = CredentialsServer::start(provider.clone()).await.unwrap();
+    assert!(provider.credentials().await.is_err());
+
+    let (status, body) = send(
+        server.local_addr(),
+        "GET /healthz HTTP/1.1\r\nHost: localhost",
+    )
+    .await;
+
+    assert_eq!((status, body.as_str()), (503, r#"{"state":"none"}"#));
+    assert!(!body.contains("Unavailable"), "no error text: {body}");
+}
+
+#[tokio::test]
+async fn a_health_address_serves_the_health_path_to_any_host_and_nothing_else() {
+    let world = World::new().await;
+    let provider = world.two_hops();
+    let server = CredentialsServer::builder(provider.clone())
+        .health_address("127.0.0.1:0".parse().unwrap())
+        .health_path("/ready")
+        .start()
+        .await
+        .unwrap();
+    provider.credentials().await.unwrap();
+    let probes: SocketAddr = server
+        .health_url()
+        .trim_start_matches("http://")
+        .trim_end_matches("/ready")
+        .parse()
+        .unwrap();
+    assert_ne!(probes, server.local_addr());
+
+    // A kubelet names the pod's address in Host.
+    let probe = "GET /ready HTTP/1.1\r\nHost: 10.1.2.3:9912";
+    assert_eq!(send(probes, probe).await.0, 200);
+    // Not even a caller with the token gets credentials there.
+    let with_token = format!(
+        "GET /role-chain/credentials HTTP/1.1\r\nHost: localhost\r\nAuthorization: {}",
+        server.token()
+    );
+    assert_eq!(send(probes, &with_token).await.0, 404);
+    assert_eq!(send(server.local_addr(), &with_token).await.0, 200);
+    // The old default path is not the health path any more.
+    assert_eq!(
+        send(probes, "GET /healthz HTTP/1.1\r\nHost: localhost")
+            .await
+            .0,
+        404
+    );
+    server.shutdown().await;
 }

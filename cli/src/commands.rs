@@ -32,6 +32,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:0")]
     address: SocketAddr,
 
+    /// Also answer the health path, /healthz, on this address, which may be any (such as
+    /// 0.0.0.0:9912 in a pod, for the kubelet's probes): GET /healthz answers 200 while the
+    /// credentials are valid, else 503, with no token and nothing but the state and the seconds
+    /// left. Nothing else is served there. /healthz is always answered on --address too.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    health_address: Option<SocketAddr>,
+
     /// The token file: if it exists, its content is the token, read again when it changes (a
     /// regular file of this user's, mode 0600, 32 to 4096 visible characters and nothing
     /// around them); otherwise a random token is written to it (mode 0600) and it is removed
@@ -126,6 +133,10 @@ async fn start_serving(
 ) -> Result<(Ready, CredentialsServer, Option<Created>), String> {
     let ready = ready(&args.chain).await?;
     let builder = CredentialsServer::builder(ready.provider.clone()).address(args.address);
+    let builder = match args.health_address {
+        Some(address) => builder.health_address(address),
+        None => builder,
+    };
     // SDKs read the file from their own directories.
     let given = args
         .token_file

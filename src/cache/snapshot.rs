@@ -5,6 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Failure;
+use crate::metrics::Trigger;
 use crate::policy::{Failures, Invalidation, Invalidations, Next, RefreshPolicy, Validity};
 use crate::time::later;
 
@@ -71,6 +72,18 @@ impl<T, E> Default for Snapshot<T, E> {
 }
 
 impl<T: Clone, E: Failure> Snapshot<T, E> {
+    /// What an attempt starting at `now` from this state is for: an invalidation, callers who
+    /// have no value to be served, or a refresh ahead of expiry.
+    pub(crate) fn trigger(&self, now: SystemTime) -> Trigger {
+        if self.invalidations.pending {
+            Trigger::Invalidation
+        } else if self.current.as_ref().is_none_or(|c| now >= c.serve_until) {
+            Trigger::Caller
+        } else {
+            Trigger::Background
+        }
+    }
+
     pub(crate) fn due(&self, now: SystemTime) -> bool {
         self.next_refresh.is_none_or(|due| now >= due)
     }

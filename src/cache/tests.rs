@@ -26,6 +26,9 @@ impl Failure for Fail {
     fn is_retryable(&self) -> bool {
         self.retryable
     }
+    fn outcome(&self) -> &'static str {
+        "failed"
+    }
     fn timed_out(_: Duration) -> Self {
         Fail {
             retryable: true,

@@ -125,16 +125,33 @@
 //! `Expiration` and `AccountId`; since each run is a new process, it fetches anew each time the SDK
 //! asks, so prefer the endpoint for long jobs.
 //!
+//! ## Health
+//!
+//! The endpoint answers `GET` (or `HEAD`) of `/healthz` (`health_path` sets another) **without
+//! the token**: `200` with `{"state":"valid","expires_in":<seconds>}` while the provider holds
+//! valid credentials, else `503` with `{"state":"expired"}`, or `{"state":"none"}` before the
+//! first; never an ARN, an account or an error's text. It does not fetch: the background refresh
+//! keeps the credentials valid, and `serve` fetches the first ones before it listens. On the
+//! endpoint's own address the `Host` check still applies. A kubelet's probes connect to the
+//! pod's address, not its loopback: `health_address` (`serve --health-address 0.0.0.0:9912`)
+//! opens a second listener that answers the health path alone, to any `Host`, and nothing else,
+//! so the credentials stay on loopback.
+//!
 //! ## A Kubernetes sidecar
 //!
 //! Run `aws-role-chain serve --address 127.0.0.1:9911 --token-file
-//! /var/run/role-chain/token` in a container of the pod (the containers of a pod share its
-//! loopback), with the token file on a shared `emptyDir` volume written by an init container, and
-//! give the application containers `AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9911/role-chain/credentials`
-//! and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/var/run/role-chain/token`. The token file must
+//! /var/run/role-chain/token --health-address 0.0.0.0:9912` in a container of the pod (the
+//! containers of a pod share its loopback), with the token file on a shared `emptyDir` volume
+//! written by an init container, and give the application containers
+//! `AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9911/role-chain/credentials` and
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/var/run/role-chain/token`. The token file must
 //! belong to the user `serve` runs as and be readable by no one else, so the init container, the
 //! sidecar and the application containers run as one user (`runAsUser` in the pod's
-//! `securityContext`).
+//! `securityContext`). The README has the whole pod: the sidecar as a native sidecar (an init
+//! container with `restartPolicy: Always`, started before the application and ready only once
+//! it serves valid credentials), with `/healthz` on port 9912 as its readiness and startup
+//! probe. Use a TCP probe for liveness: credentials that cannot be refreshed while STS is down
+//! are not mended by a restart.
 //!
 //! ## Security of the endpoint
 //!

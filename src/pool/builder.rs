@@ -2,13 +2,14 @@
 //! own limits, every one checked by [`build`](RoleChainPoolBuilder::build).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_smithy_async::rt::sleep::AsyncSleep;
 use aws_smithy_async::time::TimeSource;
+use aws_smithy_observability::TelemetryProvider;
 use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
 use aws_types::SdkConfig;
@@ -21,6 +22,7 @@ use crate::builder::{RoleChainProviderBuilder, Roles};
 use crate::chain::{Chain, Context};
 use crate::error::BuildError;
 use crate::limits::MAX_DURATION;
+use crate::metrics::{Gauge, Metrics};
 use crate::policy::{Backoff, RefreshPolicy};
 use crate::provider::RoleChainProvider;
 use crate::role::Role;
@@ -108,6 +110,8 @@ impl PoolSettings {
 /// | setter | meaning | default |
 /// |---|---|---|
 /// | [`configure`](Self::configure), [`base_provider`](Self::base_provider), [`region`](Self::region), [`endpoint_url`](Self::endpoint_url), [`time_source`](Self::time_source), [`sleep_impl`](Self::sleep_impl), [`refresh_policy`](Self::refresh_policy) | as [`RoleChainProviderBuilder`]'s | as there |
+/// | [`telemetry_provider(p)`](Self::telemetry_provider) | where the metrics go, pool's included (see [Metrics](crate::guide::metrics)) | the global one of `aws-smithy-observability` |
+/// | [`name(n)`](Self::name) | the `chain` attribute of every metric of the pool, its tenants' included | `"pool"` |
 /// | [`assume(Role)`](Self::assume) | appends a shared hop, fetched once for the whole pool; no `mfa_serial` | none |
 /// | [`max_tenants(n)`](Self::max_tenants) | the most tenants held; beyond, the least recently used is evicted (idle ones first, by that order) | 10,000 |
 /// | [`idle_timeout(d)`](Self::idle_timeout) | a tenant not used for this long is no longer refreshed, and leaves the pool when its credentials expire | 15 min (1 s to 12 h) |
@@ -172,6 +176,21 @@ impl RoleChainPoolBuilder {
     /// tenant and of the shared hops.
     pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
         self.chain = self.chain.refresh_policy(policy);
+        self
+    }
+
+    /// As [`RoleChainProviderBuilder::telemetry_provider`]: where the pool's metrics go, those of
+    /// its shared hops and tenants included.
+    pub fn telemetry_provider(mut self, provider: impl Into<Arc<TelemetryProvider>>) -> Self {
+        self.chain = self.chain.telemetry_provider(provider);
+        self
+    }
+
+    /// As [`RoleChainProviderBuilder::name`]: the `chain` attribute of the pool's metrics,
+    /// `"pool"` by default. Tenants have none of their own: their roles would make the metrics'
+    /// attributes unbounded, and reveal them.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.chain = self.chain.name(name);
         self
     }
 
@@ -244,6 +263,7 @@ impl RoleChainPoolBuilder {
             settings.sts_rate_limit,
             parts.time.clone(),
             parts.sleep.clone(),
+            parts.metrics.clone(),
         ));
         let shared_hops = parts.hops.len();
         let (shared, signer) = match shared_hops {
@@ -254,6 +274,7 @@ impl RoleChainPoolBuilder {
                     parts.base,
                     parts.time.clone(),
                     parts.policy.clone(),
+                    parts.metrics.clone(),
                 )
                 .with_gate(gate.clone());
                 let chain = Chain::new(context, parts.hops);
@@ -263,6 +284,7 @@ impl RoleChainPoolBuilder {
                     parts.time.clone(),
                     parts.system_clock,
                     parts.sleep.clone(),
+                    parts.metrics.clone(),
                 );
                 (
                     Some(provider.clone()),
@@ -272,6 +294,7 @@ impl RoleChainPoolBuilder {
         };
         let evictions = Arc::new(AtomicU64::new(0));
         let counted = evictions.clone();
+        let metrics = parts.metrics.clone();
         let tenants = moka::sync::Cache::builder()
             .max_capacity(u64::try_from(settings.max_tenants).unwrap_or(u64::MAX))
             .eviction_policy(moka::policy::EvictionPolicy::lru())
@@ -279,6 +302,7 @@ impl RoleChainPoolBuilder {
                 move |_key: Arc<Arc<TenantKey>>, entry: Arc<Entry>, cause: RemovalCause| {
                     if cause == RemovalCause::Size {
                         counted.fetch_add(1, Ordering::Relaxed);
+                        metrics.evicted(1);
                     }
                     if cause != RemovalCause::Replaced {
                         entry.forget();
@@ -289,10 +313,15 @@ impl RoleChainPoolBuilder {
         let engine = Engine::new(settings.max_concurrent_sts_calls);
         // What every tenant's chain runs in: signed by the shared hops (or the base), through the
         // gate.
-        let tenants_context = Context::new(sts, signer, parts.time.clone(), parts.policy.clone())
-            .with_gate(gate.clone());
+        let time = parts.time.clone();
+        let policy = parts.policy.clone();
+        let metrics = parts.metrics.clone();
+        let tenants_context =
+            Context::new(sts, signer, time, policy, metrics.clone()).with_gate(gate.clone());
         Ok(RoleChainPool {
-            inner: Arc::new(PoolInner {
+            inner: Arc::new_cyclic(|pool: &Weak<PoolInner>| PoolInner {
+                _gauges: gauges(&metrics, pool),
+                metrics,
                 shared,
                 context: Arc::new(tenants_context),
                 shared_hops,
@@ -309,4 +338,32 @@ impl RoleChainPoolBuilder {
             }),
         })
     }
+}
+
+/// The pool's gauges, read from `pool` while it lives.
+fn gauges(metrics: &Metrics, pool: &Weak<PoolInner>) -> [Gauge; 3] {
+    let read = |f: fn(&PoolInner) -> f64| {
+        let pool = pool.clone();
+        move || pool.upgrade().map(|pool| f(&pool))
+    };
+    [
+        metrics.gauge(
+            "aws_role_chain.pool.tenants",
+            "{tenant}",
+            "Tenants the pool holds",
+            read(|pool| pool.tenants.entry_count() as f64),
+        ),
+        metrics.gauge(
+            "aws_role_chain.pool.active",
+            "{tenant}",
+            "Tenants used within the idle timeout",
+            read(|pool| pool.active() as f64),
+        ),
+        metrics.gauge(
+            "aws_role_chain.pool.allowed_rate",
+            "{request}/s",
+            "AssumeRole requests per second the pool allows itself now",
+            read(|pool| pool.gate.allowed_rate()),
+        ),
+    ]
 }

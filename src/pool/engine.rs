@@ -22,6 +22,7 @@ use super::{Entry, PoolInner};
 use crate::cache::{attempt_within, log_outcome, Failure, Freshness};
 use crate::chain::Priority;
 use crate::error::{Error, ErrorKind};
+use crate::metrics::Trigger;
 use crate::time::later;
 
 /// Queued for an attempt a caller waits for.
@@ -243,6 +244,7 @@ impl Shared {
             };
             let attempt = Attempt {
                 id: before.next_attempt(),
+                trigger: before.trigger(now),
                 entry,
                 freshness,
                 priority,
@@ -270,6 +272,7 @@ fn expiry(pool: &PoolInner, entry: &Arc<Entry>, now: SystemTime) {
 /// One attempt for one entry, holding a permit until it ends.
 struct Attempt {
     id: u64,
+    trigger: Trigger,
     entry: Arc<Entry>,
     freshness: Freshness,
     priority: Priority,
@@ -280,6 +283,7 @@ impl Attempt {
     async fn run(self, pool: Arc<PoolInner>, engine: Arc<Shared>) {
         let Attempt {
             id,
+            trigger,
             entry,
             freshness,
             priority,
@@ -291,6 +295,8 @@ impl Attempt {
             .instrument(span.clone())
             .await;
         pool.gate.record(result.as_ref().map(|_| ()));
+        let outcome = result.as_ref().err().map_or("ok", Failure::outcome);
+        pool.metrics.refresh(trigger, outcome);
         let now = pool.time.now();
         let policy = &pool.policy;
         let previous = entry

@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 
 use crate::chain::{Gate, Priority, Turn};
 use crate::error::{Error, ErrorKind};
+use crate::metrics::Metrics;
 use crate::time::{earlier, later};
 
 /// The lowest rate a throttling answer can bring the pool to, in calls per second.
@@ -146,6 +147,7 @@ pub(crate) struct RateGate {
     throttled: AtomicU64,
     time: SharedTimeSource,
     sleep: SharedAsyncSleep,
+    metrics: Metrics,
 }
 
 /// The error of a request the gate held past its deadline: the pool's own limit, not STS.
@@ -165,8 +167,10 @@ impl RateGate {
         calls_per_second: u32,
         time: SharedTimeSource,
         sleep: SharedAsyncSleep,
+        metrics: Metrics,
     ) -> Self {
         RateGate {
+            metrics,
             rate: Mutex::new(Rate::new(calls_per_second)),
             waited: AtomicUsize::new(0),
             calls: AtomicU64::new(0),
@@ -206,6 +210,7 @@ impl RateGate {
         deadline: SystemTime,
     ) -> Result<Turn<'_>, Error> {
         let _counted = (priority == Priority::Waited).then(|| Waiting::new(&self.waited));
+        let asked = self.time.now();
         loop {
             let now = self.time.now();
             let wait = {
@@ -217,6 +222,8 @@ impl RateGate {
                     false => match rate.take(now) {
                         Ok(()) => {
                             self.calls.fetch_add(1, Ordering::Relaxed);
+                            let waited = now.duration_since(asked).unwrap_or_default();
+                            self.metrics.queue_wait(waited.as_secs_f64());
                             return Ok(Box::new(InFlight(self)));
                         }
                         Err(wait) => wait,

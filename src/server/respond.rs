@@ -21,8 +21,14 @@ use crate::error::Error;
 use crate::provider::RoleChainProvider;
 
 /// What a request must match besides the token.
+#[derive(Clone)]
 pub(crate) struct Rules {
     pub(crate) path: String,
+    /// Answered without the token: the state of the credentials only.
+    pub(crate) health_path: String,
+    /// Whether the listener serves the health path only (and to any `Host`): one for probes
+    /// from outside the host, which never sees a credentials request.
+    pub(crate) health_only: bool,
     /// An address other than loopback that the server was allowed to bind, which a `Host`
     /// header may then name.
     pub(crate) bound_ip: Option<IpAddr>,
@@ -44,6 +50,21 @@ pub(crate) async fn respond<B>(
     rules: &Rules,
     shown: &AtomicBool,
 ) -> Answer {
+    let probe = request.uri().path() == rules.health_path
+        && matches!(*request.method(), Method::GET | Method::HEAD);
+    if probe && (rules.health_only || check_host(request, rules).is_none()) {
+        return Answer {
+            response: health(provider),
+            admitted: true,
+        };
+    }
+    if rules.health_only {
+        let refusal = (StatusCode::NOT_FOUND, "only the health path is served here");
+        return Answer {
+            response: refuse(refusal),
+            admitted: false,
+        };
+    }
     let caller = check_caller(request, token, rules);
     if caller.is_none() {
         shown.store(true, Ordering::Release);
@@ -66,15 +87,10 @@ type Refusal = (StatusCode, &'static str);
 
 /// Why the caller is refused, if it is: a `Host` of this machine's and the token.
 fn check_caller<B>(request: &Request<B>, token: &Token, rules: &Rules) -> Option<Refusal> {
-    let headers = request.headers();
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-    if !host.is_some_and(|host| is_local_host(host, rules.bound_ip)) {
-        return Some((
-            StatusCode::FORBIDDEN,
-            "the Host header must name this machine's loopback address or localhost",
-        ));
+    if let Some(refusal) = check_host(request, rules) {
+        return Some(refusal);
     }
-    match headers.get(AUTHORIZATION) {
+    match request.headers().get(AUTHORIZATION) {
         None => Some((
             StatusCode::UNAUTHORIZED,
             "an Authorization header is required",
@@ -85,6 +101,15 @@ fn check_caller<B>(request: &Request<B>, token: &Token, rules: &Rules) -> Option
         )),
         Some(_) => None,
     }
+}
+
+/// Why a request is refused for its `Host`, if it is: it must name this machine.
+fn check_host<B>(request: &Request<B>, rules: &Rules) -> Option<Refusal> {
+    let host = request.headers().get(HOST).and_then(|h| h.to_str().ok());
+    (!host.is_some_and(|host| is_local_host(host, rules.bound_ip))).then_some((
+        StatusCode::FORBIDDEN,
+        "the Host header must name this machine's loopback address or localhost",
+    ))
 }
 
 /// Why a caller with the token is refused, if it is: a `GET` of the path, without a body.
@@ -161,6 +186,25 @@ fn success(credentials: &Credentials) -> Response<Full<Bytes>> {
         body["AccountId"] = account.as_str().into();
     }
     json(StatusCode::OK, &body)
+}
+
+/// The health answer: `200` with the seconds left while the provider holds valid credentials,
+/// else `503`; nothing else (no ARN, account or error), since it needs no token.
+fn health(provider: &RoleChainProvider) -> Response<Full<Bytes>> {
+    match provider.time_to_expiry() {
+        Some(left) if !left.is_zero() => json(
+            StatusCode::OK,
+            &serde_json::json!({ "state": "valid", "expires_in": left.as_secs() }),
+        ),
+        Some(_) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "state": "expired" }),
+        ),
+        None => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "state": "none" }),
+        ),
+    }
 }
 
 /// The provider's error: 503 when a later request may succeed, else 500. SDKs retry both. The
