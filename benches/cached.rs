@@ -1,6 +1,7 @@
 //! The cost of a cached call, with 1 and 2 threads: this crate next to the floor (a provider
 //! that returns static credentials) and to aws-config's `AssumeRoleProvider` behind the SDK's
-//! lazy identity cache, resolved the way an SDK client does before each request.
+//! lazy identity cache, resolved the way an SDK client does before each request; and this
+//! crate's call with its metrics going to OpenTelemetry, next to the same call without metrics.
 //!
 //! ```text
 //! cargo bench --bench cached
@@ -61,6 +62,24 @@ where
     })
 }
 
+/// A provider like `bench.ours(1)` whose metrics go to an OpenTelemetry meter provider, through
+/// the SDK's bridge, as an application that exports them has it.
+fn metered(bench: &World) -> aws_role_chain::RoleChainProvider {
+    let reader = opentelemetry_sdk::metrics::ManualReader::builder().build();
+    let otel = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_reader(reader)
+        .build();
+    let meters = aws_smithy_observability_otel::meter::OtelMeterProvider::new(otel);
+    let telemetry = aws_smithy_observability::TelemetryProvider::builder()
+        .meter_provider(std::sync::Arc::new(meters))
+        .build();
+    bench
+        .chain(1)
+        .telemetry_provider(telemetry)
+        .build()
+        .unwrap()
+}
+
 /// The floor: a provider that returns static credentials.
 fn floor() -> SharedCredentialsProvider {
     let credentials = Credentials::new("AKID", "secret", Some("token".into()), None, "static");
@@ -72,15 +91,17 @@ fn cached(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (bench, ours, sdk_ours, sdk_aws_config) = runtime.block_on(async {
+    let (bench, ours, metered, sdk_ours, sdk_aws_config) = runtime.block_on(async {
         let bench = World::new().await;
         let ours = bench.ours(1);
         ours.credentials().await.unwrap();
+        let metered = metered(&bench);
+        metered.credentials().await.unwrap();
         let sdk_ours = SdkCache::new(SharedCredentialsProvider::new(ours.clone()));
         sdk_ours.identity().await;
         let sdk_aws_config = SdkCache::new(bench.aws_config(1).await);
         sdk_aws_config.identity().await;
-        (bench, ours, sdk_ours, sdk_aws_config)
+        (bench, ours, metered, sdk_ours, sdk_aws_config)
     });
     let floor = floor();
     let _enter = runtime.enter();
@@ -93,6 +114,10 @@ fn cached(c: &mut Criterion) {
         group.bench_function("RoleChainProvider::credentials", |b| {
             b.iter_custom(|iters| parallel(threads, iters, &|| ours.credentials()))
         });
+        group.bench_function(
+            "RoleChainProvider::credentials, metrics to OpenTelemetry",
+            |b| b.iter_custom(|iters| parallel(threads, iters, &|| metered.credentials())),
+        );
         group.bench_function("RoleChainProvider::provide_credentials", |b| {
             b.iter_custom(|iters| parallel(threads, iters, &|| ours.provide_credentials()))
         });
@@ -109,7 +134,7 @@ fn cached(c: &mut Criterion) {
 }
 
 /// `CALLGRIND_CALLS=<provider>:<n>`: makes `n` cached calls of one provider (`floor`,
-/// `credentials`, `provide_credentials`, `aws-config`) and exits, for `valgrind --tool=callgrind`
+/// `credentials`, `metered`, `provide_credentials`, `aws-config`) and exits, for `valgrind --tool=callgrind`
 /// to count instructions: the count of `n` calls less that of 0 calls is the cost of `n` calls,
 /// the same on any machine however busy.
 fn count_calls(spec: &str) {
@@ -125,6 +150,8 @@ fn count_calls(spec: &str) {
         let bench = World::new().await;
         let ours = bench.ours(1);
         ours.credentials().await.unwrap();
+        let metered = metered(&bench);
+        metered.credentials().await.unwrap();
         let floor = floor();
         let sdk_aws_config = SdkCache::new(bench.aws_config(1).await);
         sdk_aws_config.identity().await;
@@ -132,6 +159,7 @@ fn count_calls(spec: &str) {
             match which {
                 "floor" => drop(black_box(floor.provide_credentials().await)),
                 "credentials" => drop(black_box(ours.credentials().await)),
+                "metered" => drop(black_box(metered.credentials().await)),
                 "provide_credentials" => drop(black_box(ours.provide_credentials().await)),
                 "aws-config" => drop(black_box(sdk_aws_config.identity().await)),
                 other => panic!("no provider {other}"),

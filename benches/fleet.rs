@@ -3,7 +3,8 @@
 //! refresh points and without it, next to the floor of any random spread (the same number of
 //! calls at independent, uniformly random seconds), and during and after a 10-minute STS
 //! outage. STS is an in-process fake answering at once, and
-//! time is a simulated clock that jumps from one due sleep to the next.
+//! time is a simulated clock that jumps from one due sleep to the next. The calls per minute are
+//! charted in `benches/charts/fleet.svg` and `benches/charts/fleet-outage.svg`.
 //!
 //! ```text
 //! cargo bench --bench fleet
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
+use support::chart;
 use support::sim::{drain, sdk_config, FakeSts, SimClock};
 
 const FLEET: usize = 10_000;
@@ -39,6 +41,19 @@ impl Run {
             .map(|minute| minute.iter().sum())
             .collect();
         peak_and_mean(&minutes)
+    }
+
+    /// The calls in each whole minute from `from` to `to`, as (hours since the start, calls): the
+    /// points of a chart.
+    fn minutes(&self, from: usize, to: usize) -> Vec<(f64, f64)> {
+        self.per_second[from..to.min(self.per_second.len())]
+            .chunks_exact(60)
+            .enumerate()
+            .map(|(i, minute)| {
+                let hours = (from / 60 + i) as f64 / 60.0;
+                (hours, minute.iter().sum::<u64>() as f64)
+            })
+            .collect()
     }
 
     /// The same number of calls from `from` to `to`, each at an independent, uniformly random
@@ -70,6 +85,16 @@ fn row(name: &str, run: &Run, from: usize, to: usize) {
         peak as f64 / mean,
         peak_minute as f64 / mean_minute
     );
+}
+
+/// Writes `benches/charts/<name>`, a chart of calls per minute, and says where or why not.
+fn write_chart(name: &str, title: &str, series: &[(&str, &[(f64, f64)])], marks: &[(f64, &str)]) {
+    let path = chart::path(name);
+    let axes = ("simulated hours", "STS calls per minute");
+    match chart::lines(&path, title, axes, series, None, marks) {
+        Ok(()) => println!("chart: {}", path.display()),
+        Err(e) => eprintln!("chart {} not written: {e}", path.display()),
+    }
 }
 
 async fn simulate(policy: RefreshPolicy, outage: Option<(u64, u64)>) -> Run {
@@ -126,6 +151,7 @@ fn main() {
         println!();
         println!("| refresh policy | calls/s: peak | mean | peak / mean | calls/min: peak | mean | peak / mean |");
         println!("|---|---|---|---|---|---|---|");
+        let mut policies = Vec::new();
         for (name, policy) in [
             ("default (spread from 40 % of the lifetime to the advisory point)", RefreshPolicy::default()),
             ("jitter 0.2 (a fifth of that spread)", RefreshPolicy::default().jitter(0.2)),
@@ -133,6 +159,9 @@ fn main() {
         ] {
             let run = simulate(policy, None).await;
             row(name, &run, 1, end);
+            // The legend names a policy as the table does, without the explanation.
+            let short = name.split_once(" (").map_or(name, |(short, _)| short);
+            policies.push((short, run.minutes(1, end)));
             if name.starts_with("default") {
                 let floor = run.random_floor(1, end);
                 row("floor: the default's calls at uniformly random seconds", &floor, 0, end - 1);
@@ -151,5 +180,28 @@ fn main() {
         row("the 10 minutes after", &run, stop, stop + 600);
         row("from 30 minutes after to the end", &run, stop + 1800, end);
         row("all 6 hours", &run, 1, end);
+
+        println!();
+        let series: Vec<(&str, &[(f64, f64)])> = policies
+            .iter()
+            .map(|(name, points)| (*name, points.as_slice()))
+            .collect();
+        write_chart(
+            "fleet.svg",
+            &format!("{FLEET} providers, 1-hour credentials, started within one second"),
+            &series,
+            &[],
+        );
+        // From 1.5 to 3 hours.
+        let window = run.minutes(5400, 10_800);
+        write_chart(
+            "fleet-outage.svg",
+            "10-minute STS outage two hours in, default policy",
+            &[("default", window.as_slice())],
+            &[
+                (start as f64 / 3600.0, "STS down"),
+                (stop as f64 / 3600.0, "STS back"),
+            ],
+        );
     });
 }

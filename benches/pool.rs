@@ -10,7 +10,8 @@
 //! - Six simulated hours, 10,000 tenants of which a fifth are in use at any time (a different
 //!   fifth every 30 minutes, each tenant of it called once a minute): STS calls, tokio tasks,
 //!   callers that waited.
-//! - A cold storm, on simulated time: 10,000 tenants asked for at once.
+//! - A cold storm, on simulated time: 10,000 tenants asked for at once; its calls per second
+//!   are charted in `benches/charts/pool-storm.svg`.
 //! - SDK clients: the bytes of a client per tenant, and the time of a request on a shared client
 //!   with the tenant's credentials per request against that on the tenant's own client.
 //!
@@ -37,6 +38,7 @@ use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep, Sleep, TokioSlee
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource, TimeSource};
 use aws_types::SdkConfig;
 use criterion::Criterion;
+use support::chart;
 use support::sim::{sdk_config, FakeSts, SimClock};
 use support::SdkCache;
 
@@ -490,7 +492,10 @@ fn fleet(tenants: usize, hours: u64) {
     });
 }
 
+/// `tenants` asked for at once, on simulated time, at the default `sts_rate_limit`: the table, and
+/// `benches/charts/pool-storm.svg` of the calls in each second.
 fn cold_storm(tenants: usize) {
+    const RATE_LIMIT: u32 = 50;
     let runtime = runtime();
     runtime.block_on(async {
         let clock = SimClock::default();
@@ -501,6 +506,7 @@ fn cold_storm(tenants: usize) {
             .base_provider(base())
             .endpoint_url("http://sts.pool.invalid")
             .assume(Role::new(BROKER))
+            .sts_rate_limit(RATE_LIMIT)
             .refresh_policy(
                 aws_role_chain::RefreshPolicy::default().fetch_timeout(Duration::from_secs(3600)),
             )
@@ -522,9 +528,12 @@ fn cold_storm(tenants: usize) {
             second += 1;
             clock.run_until(Duration::from_secs(second)).await;
         }
-        let busiest = sts.per_second().into_iter().max().unwrap_or(0);
+        let per_second = sts.per_second();
+        let busiest = per_second.iter().copied().max().unwrap_or(0);
         println!();
-        println!("| cold storm: {tenants} tenants asked for at once, sts_rate_limit 50 | |");
+        println!(
+            "| cold storm: {tenants} tenants asked for at once, sts_rate_limit {RATE_LIMIT} | |"
+        );
         println!("|---|---|");
         println!(
             "| AssumeRole calls | {} |",
@@ -536,6 +545,25 @@ fn cold_storm(tenants: usize) {
             last.load(Ordering::Relaxed) as f64 / 1000.0
         );
         println!("| served | {} |", done.load(Ordering::Relaxed));
+
+        let calls: Vec<(f64, f64)> = per_second
+            .iter()
+            .enumerate()
+            .map(|(i, calls)| (i as f64, *calls as f64))
+            .collect();
+        let path = chart::path("pool-storm.svg");
+        let limit = format!("sts_rate_limit {RATE_LIMIT}");
+        match chart::lines(
+            &path,
+            &format!("Cold storm: {tenants} tenants asked for at once"),
+            ("simulated seconds", "AssumeRole calls per second"),
+            &[("AssumeRole calls", calls.as_slice())],
+            Some((f64::from(RATE_LIMIT), limit.as_str())),
+            &[],
+        ) {
+            Ok(()) => println!("chart: {}", path.display()),
+            Err(e) => eprintln!("chart {} not written: {e}", path.display()),
+        }
     });
 }
 

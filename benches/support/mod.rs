@@ -20,6 +20,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
 
+pub mod chart;
 pub mod sim;
 
 #[path = "../../tests/common/mod.rs"]
