@@ -57,7 +57,7 @@ impl RoleChainProvider {
 /// | [`mfa_token_provider(f)`](Self::mfa_token_provider) / [`mfa_token_source(p)`](Self::mfa_token_source) | where the 6-digit codes of roles with `mfa_serial` come from (see [MFA](crate::guide::mfa)) | required with an MFA role |
 /// | [`time_source(t)`](Self::time_source) / [`sleep_impl(s)`](Self::sleep_impl) | clock and sleep, for tests that control time | from `configure`, else system clock and tokio |
 /// | [`refresh_policy(p)`](Self::refresh_policy) | windows, jitter and backoff of the background refresh (see [`RefreshPolicy`]) | `RefreshPolicy::default()` |
-/// | [`telemetry_provider(p)`](Self::telemetry_provider) | where the metrics go (see [Metrics](crate::guide::metrics)) | the global one of `aws-smithy-observability`, as read by `build()` |
+/// | [`telemetry_provider(p)`](Self::telemetry_provider) | where the metrics go (see [Metrics](crate::guide::metrics)) | the global one of `aws-smithy-observability` |
 /// | [`name(n)`](Self::name) | the `chain` attribute of every metric | the last role's name |
 ///
 /// Each hop's settings are those of [`Role`], whose page has the table of STS's limits.
@@ -185,9 +185,10 @@ impl RoleChainProviderBuilder {
         self
     }
 
-    /// Where the chain's metrics go. Without it, `build()` takes the global telemetry provider of
-    /// `aws-smithy-observability`, the one the AWS SDK's own metrics use; with the no-op
-    /// provider (the default) nothing is recorded. See [Metrics](crate::guide::metrics).
+    /// Where the chain's metrics go. Without it, they go to the global telemetry provider of
+    /// `aws-smithy-observability`, the one the AWS SDK's own metrics use, looked up at each
+    /// record as the SDK does; with the no-op provider (the default) nothing is recorded. See
+    /// [Metrics](crate::guide::metrics).
     pub fn telemetry_provider(mut self, provider: impl Into<Arc<TelemetryProvider>>) -> Self {
         self.telemetry_provider = Some(provider.into());
         self
@@ -303,13 +304,7 @@ impl RoleChainProviderBuilder {
             (None, Some(role), Roles::Required) => role.name().to_owned(),
             (None, _, _) => "pool".to_owned(),
         };
-        let provider = match &self.telemetry_provider {
-            Some(provider) => provider.clone(),
-            // Only a lock held elsewhere at this instant fails; then no metrics, as by default.
-            None => aws_smithy_observability::global::get_telemetry_provider()
-                .unwrap_or_else(|_| Arc::new(TelemetryProvider::noop())),
-        };
-        Ok(Metrics::new(&provider, &name))
+        Ok(Metrics::new(self.telemetry_provider.clone(), &name))
     }
 
     /// The chain of the profile, if one is set.

@@ -12,20 +12,48 @@
 //! The cached path records nothing: only waits, errors and what reaches STS are counted.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use aws_smithy_observability::instruments::{AsyncMeasure, Histogram, MonotonicCounter};
 use aws_smithy_observability::meter::Meter;
 use aws_smithy_observability::{AttributeValue, Attributes, TelemetryProvider};
+use parking_lot::Mutex;
 
 use crate::error::ErrorKind;
 
 /// The instrumentation scope under which the crate's meter is created.
 const SCOPE: &str = "aws-role-chain";
 
-/// Where the chain's values go: nowhere for the no-op provider.
+/// Where the chain's values go: the instruments of the builder's telemetry provider, else of the
+/// global one, looked up at each record (as the SDK's own metrics do) so that a provider
+/// installed after `build()` is used too; nothing for the no-op provider. `Default`: nowhere.
 #[derive(Clone, Default)]
-pub(crate) struct Metrics(Option<Arc<Instruments>>);
+pub(crate) struct Metrics(Option<Arc<Sink>>);
+
+struct Sink {
+    chain: String,
+    given: Option<Arc<TelemetryProvider>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The telemetry provider `instruments` come from.
+    provider: Option<Arc<TelemetryProvider>>,
+    /// `None` for the no-op provider.
+    instruments: Option<Arc<Instruments>>,
+    /// The gauges, registered with `provider` while their handles live.
+    gauges: Vec<Weak<GaugeSpec>>,
+}
+
+/// A gauge: what it reads, and its registration with the current provider.
+struct GaugeSpec {
+    name: &'static str,
+    units: &'static str,
+    description: &'static str,
+    read: Box<dyn Fn() -> Option<f64> + Send + Sync>,
+    registered: Mutex<Option<Arc<dyn AsyncMeasure<Value = f64>>>>,
+}
 
 struct Instruments {
     chain: String,
@@ -86,11 +114,179 @@ pub(crate) fn kind_name(kind: ErrorKind) -> &'static str {
 }
 
 impl Metrics {
-    /// The instruments of the chain named `chain`, from `provider`: none for the no-op one.
-    pub(crate) fn new(provider: &TelemetryProvider, chain: &str) -> Self {
+    /// The metrics of the chain named `chain`, recorded through `given`, else through the
+    /// global telemetry provider.
+    pub(crate) fn new(given: Option<Arc<TelemetryProvider>>, chain: &str) -> Self {
+        Metrics(Some(Arc::new(Sink {
+            chain: chain.to_owned(),
+            given,
+            state: Mutex::default(),
+        })))
+    }
+
+    /// The instruments of the current provider, if it records.
+    fn current(&self) -> Option<Arc<Instruments>> {
+        let sink = self.0.as_ref()?;
+        let provider = match &sink.given {
+            Some(provider) => provider.clone(),
+            // Fails only while another thread holds the slot's lock to replace it.
+            None => aws_smithy_observability::global::get_telemetry_provider().ok()?,
+        };
+        let mut state = sink.state.lock();
+        if !state
+            .provider
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &provider))
+        {
+            state.instruments = Instruments::new(&provider, &sink.chain).map(Arc::new);
+            state.provider = Some(provider);
+            state.gauges.retain(|gauge| gauge.strong_count() > 0);
+            for gauge in state.gauges.iter().filter_map(Weak::upgrade) {
+                gauge.register(state.instruments.as_deref());
+            }
+        }
+        state.instruments.clone()
+    }
+
+    /// Whether values are recorded now.
+    pub(crate) fn is_on(&self) -> bool {
+        self.current().is_some()
+    }
+
+    /// One `AssumeRole` request of hop `hop`, with its outcome and how long it took.
+    pub(crate) fn assume_role_call(&self, hop: usize, outcome: &'static str, seconds: f64) {
+        if let Some(m) = self.current() {
+            let hop = i64::try_from(hop).unwrap_or(i64::MAX);
+            m.calls.add(
+                1,
+                Some(&m.attributes([
+                    ("hop", AttributeValue::I64(hop)),
+                    ("outcome", text(outcome)),
+                ])),
+                None,
+            );
+            m.call_duration.record(
+                seconds,
+                Some(&m.attributes([("hop", AttributeValue::I64(hop))])),
+                None,
+            );
+        }
+    }
+
+    /// One chain run, with what started it and its outcome.
+    pub(crate) fn refresh(&self, trigger: Trigger, outcome: &'static str) {
+        if let Some(m) = self.current() {
+            let attributes = [
+                ("trigger", text(trigger.as_str())),
+                ("outcome", text(outcome)),
+            ];
+            m.refreshes.add(1, Some(&m.attributes(attributes)), None);
+        }
+    }
+
+    /// One call that waited for a chain run.
+    pub(crate) fn waited(&self) {
+        if let Some(m) = self.current() {
+            m.waits.add(1, Some(&m.attributes([])), None);
+        }
+    }
+
+    /// One call answered with an error of `kind`.
+    pub(crate) fn error(&self, kind: ErrorKind) {
+        if let Some(m) = self.current() {
+            let attributes = [("kind", text(kind_name(kind)))];
+            m.errors.add(1, Some(&m.attributes(attributes)), None);
+        }
+    }
+
+    /// One request answered by the credentials endpoint with `status`.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn server_request(&self, status: u16) {
+        if let Some(m) = self.current() {
+            let attributes = [("status", AttributeValue::I64(i64::from(status)))];
+            m.requests.add(1, Some(&m.attributes(attributes)), None);
+        }
+    }
+
+    /// `n` tenants evicted from a pool.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    pub(crate) fn evicted(&self, n: u64) {
+        if let Some(m) = self.current() {
+            m.evictions.add(n, Some(&m.attributes([])), None);
+        }
+    }
+
+    /// One call answered with a tenant's refusal, without a request.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    pub(crate) fn refusal_served(&self) {
+        if let Some(m) = self.current() {
+            m.refusals_served.add(1, Some(&m.attributes([])), None);
+        }
+    }
+
+    /// How long one of a pool's requests waited for its turn.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    pub(crate) fn queue_wait(&self, seconds: f64) {
+        if let Some(m) = self.current() {
+            m.queue_wait.record(seconds, Some(&m.attributes([])), None);
+        }
+    }
+
+    /// A gauge named `name` in `units`, whose value `read` gives when the meter collects
+    /// (nothing while it gives `None`), registered while the returned handle lives.
+    pub(crate) fn gauge(
+        &self,
+        name: &'static str,
+        units: &'static str,
+        description: &'static str,
+        read: impl Fn() -> Option<f64> + Send + Sync + 'static,
+    ) -> Gauge {
+        let Some(sink) = &self.0 else {
+            return Gauge(None);
+        };
+        let gauge = Arc::new(GaugeSpec {
+            name,
+            units,
+            description,
+            read: Box::new(read),
+            registered: Mutex::default(),
+        });
+        let instruments = self.current();
+        sink.state.lock().gauges.push(Arc::downgrade(&gauge));
+        gauge.register(instruments.as_deref());
+        Gauge(Some(gauge))
+    }
+}
+
+impl GaugeSpec {
+    /// Registers the gauge with `instruments`' meter (none: nowhere), ending the registration
+    /// it had.
+    fn register(self: &Arc<Self>, instruments: Option<&Instruments>) {
+        let measure = instruments.map(|m| {
+            let attributes = m.attributes([]);
+            let gauge = Arc::downgrade(self);
+            m.meter
+                .create_gauge(self.name, move |measure: &dyn AsyncMeasure<Value = f64>| {
+                    if let Some(value) = gauge.upgrade().and_then(|gauge| (gauge.read)()) {
+                        measure.record(value, Some(&attributes), None);
+                    }
+                })
+                .set_units(self.units)
+                .set_description(self.description)
+                .build()
+        });
+        if let Some(old) = std::mem::replace(&mut *self.registered.lock(), measure) {
+            old.stop();
+        }
+    }
+}
+
+impl Instruments {
+    /// The crate's instruments on `provider`'s meter; none for the no-op provider.
+    fn new(provider: &TelemetryProvider, chain: &str) -> Option<Instruments> {
         let meters = provider.meter_provider();
         if meters.provider_name() == "noop" {
-            return Metrics(None);
+            return None;
         }
         let meter = meters.get_meter(SCOPE, None);
         let counter = |name: &'static str, units: &'static str, description: &'static str| {
@@ -107,7 +303,7 @@ impl Metrics {
                 .set_description(description)
                 .build()
         };
-        let instruments = Instruments {
+        Some(Instruments {
             calls: counter(
                 "aws_role_chain.assume_role.calls",
                 "{request}",
@@ -153,122 +349,9 @@ impl Metrics {
             ),
             chain: chain.to_owned(),
             meter,
-        };
-        Metrics(Some(Arc::new(instruments)))
+        })
     }
 
-    /// Whether values are recorded at all.
-    pub(crate) fn is_on(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// One `AssumeRole` request of hop `hop`, with its outcome and how long it took.
-    pub(crate) fn assume_role_call(&self, hop: usize, outcome: &'static str, seconds: f64) {
-        if let Some(m) = &self.0 {
-            let hop = i64::try_from(hop).unwrap_or(i64::MAX);
-            m.calls.add(
-                1,
-                Some(&m.attributes([
-                    ("hop", AttributeValue::I64(hop)),
-                    ("outcome", text(outcome)),
-                ])),
-                None,
-            );
-            m.call_duration.record(
-                seconds,
-                Some(&m.attributes([("hop", AttributeValue::I64(hop))])),
-                None,
-            );
-        }
-    }
-
-    /// One chain run, with what started it and its outcome.
-    pub(crate) fn refresh(&self, trigger: Trigger, outcome: &'static str) {
-        if let Some(m) = &self.0 {
-            let attributes = [
-                ("trigger", text(trigger.as_str())),
-                ("outcome", text(outcome)),
-            ];
-            m.refreshes.add(1, Some(&m.attributes(attributes)), None);
-        }
-    }
-
-    /// One call that waited for a chain run.
-    pub(crate) fn waited(&self) {
-        if let Some(m) = &self.0 {
-            m.waits.add(1, Some(&m.attributes([])), None);
-        }
-    }
-
-    /// One call answered with an error of `kind`.
-    pub(crate) fn error(&self, kind: ErrorKind) {
-        if let Some(m) = &self.0 {
-            let attributes = [("kind", text(kind_name(kind)))];
-            m.errors.add(1, Some(&m.attributes(attributes)), None);
-        }
-    }
-
-    /// One request answered by the credentials endpoint with `status`.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) fn server_request(&self, status: u16) {
-        if let Some(m) = &self.0 {
-            let attributes = [("status", AttributeValue::I64(i64::from(status)))];
-            m.requests.add(1, Some(&m.attributes(attributes)), None);
-        }
-    }
-
-    /// `n` tenants evicted from a pool.
-    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
-    pub(crate) fn evicted(&self, n: u64) {
-        if let Some(m) = &self.0 {
-            m.evictions.add(n, Some(&m.attributes([])), None);
-        }
-    }
-
-    /// One call answered with a tenant's refusal, without a request.
-    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
-    pub(crate) fn refusal_served(&self) {
-        if let Some(m) = &self.0 {
-            m.refusals_served.add(1, Some(&m.attributes([])), None);
-        }
-    }
-
-    /// How long one of a pool's requests waited for its turn.
-    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
-    pub(crate) fn queue_wait(&self, seconds: f64) {
-        if let Some(m) = &self.0 {
-            m.queue_wait.record(seconds, Some(&m.attributes([])), None);
-        }
-    }
-
-    /// A gauge named `name` in `units`, whose value `read` gives when the meter is collected
-    /// (nothing while it gives `None`); it stops when the returned handle is dropped.
-    pub(crate) fn gauge(
-        &self,
-        name: &'static str,
-        units: &'static str,
-        description: &'static str,
-        read: impl Fn() -> Option<f64> + Send + Sync + 'static,
-    ) -> Gauge {
-        let Some(m) = &self.0 else {
-            return Gauge(None);
-        };
-        let attributes = m.attributes([]);
-        let measure = m
-            .meter
-            .create_gauge(name, move |measure: &dyn AsyncMeasure<Value = f64>| {
-                if let Some(value) = read() {
-                    measure.record(value, Some(&attributes), None);
-                }
-            })
-            .set_units(units)
-            .set_description(description)
-            .build();
-        Gauge(Some(measure))
-    }
-}
-
-impl Instruments {
     /// `chain` and `more`.
     fn attributes<const N: usize>(&self, more: [(&'static str, AttributeValue); N]) -> Attributes {
         let mut attributes = Attributes::new();
@@ -287,19 +370,22 @@ fn text(value: &str) -> AttributeValue {
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Some(m) => f.debug_struct("Metrics").field("chain", &m.chain).finish(),
+            Some(sink) => f
+                .debug_struct("Metrics")
+                .field("chain", &sink.chain)
+                .finish(),
             None => f.write_str("Metrics(off)"),
         }
     }
 }
 
-/// A gauge's registration, stopped on drop.
+/// A gauge, registered until dropped.
 #[derive(Default)]
-pub(crate) struct Gauge(Option<Arc<dyn AsyncMeasure<Value = f64>>>);
+pub(crate) struct Gauge(Option<Arc<GaugeSpec>>);
 
 impl Drop for Gauge {
     fn drop(&mut self) {
-        if let Some(measure) = &self.0 {
+        if let Some(measure) = self.0.as_ref().and_then(|g| g.registered.lock().take()) {
             measure.stop();
         }
     }

@@ -309,19 +309,37 @@ async fn a_pool_counts_its_tenants_refusals_and_turns_under_the_pools_name() {
     }
 }
 
+/// The only test of this binary that touches the global slot.
 #[tokio::test]
-async fn the_global_telemetry_provider_is_used_when_none_is_set() {
+async fn the_global_telemetry_provider_is_used_when_none_is_set_even_one_installed_after_build() {
     let world = World::new().await;
     let recorder = Recorder::default();
+    let provider = world.chain(1).build().unwrap();
     aws_smithy_observability::global::set_telemetry_provider(recorder.provider()).unwrap();
 
-    let provider = world.chain(1).build().unwrap();
     provider.credentials().await.unwrap();
+    recorder.collect();
 
     assert_eq!(
         recorder.sum(CALLS, &[("chain", "broker"), ("outcome", "ok")]),
         1.0
     );
+    assert!(recorder
+        .gauge(TIME_TO_EXPIRY)
+        .is_some_and(|left| left > 3000.0));
+
+    // Replaced: the next values, and the gauge, go to the new one.
+    let replacement = Recorder::default();
+    aws_smithy_observability::global::set_telemetry_provider(replacement.provider()).unwrap();
+    provider.invalidate();
+    provider.credentials().await.unwrap();
+    replacement.collect();
+    assert_eq!(
+        replacement.sum(REFRESHES, &[("trigger", "invalidation")]),
+        1.0
+    );
+    assert!(replacement.gauge(TIME_TO_EXPIRY).is_some());
+    assert!(recorder.stopped(TIME_TO_EXPIRY));
 }
 
 /// Sends `request_line` with a loopback `Host` and `headers`; the status and body.

@@ -2,7 +2,8 @@
 //!
 //! The crate records its metrics through `aws-smithy-observability`, the telemetry layer of the
 //! AWS SDK for Rust itself. A provider or pool takes its meter from the telemetry provider given
-//! to its builder (`telemetry_provider`), else from the global one as `build()` finds it. An
+//! to its builder (`telemetry_provider`), else from the global one, looked up at each record as
+//! the SDK's own metrics do (so a provider installed after `build()` is used from then on). An
 //! application that wired the SDK to OpenTelemetry with `aws-smithy-observability-otel` sees
 //! these instruments next to the SDK's, with nothing else to configure:
 //!
@@ -12,7 +13,7 @@
 //! use aws_smithy_observability_otel::meter::OtelMeterProvider;
 //!
 //! # fn example(otel: opentelemetry_sdk::metrics::SdkMeterProvider) {
-//! // Once, at start-up, before the providers are built.
+//! // Once, at start-up.
 //! let meters = Arc::new(OtelMeterProvider::new(otel));
 //! let telemetry = TelemetryProvider::builder().meter_provider(meters).build();
 //! aws_smithy_observability::global::set_telemetry_provider(telemetry).unwrap();
