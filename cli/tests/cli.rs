@@ -518,3 +518,51 @@ async fn serve_exports_a_relative_token_file_as_an_absolute_path() {
     assert!(file.exists());
     assert!(serving.stopped_by(libc::SIGTERM).await.success());
 }
+
+/// The status and body of a GET of `url` by Python's own HTTP client, with `headers` (`name:
+/// value` each).
+async fn python_get(url: &str, headers: &[&str]) -> (u16, String) {
+    let script = "import sys, urllib.request, urllib.error\n\
+                  request = urllib.request.Request(sys.argv[1], headers=dict(h.split(': ', 1) for h in sys.argv[2:]))\n\
+                  try:\n    answer = urllib.request.urlopen(request)\n\
+                  except urllib.error.HTTPError as refused:\n    answer = refused\n\
+                  print(answer.status)\n\
+                  print(answer.read().decode())\n";
+    let mut python = Command::new("python3");
+    python.args(["-c", script, url]).args(headers);
+    let output = finish(python).await;
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (status, body) = text.split_once('\n').unwrap_or_else(|| panic!("{text:?}"));
+    (status.parse().unwrap(), body.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_health_probes_on_its_health_address_and_nothing_else_there() {
+    let (_sts, env) = world().await;
+    // A port free a moment ago: the command binds it at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let health = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--health-address", &health];
+    args.extend(TWO_ROLES);
+    let mut serving = Running::start(&env, &args);
+    let (uri, file) = exports(&mut serving).await;
+    let token = std::fs::read_to_string(&file).unwrap();
+
+    let (status, body) = python_get(&format!("http://{health}/healthz"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""state":"valid""#) && body.contains(r#""expires_in":"#),
+        "{body}"
+    );
+    let path = &uri[uri.find("/role-chain").unwrap()..];
+    let authorized = format!("Authorization: {token}");
+    let (status, _) = python_get(&format!("http://{health}{path}"), &[&authorized]).await;
+    assert_eq!(status, 404, "no credentials on the health address");
+    assert_eq!(python_get(&uri, &[&authorized]).await.0, 200);
+    assert_eq!(python_get(&uri, &[]).await.0, 401);
+    assert!(serving.stopped_by(libc::SIGTERM).await.success());
+}
