@@ -41,7 +41,7 @@
 //!   processes, through the container-credentials protocol every AWS SDK reads.
 //! - `test_util::LocalSts` (feature `test-util`): a real STS endpoint on loopback for tests.
 //! - The [guides](guide): refresh, errors, the AWS config files, MFA, sharing with other
-//!   processes, many tenants, testing, logs.
+//!   processes, many tenants, testing, logs, metrics.
 //!
 //! # Features
 //!
