@@ -1,5 +1,6 @@
-//! Any builder input either builds or is refused with a `BuildError` naming the setting that is
-//! wrong and its hop; nothing panics.
+//! Any builder input either builds the chain it describes or is refused with a `BuildError`
+//! naming the setting that is wrong and its hop; nothing panics. Every setter of `Role` is
+//! generated, `mfa_serial` included, and the corruptions reach each step of the ARN rules.
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ struct Settings {
     policy_arn: String,
     tag: (String, String),
     source_identity: String,
+    mfa_serial: Option<String>,
 }
 
 prop_compose! {
@@ -39,8 +41,12 @@ prop_compose! {
         policy_arn in "arn:aws:iam::(aws|[0-9]{12}):policy/[A-Za-z]{1,20}",
         tag in ("[a-zA-Z0-9_.:/=+@-]{1,128}", "[a-zA-Z0-9 _.:/=+@-]{0,256}"),
         source_identity in "[a-zA-Z0-9_+=,.@-]{2,64}",
+        mfa_serial in proptest::option::of(prop_oneof![
+            "arn:aws:iam::[0-9]{12}:mfa/[a-zA-Z0-9_+=,.@-]{1,64}",
+            "[A-Z]{4}[0-9]{8}",
+        ]),
     ) -> Settings {
-        Settings { arn, external_id, session_name, duration, policy, policy_arn, tag, source_identity }
+        Settings { arn, external_id, session_name, duration, policy, policy_arn, tag, source_identity, mfa_serial }
     }
 }
 
@@ -170,11 +176,91 @@ fn refresh_policy(common: &Common, bad: Option<&PolicyBreak>) -> RefreshPolicy {
     policy
 }
 
-/// One setting made invalid, named by the field `BuildError::field` must report.
-/// One setting made invalid, named by the field `BuildError::field` must report.
+/// `arn:<partition>:<service>:<region>:<account>:<resource>`.
+fn arn(partition: &str, service: &str, region: &str, account: &str, resource: &str) -> String {
+    format!("arn:{partition}:{service}:{region}:{account}:{resource}")
+}
+
+/// A role ARN broken at one step of its rule: the scheme, the number of parts, the partition,
+/// the service, the region, the account, the `role/` prefix, the path, the name, the length.
+fn broken_role_arn() -> impl Strategy<Value = String> {
+    let with = |resource: String| arn("aws", "iam", "", "123456789012", &resource);
+    prop_oneof![
+        "x[a-z:/]{0,40}",
+        "(ARN|arm|urn):aws:iam::[0-9]{12}:role/[a-z]{1,10}",
+        "arn:aws:iam::[0-9]{12}",
+        "arn:aws:iam:[0-9]{12}:role/[a-z]{1,10}",
+        prop_oneof![
+            "",
+            "aws-",
+            "aws-Cn",
+            "aws-us-",
+            "gcp",
+            "aws-[a-z]{1,5}[0-9]"
+        ]
+        .prop_map(|p| arn(&p, "iam", "", "123456789012", "role/r")),
+        prop_oneof!["sts", "s3", "IAM", ""].prop_map(|service| arn(
+            "aws",
+            &service,
+            "",
+            "123456789012",
+            "role/r"
+        )),
+        "[a-z]{2}-[a-z]{4}-[1-3]".prop_map(|region| arn(
+            "aws",
+            "iam",
+            &region,
+            "123456789012",
+            "role/r"
+        )),
+        prop_oneof!["[0-9]{11}", "[0-9]{13}", "[0-9]{6}[a-z][0-9]{5}", "aws"]
+            .prop_map(|account| arn("aws", "iam", "", &account, "role/r")),
+        prop_oneof![
+            "user/[a-z]{1,10}",
+            "policy/[a-z]{1,10}",
+            "role",
+            "Role/[a-z]{1,10}",
+            "role:[a-z]{1,10}"
+        ]
+        .prop_map(with),
+        prop_oneof![
+            "role/[a-z]{1,5} [a-z]{1,5}/r",
+            "role/[a-z]{1,5}\u{e9}/r",
+            Just(format!("role/{}/r", "p".repeat(511))),
+        ]
+        .prop_map(with),
+        prop_oneof![
+            "role/[a-z]{1,5}/",
+            "role/[a-z]{1,5};[a-z]{1,5}",
+            "role/[a-z]{65,70}"
+        ]
+        .prop_map(with),
+        Just(with(format!("role/{}r", "p/".repeat(1020)))),
+    ]
+}
+
+/// A policy ARN broken at one step of its rule, as [`broken_role_arn`].
+fn broken_policy_arn() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{1,20}",
+        "(ARN|arm):aws:iam::aws:policy/[A-Za-z]{1,10}",
+        "arn:aws:iam::aws",
+        "arn:(aws-|gcp|aws-Cn):iam::aws:policy/[A-Za-z]{1,10}",
+        "arn:aws:(sts|s3|IAM)::aws:policy/[A-Za-z]{1,10}",
+        "arn:aws:iam:us-east-1:aws:policy/[A-Za-z]{1,10}",
+        "arn:aws:iam::(AWS|[0-9]{11}|[a-z]{4,8}):policy/[A-Za-z]{1,10}",
+        "arn:aws:iam::aws:(role|user|Policy)/[A-Za-z]{1,10}",
+        "arn:aws:iam::aws:policy/([a-z]{1,5}/)?",
+        Just(format!("arn:aws:iam::aws:policy/{}", "p".repeat(2030))),
+    ]
+}
+
+/// One setting made invalid, named by the field `BuildError::field` must report. The field
+/// `chained_duration` is a duration over an hour, invalid on every hop but the first (reported
+/// as `duration`).
 fn corruption() -> impl Strategy<Value = (&'static str, String)> {
     prop_oneof![
-        "x[a-z:/]{0,40}".prop_map(|v| ("role_arn", v)),
+        broken_role_arn().prop_map(|v| ("role_arn", v)),
         prop_oneof![
             "[a-z]{0,1}",
             "[a-z]{1,5} [a-z]{1,5}",
@@ -188,13 +274,14 @@ fn corruption() -> impl Strategy<Value = (&'static str, String)> {
             (43_201u64..100_000).prop_map(|d| d.to_string())
         ]
         .prop_map(|v| ("duration", v)),
+        (3601u64..=43_200).prop_map(|d| ("chained_duration", d.to_string())),
         prop_oneof![
             Just(String::new()),
             Just("p".repeat(2049)),
             Just("\u{1}".to_owned())
         ]
         .prop_map(|v| ("policy", v)),
-        "[a-z]{1,20}".prop_map(|v| ("policy_arns", v)),
+        broken_policy_arn().prop_map(|v| ("policy_arns", v)),
         prop_oneof![
             Just(String::new()),
             Just("k".repeat(129)),
@@ -205,6 +292,13 @@ fn corruption() -> impl Strategy<Value = (&'static str, String)> {
         "#[a-z]{1,8}".prop_map(|v| ("transitive_tag_keys", v)),
         prop_oneof!["aws:[a-z]{1,10}", "[a-z]{0,1}", "[a-z]{65,70}"]
             .prop_map(|v| ("source_identity", v)),
+        prop_oneof![
+            "[A-Z0-9]{0,8}",
+            "[A-Z]{4} [0-9]{4}",
+            "arn:aws:iam::[0-9]{12}:mfa/[a-z]{1,5}#",
+            Just("m".repeat(257)),
+        ]
+        .prop_map(|v| ("mfa_serial", v)),
     ]
 }
 
@@ -214,11 +308,15 @@ fn role(settings: &Settings, bad: Option<&(&'static str, String)>) -> Role {
         _ => good.to_owned(),
     };
     let duration = match bad {
-        Some(("duration", v)) => v.parse().unwrap(),
+        Some(("duration" | "chained_duration", v)) => v.parse().unwrap(),
         _ => settings.duration,
     };
     let tag_key = value("tags", &settings.tag.0);
-    Role::new(value("role_arn", &settings.arn))
+    let mfa_serial = match bad {
+        Some(("mfa_serial", v)) => Some(v.clone()),
+        _ => settings.mfa_serial.clone(),
+    };
+    let role = Role::new(value("role_arn", &settings.arn))
         .external_id(value("external_id", &settings.external_id))
         .session_name(value("session_name", &settings.session_name))
         .duration(Duration::from_secs(duration))
@@ -226,7 +324,32 @@ fn role(settings: &Settings, bad: Option<&(&'static str, String)>) -> Role {
         .policy_arns([value("policy_arns", &settings.policy_arn)])
         .tag(tag_key.clone(), settings.tag.1.clone())
         .transitive_tag_keys([value("transitive_tag_keys", &tag_key)])
-        .source_identity(value("source_identity", &settings.source_identity))
+        .source_identity(value("source_identity", &settings.source_identity));
+    match mfa_serial {
+        Some(serial) => role.mfa_serial(serial),
+        None => role,
+    }
+}
+
+/// A builder with static base credentials and an MFA token provider (never called: nothing is
+/// fetched), so that a role with `mfa_serial` builds.
+fn builder() -> aws_role_chain::RoleChainProviderBuilder {
+    RoleChainProvider::builder()
+        .base_provider(Credentials::new("AKID", "secret", None, None, "test"))
+        .mfa_token_provider(|_| async { Ok("123456".to_owned()) })
+}
+
+/// The provider describes the chain of `arns`, in order.
+fn describes(provider: &RoleChainProvider, arns: &[String]) -> Result<(), TestCaseError> {
+    let status = provider.status();
+    let hops: Vec<(usize, &str)> = status
+        .hops()
+        .iter()
+        .map(|h| (h.hop(), h.role_arn()))
+        .collect();
+    let expected: Vec<(usize, &str)> = arns.iter().map(String::as_str).enumerate().collect();
+    prop_assert_eq!(hops, expected);
+    Ok(())
 }
 
 /// What one generated case breaks: nothing, a role's setting at a hop, the endpoint, or the
@@ -275,8 +398,7 @@ proptest! {
             _ => common.endpoint.clone(),
         };
         let builder = roles.iter().enumerate().fold(
-            RoleChainProvider::builder()
-                .base_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            builder()
                 .endpoint_url(endpoint)
                 .refresh_policy(refresh_policy(&common, policy_break)),
             |builder, (hop, settings)| {
@@ -289,12 +411,19 @@ proptest! {
         );
         let expected_field = match &bad {
             None => None,
+            // Over an hour is role chaining's limit, not the first hop's.
+            Some(Break::Role(_, ("chained_duration", _))) if bad_hop == Some(0) => None,
+            Some(Break::Role(_, ("chained_duration", _))) => Some("duration"),
             Some(Break::Role(_, (field, _))) => Some(*field),
             Some(Break::Endpoint(_)) => Some("endpoint_url"),
             Some(Break::Policy(_)) => Some("refresh_policy"),
         };
+        let arns: Vec<String> = roles.iter().enumerate().map(|(hop, settings)| match &bad {
+            Some(Break::Role(_, ("role_arn", v))) if Some(hop) == bad_hop => v.clone(),
+            _ => settings.arn.clone(),
+        }).collect();
         match (builder.build(), expected_field) {
-            (Ok(_), None) => {}
+            (Ok(provider), None) => describes(&provider, &arns)?,
             (Err(err), Some(field)) => {
                 prop_assert_eq!(err.field(), field, "{}", err);
                 prop_assert_eq!(err.hop(), bad_hop, "{}", err);
@@ -319,6 +448,7 @@ proptest! {
                 proptest::option::weighted(0.15, any::<String>()),
                 proptest::option::weighted(0.15, any::<String>()),
                 proptest::option::weighted(0.15, any::<String>()),
+                proptest::option::weighted(0.15, any::<String>()),
             ], proptest::option::weighted(0.15, any::<u64>())),
             1..4,
         ),
@@ -328,13 +458,13 @@ proptest! {
         nanos in proptest::option::weighted(0.1, any::<[u64; 9]>()),
     ) {
         // Each role's settings in the order of `Settings`, any of them arbitrary.
-        const ROLE_FIELDS: [&str; 8] = [
+        const ROLE_FIELDS: [&str; 9] = [
             "role_arn", "external_id", "session_name", "policy", "policy_arns", "tags",
-            "source_identity", "transitive_tag_keys",
+            "source_identity", "transitive_tag_keys", "mfa_serial",
         ];
         let mut arbitrary: Vec<(Option<usize>, &str)> = Vec::new();
-        let mut builder = RoleChainProvider::builder()
-            .base_provider(Credentials::new("AKID", "secret", None, None, "test"));
+        let mut builder = builder();
+        let mut arns = Vec::new();
         for (hop, (settings, text, seconds)) in roles.iter().enumerate() {
             let pick = |i: usize, good: &str| text[i].clone().unwrap_or_else(|| good.to_owned());
             for (i, field) in ROLE_FIELDS.iter().enumerate() {
@@ -350,8 +480,9 @@ proptest! {
                 arbitrary.push((Some(hop), "duration"));
             }
             let tag_key = pick(5, &settings.tag.0);
-            builder = builder.assume(
-                Role::new(pick(0, &settings.arn))
+            arns.push(pick(0, &settings.arn));
+            let mfa_serial = text[8].clone().or_else(|| settings.mfa_serial.clone());
+            let role = Role::new(pick(0, &settings.arn))
                     .external_id(pick(1, &settings.external_id))
                     .session_name(pick(2, &settings.session_name))
                     .duration(Duration::from_secs(seconds.unwrap_or(settings.duration)))
@@ -359,8 +490,11 @@ proptest! {
                     .policy_arns([pick(4, &settings.policy_arn)])
                     .tag(tag_key.clone(), settings.tag.1.clone())
                     .source_identity(pick(6, &settings.source_identity))
-                    .transitive_tag_keys([pick(7, &tag_key)]),
-            );
+                    .transitive_tag_keys([pick(7, &tag_key)]);
+            builder = builder.assume(match mfa_serial {
+                Some(serial) => role.mfa_serial(serial),
+                None => role,
+            });
         }
         if endpoint.is_some() {
             arbitrary.push((None, "endpoint_url"));
@@ -385,11 +519,69 @@ proptest! {
             .endpoint_url(endpoint.unwrap_or(common.endpoint))
             .refresh_policy(policy)
             .build();
-        if let Err(err) = result {
-            prop_assert!(
+        match result {
+            Err(err) => prop_assert!(
                 arbitrary.contains(&(err.hop(), err.field())),
                 "{} blames a setting that was valid; arbitrary: {:?}", err, arbitrary
-            );
+            ),
+            Ok(provider) => describes(&provider, &arns)?,
         }
     }
+}
+
+/// Each step of the ARN rules, and the other rules the properties reach only now and then,
+/// refuses its own corruption on every run, whatever the properties' draws.
+#[test]
+fn each_step_of_the_arn_rules_refuses_its_own_corruption() {
+    let long_path = format!("arn:aws:iam::123456789012:role/{}/r", "p".repeat(511));
+    let long_policy = format!("arn:aws:iam::aws:policy/{}", "p".repeat(2030));
+    let cases: [(&str, &str); 22] = [
+        ("role_arn", "ARN:aws:iam::123456789012:role/r"),
+        ("role_arn", "arn:aws:iam::123456789012"),
+        ("role_arn", "arn:aws-Cn:iam::123456789012:role/r"),
+        ("role_arn", "arn:aws-:iam::123456789012:role/r"),
+        ("role_arn", "arn:aws:sts::123456789012:role/r"),
+        ("role_arn", "arn:aws:iam:us-east-1:123456789012:role/r"),
+        ("role_arn", "arn:aws:iam::12345678901:role/r"),
+        ("role_arn", "arn:aws:iam::aws:role/r"),
+        ("role_arn", "arn:aws:iam::123456789012:user/r"),
+        ("role_arn", "arn:aws:iam::123456789012:role/team one/r"),
+        ("role_arn", &long_path),
+        ("role_arn", "arn:aws:iam::123456789012:role/team/"),
+        ("role_arn", "arn:aws:iam::123456789012:role/r;x"),
+        ("policy_arns", "ARN:aws:iam::aws:policy/p"),
+        ("policy_arns", "arn:gcp:iam::aws:policy/p"),
+        ("policy_arns", "arn:aws:s3::aws:policy/p"),
+        ("policy_arns", "arn:aws:iam:us-east-1:aws:policy/p"),
+        ("policy_arns", "arn:aws:iam::AWS:policy/p"),
+        ("policy_arns", "arn:aws:iam::aws:role/p"),
+        ("policy_arns", "arn:aws:iam::aws:policy/team/"),
+        ("policy_arns", &long_policy),
+        ("mfa_serial", "GAHT 1234"),
+    ];
+    let good = Role::new("arn:aws:iam::123456789012:role/r");
+    for (field, value) in cases {
+        let role = match field {
+            "role_arn" => Role::new(value),
+            "policy_arns" => good.clone().policy_arns([value]),
+            _ => good.clone().mfa_serial(value),
+        };
+        let err = builder()
+            .assume(good.clone())
+            .assume(role)
+            .build()
+            .unwrap_err();
+        assert_eq!((err.field(), err.hop()), (field, Some(1)), "{value}: {err}");
+    }
+    let chained = good.clone().duration(Duration::from_secs(3601));
+    let err = builder()
+        .assume(good.clone())
+        .assume(chained.clone())
+        .build()
+        .unwrap_err();
+    assert_eq!((err.field(), err.hop()), ("duration", Some(1)), "{err}");
+    builder()
+        .assume(chained)
+        .build()
+        .expect("over an hour on the first hop");
 }
