@@ -734,6 +734,104 @@ mod tests {
             (Some(GLOBAL_STS_ENDPOINT), "us-east-1"));
     }
 
+    /// Under `legacy`, each of the 16 regions botocore lists calls the global endpoint, signing
+    /// for us-east-1, and the regions opened since call their own.
+    #[test]
+    fn legacy_calls_the_global_endpoint_in_each_region_that_had_it_and_no_other() {
+        let global = [
+            "ap-northeast-1",
+            "ap-south-1",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "aws-global",
+            "ca-central-1",
+            "eu-central-1",
+            "eu-north-1",
+            "eu-west-1",
+            "eu-west-2",
+            "eu-west-3",
+            "sa-east-1",
+            "us-east-1",
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+        ];
+        let env = [("HOME", "/home/me")];
+        let profile = storage_profile(
+            &env,
+            "/home/me/.aws/config",
+            "sts_regional_endpoints = legacy",
+        );
+        for region in global {
+            let (url, signing) = sts_endpoint(None, Some(&profile), &Region::from_static(region));
+            assert_eq!(
+                (url, signing.as_ref()),
+                (Some(GLOBAL_STS_ENDPOINT), "us-east-1"),
+                "{region}"
+            );
+        }
+        let newer = [
+            "af-south-1",
+            "ap-east-1",
+            "ap-northeast-2",
+            "ap-northeast-3",
+            "ap-south-2",
+            "ap-southeast-3",
+            "ca-west-1",
+            "eu-central-2",
+            "eu-south-1",
+            "il-central-1",
+            "me-central-1",
+            "me-south-1",
+            "cn-north-1",
+            "us-gov-west-1",
+        ];
+        for region in newer {
+            let (url, signing) = sts_endpoint(None, Some(&profile), &Region::from_static(region));
+            assert_eq!((url, signing.as_ref()), (None, region), "{region}");
+        }
+    }
+
+    /// Profile `storage`, its roots keys in the credentials file alone, found through `env`
+    /// among `files`: the base provider gives the keys `expected`.
+    fn root_keys((env, files, expected): (Pairs<'_>, Pairs<'_>, &str)) {
+        let roles = format!(
+            "[profile storage]\nrole_arn = {STORAGE}\nsource_profile = broker\nregion = eu-west-1\n\
+             [profile broker]\nrole_arn = {BROKER}\nsource_profile = base\n"
+        );
+        let files: Vec<(&str, String)> = files
+            .iter()
+            .map(|(path, keys)| match *keys {
+                "roles" => (*path, roles.clone()),
+                keys => (
+                    *path,
+                    format!("[base]\naws_access_key_id = {keys}\naws_secret_access_key = s\n"),
+                ),
+            })
+            .collect();
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+        let provider = build(RoleChainProviderBuilder::default(), env, &files).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let base = runtime
+            .block_on(provider.chain().base().provide_credentials())
+            .unwrap();
+        assert_eq!(base.access_key_id(), expected);
+        assert_eq!(chain_of(&provider).0[1].0, STORAGE);
+    }
+
+    cases! { root_keys:
+        the_credentials_file_named_by_the_environment_holds_the_root_keys: (
+            &[("AWS_CONFIG_FILE", "/etc/aws/config"), ("AWS_SHARED_CREDENTIALS_FILE", "/etc/aws/credentials"), ("HOME", "/home/me")],
+            &[("/etc/aws/config", "roles"), ("/etc/aws/credentials", "AKIDETC"), ("/home/me/.aws/credentials", "AKIDHOME")],
+            "AKIDETC");
+        the_credentials_file_in_the_home_directory_holds_the_root_keys: (
+            &[("HOME", "/home/me")],
+            &[("/home/me/.aws/config", "roles"), ("/home/me/.aws/credentials", "AKIDHOME"), ("/etc/aws/credentials", "AKIDETC")],
+            "AKIDHOME");
+    }
+
     #[test]
     fn an_explicit_endpoint_wins_over_legacy() {
         let env = [("AWS_CONFIG_FILE", "/c")];

@@ -148,6 +148,11 @@ impl Chain {
         &self.context.sts
     }
 
+    #[cfg(test)]
+    pub(crate) fn base(&self) -> &SharedCredentialsProvider {
+        &self.context.base
+    }
+
     /// How many hops, before the last, end with the last one that asks for an MFA code.
     fn mfa_hops(&self) -> usize {
         let before_last = self.hops.split_last().map_or(&[][..], |(_, before)| before);

@@ -13,6 +13,7 @@ use aws_role_chain::{
     RoleChainProviderBuilder,
 };
 use aws_smithy_async::test_util::tick_advance_sleep::TickAdvanceTime;
+use aws_smithy_async::time::TimeSource;
 use common::*;
 use futures_util::future::BoxFuture;
 
@@ -35,6 +36,8 @@ enum Answer {
     Hang,
     /// Types five digits.
     FiveDigits,
+    /// Panics while asked.
+    Panic,
 }
 
 /// A token provider that answers as told, with the codes of `device`, and remembers what it was
@@ -74,6 +77,7 @@ impl Person {
                 Answer::Fail => Err("the prompt was closed".into()),
                 Answer::FiveDigits => Ok("12345".to_owned()),
                 Answer::Hang => std::future::pending().await,
+                Answer::Panic => panic!("the token device broke"),
             }
         })
     }
@@ -415,4 +419,80 @@ async fn a_token_provider_of_its_own_type_is_asked_once_per_fetch_of_the_mfa_hop
         calls(&world),
         [(BROKER.to_owned(), true), (BROKER.to_owned(), true)]
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panicking_token_provider_is_an_mfa_token_error_and_no_request() {
+    let (world, time, builder, person) = mfa_world(HOUR, 1).await;
+    person.will(Answer::Panic);
+    let provider = builder.build().unwrap();
+
+    let err = provider.credentials().await.unwrap_err();
+
+    assert_eq!(
+        (err.kind(), err.hop()),
+        (ErrorKind::MfaToken, Some(0)),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("the MFA token provider panicked: the token device broke"),
+        "{err}"
+    );
+    assert!(calls(&world).is_empty(), "no request without a code");
+    // The panic took nothing down: the next attempt asks again and succeeds.
+    person.will(Answer::Code);
+    provider.invalidate();
+    common::advance_until(
+        &time,
+        MINUTE / 10,
+        2 * MINUTE,
+        "a refresh with a code",
+        || provider.status().successful_refreshes() == 1,
+    )
+    .await;
+    assert_eq!(person.times_asked(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn after_a_failed_background_ask_the_next_attempt_asks_again_and_a_code_refreshes() {
+    let (world, time, builder, person) = mfa_world(HOUR, 1).await;
+    let provider = builder.build().unwrap();
+    let served = provider.credentials().await.unwrap();
+    person.will(Answer::Fail);
+    // Jitter off: the refresh point is the advisory point, 15 minutes before expiry.
+    time.tick(45 * MINUTE).await;
+    eventually("the first background ask fails", || {
+        provider.status().consecutive_failures() == 1
+    })
+    .await;
+    assert_eq!(person.times_asked(), 2);
+
+    // A missing code is not retryable as it is: the next attempt comes after the retry
+    // backoff's maximum, 5 minutes, and asks again; not before.
+    person.will(Answer::Code);
+    let wait = provider
+        .status()
+        .next_refresh()
+        .and_then(|next| next.duration_since(time.now()).ok())
+        .unwrap();
+    // The attempt failed at the refresh point, a moment before the clock's 45 minutes.
+    assert!(wait <= 5 * MINUTE && wait > 4 * MINUTE, "{wait:?}");
+    time.tick(wait - Duration::from_secs(1)).await;
+    assert_eq!(person.times_asked(), 2, "asked again too soon");
+    common::advance_until(
+        &time,
+        Duration::from_millis(100),
+        Duration::from_secs(2),
+        "a second ask",
+        || person.times_asked() == 3,
+    )
+    .await;
+    eventually("the refresh with the code", || {
+        provider.status().successful_refreshes() == 2
+    })
+    .await;
+    let refreshed = provider.credentials().await.unwrap();
+    assert_ne!(refreshed.access_key_id(), served.access_key_id());
+    assert_eq!(calls(&world).len(), 2, "one request per code");
 }

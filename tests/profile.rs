@@ -297,3 +297,68 @@ async fn a_root_whose_keys_sts_refuses_is_base_credentials_at_hop_0() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_files_are_read_once_by_build() {
+    let world = World::new().await;
+    let files = files("read-once", &two_profiles(), &compute_keys(&world));
+    let provider = from_profile(&world, "storage", files).build().unwrap();
+    // After build(), the files change: the chain is the one they described then.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("profile/read-once");
+    std::fs::write(
+        dir.join("config"),
+        "[profile storage]\nrole_arn = not-an-arn\n",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.join("credentials")).unwrap();
+
+    provider.credentials().await.unwrap();
+
+    let calls = world.assume_role_requests();
+    let roles: Vec<_> = calls.iter().map(|c| c.param("RoleArn").unwrap()).collect();
+    assert_eq!(roles, [BROKER, STORAGE]);
+    assert_eq!(
+        calls[0].access_key_id(),
+        Some(world.compute.access_key_id())
+    );
+}
+
+/// A root profile whose credentials come from a `credential_process`, run for real by
+/// aws-config's provider: a script that prints the compute user's keys as the process protocol
+/// has them.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_credential_process_root_is_run_and_its_keys_sign_hop_0() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let world = World::new().await;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("profile/process");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("keys.sh");
+    let json = format!(
+        r#"{{"Version": 1, "AccessKeyId": "{}", "SecretAccessKey": "{}"}}"#,
+        world.compute.access_key_id(),
+        world.compute.secret_access_key()
+    );
+    std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{json}\nEOF\n")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = format!(
+        "[profile broker]\nrole_arn = {BROKER}\nsource_profile = root\n\
+         external_id = {BROKER_EXTERNAL_ID}\n\n\
+         [profile root]\ncredential_process = {}\n",
+        script.display()
+    );
+    let provider = from_profile(&world, "broker", files("process", &config, ""))
+        .build()
+        .unwrap();
+
+    provider.credentials().await.unwrap();
+
+    let calls = world.assume_role_requests();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0].access_key_id(),
+        Some(world.compute.access_key_id())
+    );
+    assert_eq!(calls[0].status(), 200);
+}

@@ -286,3 +286,37 @@ async fn explicit_settings_win_over_configure_in_either_order() {
         assert_eq!(call.status(), 200);
     }
 }
+
+#[test]
+fn a_policy_or_a_tag_value_is_shown_only_by_the_rule_it_breaks() {
+    let role = || Role::new("arn:aws:iam::111111111111:role/storage");
+    let build = |role: Role| {
+        RoleChainProvider::builder()
+            .base_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .assume(role)
+            .build()
+            .unwrap_err()
+    };
+    let policy = format!("{{\"Sid\":\"POLICY-MARKER\"}}{}", " ".repeat(2048));
+    let err = build(role().policy(&policy));
+    assert_eq!(err.field(), "policy");
+    assert!(!err.to_string().contains("POLICY-MARKER"), "{err}");
+
+    let err = build(role().tag("team", "TAG-MARKER;"));
+    assert_eq!(err.field(), "tags");
+    assert!(err.to_string().contains("\"team\""), "{err}");
+    assert!(!err.to_string().contains("TAG-MARKER"), "{err}");
+
+    // A valid policy and tag stay out of another rule's message too.
+    let err = build(
+        role()
+            .policy("{\"Sid\":\"POLICY-MARKER\"}")
+            .tag("team", "TAG-MARKER")
+            .session_name("a b"),
+    );
+    assert_eq!(err.field(), "session_name");
+    for marker in ["POLICY-MARKER", "TAG-MARKER"] {
+        assert!(!err.to_string().contains(marker), "{err}");
+        assert!(!format!("{err:?}").contains(marker), "{err:?}");
+    }
+}
