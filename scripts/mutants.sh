@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the modules that hold the crate's rules, each against the tests that pin
 # it; results in mutants.out/<group>/. Usage: scripts/mutants.sh [GROUP…], GROUP one of
-# timing, sts, roles (all three by default). TESTING.md has the last run's counts.
+# timing, sts, roles, provider (all four by default). TESTING.md has the last run's counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +25,7 @@ run() {
     }
 }
 
-for group in "${@:-timing sts roles}"; do
+for group in "${@:-timing sts roles provider}"; do
     for g in $group; do
         case $g in
         timing)
@@ -45,8 +45,13 @@ for group in "${@:-timing sts roles}"; do
             # 200 cases per property: each of the role's rules is reached in tens of them.
             PROPTEST_CASES=200 run roles --file src/role.rs \
                 -- --lib --test validation --test properties ;;
+        provider)
+            # The provider's face (error mapping onto the SDK's, fallback_on_interrupt, the
+            # cache's failures) and the metrics, against the errors' and the metrics' tests.
+            run provider --timeout 60 --file src/provider.rs --file src/metrics.rs \
+                -- --lib --test errors --test metrics ;;
         *)
-            echo "unknown group $g: one of timing, sts, roles" >&2
+            echo "unknown group $g: one of timing, sts, roles, provider" >&2
             exit 2 ;;
         esac
     done

@@ -9,6 +9,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use std::time::Duration;
 
+use aws_role_chain::test_util::Fault;
 use aws_role_chain::{Error, ErrorKind, RefreshPolicy, Role, RoleChainProvider};
 use aws_types::region::Region;
 use common::*;
@@ -277,4 +278,32 @@ async fn a_base_provider_that_never_answers_times_out_after_the_fetch_timeout() 
     let ours = err.source().unwrap().downcast_ref::<Error>().unwrap();
     assert_eq!((ours.kind(), ours.hop()), (ErrorKind::TimedOut, None));
     assert!(ours.is_retryable());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fallback_on_interrupt_gives_the_unexpired_credentials_and_nothing_else() {
+    let (world, time, builder) = World::on_manual_time().await;
+    let provider = builder
+        .configure(&no_retries())
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    assert!(
+        provider.fallback_on_interrupt().is_none(),
+        "nothing before the first"
+    );
+    let served = provider.credentials().await.unwrap();
+    world.sts.set_outage(Some(Fault::ServiceUnavailable));
+
+    // Inside the mandatory window, every refresh failing: what an SDK that gave up waiting on
+    // the provider falls back to is the credentials still valid.
+    time.tick(Duration::from_secs(3600 - 30)).await;
+    let fallback = provider.fallback_on_interrupt().expect("valid credentials");
+    assert_eq!(fallback.access_key_id(), served.access_key_id());
+    // Past their expiry, none.
+    time.tick(Duration::from_secs(31)).await;
+    assert!(
+        provider.fallback_on_interrupt().is_none(),
+        "expired credentials"
+    );
 }

@@ -357,33 +357,3 @@ async fn the_background_refresh_ends_with_the_last_clone() {
         "no refresh after the last drop"
     );
 }
-
-#[tokio::test(flavor = "current_thread")]
-async fn fallback_on_interrupt_gives_the_unexpired_credentials_and_nothing_else() {
-    use aws_credential_types::provider::ProvideCredentials;
-
-    let (world, time, builder) = World::on_manual_time().await;
-    let provider = builder
-        .configure(&no_retries())
-        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
-        .build()
-        .unwrap();
-    assert!(
-        provider.fallback_on_interrupt().is_none(),
-        "nothing before the first"
-    );
-    let served = provider.credentials().await.unwrap();
-    world.sts.set_outage(Some(Fault::ServiceUnavailable));
-
-    // Inside the mandatory window, every refresh failing: what an SDK that gave up waiting on
-    // the provider falls back to is the credentials still valid.
-    time.tick(Duration::from_secs(3600 - 30)).await;
-    let fallback = provider.fallback_on_interrupt().expect("valid credentials");
-    assert_eq!(fallback.access_key_id(), served.access_key_id());
-    // Past their expiry, none.
-    time.tick(Duration::from_secs(31)).await;
-    assert!(
-        provider.fallback_on_interrupt().is_none(),
-        "expired credentials"
-    );
-}
