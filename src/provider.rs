@@ -372,6 +372,24 @@ mod tests {
         assert!(size <= 24, "{size} bytes");
     }
 
+    #[test]
+    fn the_clock_given_to_the_builder_is_the_providers() {
+        use aws_smithy_async::time::StaticTimeSource;
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let provider = RoleChainProvider::builder()
+            .base_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .assume(Role::new("arn:aws:iam::111111111111:role/r"))
+            .time_source(StaticTimeSource::new(at))
+            .build()
+            .unwrap();
+        assert_eq!(provider.time_source().now(), at);
+        assert_eq!(
+            provider.time_to_expiry(),
+            None,
+            "nothing before the first credentials"
+        );
+    }
+
     fn sdk_error((kind, invalid_configuration): (ErrorKind, bool)) {
         let mapped = into_credentials_error(Error::new(kind, "message").at_hop(1, "arn"));
         assert_eq!(

@@ -64,13 +64,14 @@ fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connecti
                 .unwrap();
             assert_eq!(credentials.access_key_id(), expected.access_key_id());
             fetches += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         fetches
     });
-    let rounds = attackers.join().unwrap();
+    let rounds = attackers.join();
 
     eprintln!("{fetches} fetches during {rounds} connections without the token");
+    // About 200 in the 3-s attack (each within 1 s, paced 10 ms apart): 40× the threshold.
     assert!(fetches >= 5, "{fetches} fetches");
     assert!(rounds >= ATTACKERS * 2, "{rounds} tokenless requests");
     server_runtime.block_on(server.shutdown());

@@ -307,3 +307,62 @@ async fn fallback_on_interrupt_gives_the_unexpired_credentials_and_nothing_else(
         "expired credentials"
     );
 }
+
+/// While credentials are valid, a failure that may pass (throttling) is retried within the retry
+/// backoff's first delay, fully jittered; one that cannot pass as it is (a refusal) after its
+/// maximum, 5 minutes.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failure_that_may_pass_is_retried_soon_and_a_refusal_only_after_the_backoffs_maximum() {
+    use aws_smithy_async::time::TimeSource;
+
+    let (world, time, builder) = World::on_manual_time().await;
+    let provider = builder
+        .configure(&no_retries())
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+        .build()
+        .unwrap();
+    provider.credentials().await.unwrap();
+    let retry_in = |provider: &RoleChainProvider| {
+        let next = provider.status().next_refresh().unwrap();
+        next.duration_since(time.now()).unwrap_or_default()
+    };
+
+    // Throttled at the refresh point, 15 minutes before expiry (jitter off).
+    world.sts.set_outage(Some(Fault::Throttling));
+    time.tick(Duration::from_secs(45 * 60)).await;
+    eventually("the throttled refresh", || {
+        provider.status().consecutive_failures() == 1
+    })
+    .await;
+    assert_eq!(
+        provider.status().last_error_kind(),
+        Some(ErrorKind::Throttled)
+    );
+    assert!(
+        retry_in(&provider) <= Duration::from_secs(5),
+        "{:?}",
+        retry_in(&provider)
+    );
+
+    // Refused: the role no longer trusts the caller.
+    world.sts.set_outage(None);
+    world.sts.add_role(
+        aws_role_chain::test_util::LocalRole::new(BROKER)
+            .trust("arn:aws:iam::999999999999:root")
+            .external_id(BROKER_EXTERNAL_ID),
+    );
+    time.tick(Duration::from_secs(5)).await;
+    eventually("the refused refresh", || {
+        provider.status().consecutive_failures() == 2
+    })
+    .await;
+    assert_eq!(
+        provider.status().last_error_kind(),
+        Some(ErrorKind::AccessDenied)
+    );
+    let wait = retry_in(&provider);
+    assert!(
+        wait > Duration::from_secs(4 * 60) && wait <= Duration::from_secs(5 * 60),
+        "{wait:?}"
+    );
+}

@@ -363,3 +363,35 @@ async fn http(addr: SocketAddr, request_line: &str, headers: &str) -> (u16, Stri
         .unwrap_or_default();
     (status, body)
 }
+
+#[tokio::test]
+async fn a_pool_counts_the_tenants_it_evicts() {
+    let world = World::new().await;
+    let recorder = Recorder::default();
+    for n in 0..3 {
+        world.sts.add_role(
+            LocalRole::new(format!("arn:aws:iam::66666666666{n}:role/vendor-access"))
+                .trust(COMPUTE_USER)
+                .external_id(format!("customer-{n}")),
+        );
+    }
+    let pool = RoleChainPool::builder()
+        .base_provider(world.compute.clone())
+        .endpoint_url(world.sts.endpoint_url())
+        .region(Region::new("us-east-1"))
+        .telemetry_provider(recorder.provider())
+        .max_tenants(1)
+        .build()
+        .unwrap();
+    for n in 0..3 {
+        let role = Role::new(format!("arn:aws:iam::66666666666{n}:role/vendor-access"))
+            .external_id(format!("customer-{n}"));
+        pool.tenant(role).unwrap().credentials().await.unwrap();
+    }
+
+    let status = pool.status();
+
+    assert_eq!(status.evictions(), 2);
+    let evictions = recorder.sum("aws_role_chain.pool.evictions", &[("chain", "pool")]);
+    assert_eq!(evictions, 2.0);
+}

@@ -453,7 +453,7 @@ fn botocore_caller_arn((config, credentials): &(PathBuf, PathBuf)) -> String {
         .env("AWS_SHARED_CREDENTIALS_FILE", credentials)
         .env("AWS_ENDPOINT_URL", endpoint())
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
+        .output_within_a_minute()
         .unwrap();
     assert!(
         output.status.success(),
@@ -530,7 +530,7 @@ fn python(script: &str, env: &[(&str, String)]) -> String {
             "AWS_SHARED_CREDENTIALS_FILE",
             "/nonexistent/aws-role-chain/credentials",
         )
-        .output()
+        .output_within_a_minute()
         .unwrap();
     assert!(
         output.status.success(),
@@ -629,7 +629,7 @@ async fn exec_boto3(config: String) -> std::process::Output {
                 "/nonexistent/aws-role-chain/credentials",
             )
             .env("STORAGE_EXT", STORAGE_EXTERNAL_ID)
-            .output()
+            .output_within_a_minute()
             .unwrap()
     })
     .await
@@ -718,7 +718,9 @@ async fn exec_of_a_profile_gives_a_boto3_child_its_role_despite_keys_in_the_defa
         exec.args(["exec", "--profile", "storage", "--"])
             .arg(std::env::var("MOTO_PYTHON").unwrap())
             .args(["-c", &script]);
-        with_files(exec, &config, &credentials).output().unwrap()
+        with_files(exec, &config, &credentials)
+            .output_within_a_minute()
+            .unwrap()
     })
     .await
     .unwrap();
@@ -747,9 +749,8 @@ async fn boto3_gets_credentials_within_1_s_while_300_tokenless_connections_hamme
         .await
         .unwrap();
     let env = server_env(&server);
-    let attack = std::time::Duration::from_secs(8);
-    let started = common::stopwatch();
-    let attackers = common::flood(server.local_addr(), 300, attack);
+    // The flood runs until the fetches are done (a minute at most, should Python hang).
+    let attackers = common::flood(server.local_addr(), 300, std::time::Duration::from_secs(60));
     // Each fetch in a new botocore session, timed: the slowest, and the key.
     let script = "import time, botocore.session\n\
                   slowest, key = 0.0, None\n\
@@ -763,16 +764,12 @@ async fn boto3_gets_credentials_within_1_s_while_300_tokenless_connections_hamme
         .await
         .unwrap();
 
-    assert!(
-        started.elapsed() < attack,
-        "the fetches ran during the attack"
-    );
     let (slowest, key) = printed.split_once(' ').unwrap();
     let slowest: f64 = slowest.parse().unwrap();
     eprintln!("the slowest of 5 fetches during the flood: {slowest} s");
     assert!(slowest < 1.0, "the slowest fetch took {slowest} s");
     assert_eq!(key, expected.access_key_id());
-    let rounds = tokio::task::spawn_blocking(move || attackers.join().unwrap())
+    let rounds = tokio::task::spawn_blocking(move || attackers.stop())
         .await
         .unwrap();
     assert!(rounds >= 600, "{rounds} tokenless requests");
@@ -798,7 +795,9 @@ async fn botocore_takes_credential_process_output_as_a_profiles_credentials() {
     let output = tokio::task::spawn_blocking(move || {
         let mut python = std::process::Command::new(std::env::var("MOTO_PYTHON").unwrap());
         python.args(["-c", script]);
-        with_files(python, &config, &credentials).output().unwrap()
+        with_files(python, &config, &credentials)
+            .output_within_a_minute()
+            .unwrap()
     })
     .await
     .unwrap();
@@ -863,4 +862,26 @@ async fn one_pool_serves_each_customer_its_own_role_and_refuses_a_wrong_external
     }
     // The broker once, the wrong ExternalId once, each customer once.
     assert_eq!(pool.status().assume_role_calls(), 5, "{}", pool.status());
+}
+
+/// A child's output, which must come within a minute: one that runs longer is killed and fails
+/// its test rather than hang the suite. Its output is small, so the pipes never fill.
+trait WithinAMinute {
+    fn output_within_a_minute(&mut self) -> std::io::Result<std::process::Output>;
+}
+
+impl WithinAMinute for std::process::Command {
+    fn output_within_a_minute(&mut self) -> std::io::Result<std::process::Output> {
+        use std::process::Stdio;
+        let mut child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let started = common::stopwatch();
+        while child.try_wait()?.is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("{:?} ran for over a minute", self.get_program());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output()
+    }
 }

@@ -413,3 +413,15 @@ fn the_stall_limit_outlasts_an_attempt() {
     let long = RefreshPolicy::default().fetch_timeout(LONGEST_SETTING);
     assert_eq!(long.stall_limit(), 2 * LONGEST_SETTING);
 }
+
+/// The MFA token provider gets three quarters of the fetch timeout.
+fn mfa_timeout((fetch_timeout, expected): (Duration, Duration)) {
+    let policy = RefreshPolicy::default().fetch_timeout(fetch_timeout);
+    assert_eq!(policy.mfa_timeout(), expected);
+}
+
+cases! { mfa_timeout:
+    the_token_provider_gets_22_5_s_of_the_default_30: (Duration::from_secs(30), Duration::from_millis(22_500));
+    the_token_provider_gets_7_5_ms_of_the_least_timeout: (Duration::from_millis(10), Duration::from_micros(7_500));
+    the_token_provider_gets_9_h_of_the_longest_timeout: (Duration::from_secs(12 * 3600), Duration::from_secs(9 * 3600));
+}

@@ -254,13 +254,11 @@ macro_rules! cases {
 /// three sending a whole request and coming straight back, one in three holding half a request,
 /// for `attack`. It runs in a thread and on a runtime of its own, as other processes would, not
 /// on the threads that serve; the thread gives the number of rounds made.
-pub fn flood(
-    addr: std::net::SocketAddr,
-    connections: usize,
-    attack: std::time::Duration,
-) -> std::thread::JoinHandle<usize> {
+pub fn flood(addr: std::net::SocketAddr, connections: usize, attack: std::time::Duration) -> Flood {
     let started = stopwatch();
-    std::thread::spawn(move || {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -268,7 +266,10 @@ pub fn flood(
             .unwrap();
         runtime.block_on(async {
             let floods: Vec<_> = (0..connections)
-                .map(|n| tokio::spawn(tokenless(addr, started, attack, n % 3 == 0)))
+                .map(|n| {
+                    let stop = stopped.clone();
+                    tokio::spawn(tokenless(addr, started, attack, stop, n % 3 == 0))
+                })
                 .collect();
             let mut rounds = 0;
             for flood in floods {
@@ -276,7 +277,27 @@ pub fn flood(
             }
             rounds
         })
-    })
+    });
+    Flood { stop, thread }
+}
+
+/// A flood under way, until its time is up or it is stopped.
+pub struct Flood {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl Flood {
+    /// Waits for the flood's time to be up; the requests made.
+    pub fn join(self) -> usize {
+        self.thread.join().unwrap()
+    }
+
+    /// Ends the flood after each connection's current request; the requests made.
+    pub fn stop(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.join()
+    }
 }
 
 /// One connection without the token after another, each with a whole request or (`slow`) half
@@ -286,6 +307,7 @@ async fn tokenless(
     addr: std::net::SocketAddr,
     started: Stopwatch,
     attack: std::time::Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     slow: bool,
 ) -> usize {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -294,7 +316,8 @@ async fn tokenless(
         request.push_str("\r\n");
     }
     let mut rounds = 0;
-    while started.elapsed() < attack && rounds < 5_000 {
+    let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
+    while !stopped() && started.elapsed() < attack && rounds < 5_000 {
         rounds += 1;
         let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
             continue;

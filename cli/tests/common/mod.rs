@@ -93,11 +93,17 @@ pub async fn run(env: &[(&str, String)], args: &[&str]) -> Output {
 }
 
 pub async fn finish(command: Command) -> Output {
+    finish_within(command, LIMIT).await
+}
+
+/// [`finish`], killed if it takes longer than `limit`: for a command that runs for a while by
+/// design.
+pub async fn finish_within(command: Command, limit: Duration) -> Output {
     let mut command = tokio::process::Command::from(command);
     command.kill_on_drop(true).stdin(Stdio::null());
-    tokio::time::timeout(LIMIT, command.output())
+    tokio::time::timeout(limit, command.output())
         .await
-        .expect("the command ends within 60 s")
+        .unwrap_or_else(|_| panic!("the command ends within {limit:?}"))
         .unwrap()
 }
 
