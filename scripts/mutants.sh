@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the modules that hold the crate's rules, each against the tests that pin
 # it; results in mutants.out/<group>/. Usage: scripts/mutants.sh [GROUP…], GROUP one of
-# timing, sts, roles, provider (all four by default). TESTING.md has the last run's counts.
+# timing, sts, roles, provider, profile (all five by default). TESTING.md has the last run's counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +25,7 @@ run() {
     }
 }
 
-for group in "${@:-timing sts roles provider}"; do
+for group in "${@:-timing sts roles provider profile}"; do
     for g in $group; do
         case $g in
         timing)
@@ -50,8 +50,12 @@ for group in "${@:-timing sts roles provider}"; do
             # cache's failures) and the metrics, against the errors' and the metrics' tests.
             run provider --timeout 60 --file src/provider.rs --file src/metrics.rs \
                 -- --lib --test errors --test metrics ;;
+        profile)
+            # The walk of the AWS config files and its refusals, against the unit tests (files
+            # on aws-types' in-memory file system) and tests/profile.rs (real files, LocalSts).
+            run profile --timeout 60 --file src/profile.rs -- --lib --test profile ;;
         *)
-            echo "unknown group $g: one of timing, sts, roles, provider" >&2
+            echo "unknown group $g: one of timing, sts, roles, provider, profile" >&2
             exit 2 ;;
         esac
     done
