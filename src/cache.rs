@@ -143,11 +143,14 @@ where
     T: Clone + Send + Sync + 'static,
     E: Failure,
 {
+    /// A cache of what `fetch` brings, refreshed as `policy` says, its refreshes and waits
+    /// recorded in `metrics`.
     pub(crate) fn new(
         fetch: Fetch<T, E>,
         policy: RefreshPolicy,
         time: SharedTimeSource,
         sleep: SharedAsyncSleep,
+        metrics: Metrics,
     ) -> Self {
         Cache {
             hot_clock: HotClock::Source,
@@ -157,7 +160,7 @@ where
                 changed: watch::Sender::new(()),
                 time,
                 policy,
-                metrics: Metrics::default(),
+                metrics,
             }),
             fetch,
             sleep,
@@ -168,15 +171,6 @@ where
     /// The cache, its cached path reading the time with `hot_clock`.
     pub(crate) fn with_hot_clock(mut self, hot_clock: HotClock) -> Self {
         self.hot_clock = hot_clock;
-        self
-    }
-
-    /// The cache, its refreshes and waits recorded in `metrics`.
-    pub(crate) fn with_metrics(mut self, metrics: Metrics) -> Self {
-        // Only before the cache is shared.
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.metrics = metrics;
-        }
         self
     }
 
@@ -256,10 +250,7 @@ where
                 }
                 CallerAction::Wait { until } => until,
             };
-            if waiter.since_attempts.is_none() {
-                self.shared.metrics.waited();
-                waiter.since_attempts = Some(state.attempts);
-            }
+            waiter.starts_waiting(state.attempts, &self.shared.metrics);
             waiter.outlived |= self.wait(&mut changed, until, now).await;
         }
     }
@@ -360,6 +351,15 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
+    /// The caller waits for an attempt, with `attempts` completed so far: the first time, that
+    /// count is kept and the wait recorded in `metrics`.
+    pub(crate) fn starts_waiting(&mut self, attempts: u64, metrics: &Metrics) {
+        if self.since_attempts.is_none() {
+            metrics.waited();
+            self.since_attempts = Some(attempts);
+        }
+    }
+
     /// Whether it has seen an attempt complete, or its value expire, while waiting.
     pub(crate) fn has_waited<T, E>(&self, state: &Snapshot<T, E>) -> bool {
         self.outlived || self.since_attempts.is_some_and(|n| state.attempts != n)

@@ -87,6 +87,12 @@ impl Context {
         }
     }
 
+    /// Where the chains' metrics go.
+    #[cfg_attr(not(feature = "pool"), allow(dead_code))]
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The context, each hop's request waiting for its turn at `gate` first.
     #[cfg_attr(not(feature = "pool"), allow(dead_code))]
     pub(crate) fn with_gate(mut self, gate: Arc<dyn Gate>) -> Self {

@@ -7,7 +7,7 @@ use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context;
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, OrchestratorError};
-use aws_smithy_runtime_api::client::result::ServiceError;
+use aws_smithy_runtime_api::client::result::{ConnectorError, ServiceError};
 use aws_smithy_xml::decode::{try_data, Document};
 
 use crate::error::{Error, ErrorKind};
@@ -24,16 +24,9 @@ pub(crate) fn classify(
             Error::new(ErrorKind::TimedOut, "the call to STS timed out").with_source(source(err))
         }
         SdkError::DispatchFailure(ref failure) => {
-            let (kind, what) = if failure.is_timeout() {
-                (ErrorKind::TimedOut, "the connection to STS timed out")
-            } else if failure.is_user() {
-                (
-                    ErrorKind::InvalidConfiguration,
-                    "the request to STS could not be sent as configured",
-                )
-            } else {
-                (ErrorKind::Unavailable, "STS could not be reached")
-            };
+            // The failure of a dispatch is its connector's.
+            let failure = failure.as_connector_error();
+            let (kind, what) = failure.map_or(UNREACHABLE, connector_failure);
             Error::new(kind, what).with_source(source(err))
         }
         SdkError::ResponseError(_) => Error::new(
@@ -60,26 +53,12 @@ pub(crate) fn attempt_kind(
     let err = result.err()?;
     Some(if let Some(err) = err.as_operation_error() {
         let status = response.map(|r| r.status().as_u16());
-        let code = err
-            .downcast_ref::<AssumeRoleError>()
-            .and_then(|err| err.code());
-        match code {
-            Some(code) => kind_for(Some(code), status, hop),
-            None => {
-                let in_body = response
-                    .and_then(|r| r.body().bytes())
-                    .and_then(code_and_message_in);
-                kind_for(in_body.as_ref().map(|(code, _)| code.as_str()), status, hop)
-            }
-        }
+        let (code, _) = code_and_message_of(err.downcast_ref::<AssumeRoleError>(), response);
+        kind_for(code.as_deref(), status, hop)
     } else if err.is_timeout_error() {
         ErrorKind::TimedOut
     } else if let Some(failure) = err.as_connector_error() {
-        match (failure.is_timeout(), failure.is_user()) {
-            (true, _) => ErrorKind::TimedOut,
-            (false, true) => ErrorKind::InvalidConfiguration,
-            (false, false) => ErrorKind::Unavailable,
-        }
+        connector_failure(failure).0
     } else if err.is_response_error() {
         ErrorKind::InvalidResponse
     } else {
@@ -147,18 +126,40 @@ fn kind_for(code: Option<&str>, status: Option<u16>, hop: usize) -> ErrorKind {
     }
 }
 
+/// A connection that STS was not reached through, without more said.
+const UNREACHABLE: (ErrorKind, &str) = (ErrorKind::Unavailable, "STS could not be reached");
+
+/// A connection's failure: the kind, and what happened.
+fn connector_failure(failure: &ConnectorError) -> (ErrorKind, &'static str) {
+    if failure.is_timeout() {
+        (ErrorKind::TimedOut, "the connection to STS timed out")
+    } else if failure.is_user() {
+        (
+            ErrorKind::InvalidConfiguration,
+            "the request to STS could not be sent as configured",
+        )
+    } else {
+        UNREACHABLE
+    }
+}
+
 /// The error code and message of an STS error answer.
 fn code_and_message(
     context: &ServiceError<AssumeRoleError, HttpResponse>,
 ) -> (Option<String>, Option<String>) {
-    let parsed = context.err();
-    match parsed.code() {
-        Some(code) => (Some(code.to_owned()), parsed.message().map(str::to_owned)),
-        // Some STS emulators answer in a shape the SDK does not parse; read it ourselves.
-        None => context
-            .raw()
-            .body()
-            .bytes()
+    code_and_message_of(Some(context.err()), Some(context.raw()))
+}
+
+/// The code and message the SDK parsed, else those in the answer's body: some STS emulators
+/// answer in a shape the SDK does not parse.
+fn code_and_message_of(
+    parsed: Option<&AssumeRoleError>,
+    raw: Option<&HttpResponse>,
+) -> (Option<String>, Option<String>) {
+    match parsed.and_then(|parsed| Some((parsed.code()?, parsed.message()))) {
+        Some((code, message)) => (Some(code.to_owned()), message.map(str::to_owned)),
+        None => raw
+            .and_then(|raw| raw.body().bytes())
             .and_then(code_and_message_in)
             .map_or((None, None), |(code, message)| (Some(code), message)),
     }

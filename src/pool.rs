@@ -45,7 +45,7 @@ use crate::cache::{Failure, Snapshot, Waiter};
 use crate::chain::{Chain, Context};
 use crate::error::{BuildError, Error, ErrorKind};
 use crate::hop::Hop;
-use crate::metrics::{Gauge, Metrics};
+use crate::metrics::Gauge;
 use crate::policy::{Attempts, CallerAction, Next, RefreshPolicy};
 use crate::provider::{sdk_future, RoleChainProvider};
 use crate::role::Role;
@@ -106,7 +106,6 @@ pub(crate) struct PoolInner {
     evictions: Arc<AtomicU64>,
     gate: Arc<RateGate>,
     engine: Engine,
-    metrics: Metrics,
     /// The pool's gauges, registered while it lives.
     _gauges: [Gauge; 3],
 }
@@ -451,7 +450,7 @@ impl TenantInner {
     async fn get_or_wait(&self) -> Result<Credentials, Error> {
         let result = self.wait_for_credentials().await;
         if let Err(err) = &result {
-            self.pool.metrics.error(err.kind());
+            self.pool.context.metrics().error(err.kind());
         }
         result
     }
@@ -497,7 +496,7 @@ impl TenantInner {
                     // Served from the refusal backoff, not from an attempt it waited for.
                     let refused = entry.refusals.load(Ordering::Relaxed) > 0;
                     if refused && waiter.since_attempts.is_none() {
-                        pool.metrics.refusal_served();
+                        pool.context.metrics().refusal_served();
                     }
                     return Err(state.last_error.clone().unwrap_or_else(Error::outlived));
                 }
@@ -510,10 +509,7 @@ impl TenantInner {
                 }
                 pool.engine.request(&entry, engine::WAITED);
             }
-            if waiter.since_attempts.is_none() {
-                pool.metrics.waited();
-                waiter.since_attempts = Some(state.attempts);
-            }
+            waiter.starts_waiting(state.attempts, pool.context.metrics());
             let wake_at = until.map_or(turn_by, |until| until.min(turn_by));
             let limit = wake_at
                 .duration_since(now)

@@ -72,9 +72,14 @@ impl RoleChainProvider {
     ) -> Self {
         let chain = Arc::new(chain);
         let hot_clock = HotClock::for_source(system_clock);
-        let cache = Cache::new(run_chain(&chain), policy, time.clone(), sleep)
-            .with_hot_clock(hot_clock)
-            .with_metrics(metrics.clone());
+        let cache = Cache::new(
+            run_chain(&chain),
+            policy,
+            time.clone(),
+            sleep,
+            metrics.clone(),
+        )
+        .with_hot_clock(hot_clock);
         let inner = Arc::new_cyclic(|inner: &std::sync::Weak<Inner>| {
             let inner = inner.clone();
             let time_to_expiry = metrics.gauge(

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_role_chain::server::CredentialsServer;
 use aws_role_chain::test_util::{Fault, LocalRole};
-use aws_role_chain::{ErrorKind, Role, RoleChainPool};
+use aws_role_chain::{ErrorKind, Role, RoleChainPool, RoleChainPoolBuilder};
 use aws_types::region::Region;
 use common::*;
 use meter::Recorder;
@@ -228,26 +228,14 @@ async fn a_name_that_is_empty_long_or_not_plain_is_refused_with_its_field() {
 async fn a_pool_counts_its_tenants_refusals_and_turns_under_the_pools_name() {
     let world = World::new().await;
     let recorder = Recorder::default();
-    for n in 0..2 {
-        world.sts.add_role(
-            LocalRole::new(format!("arn:aws:iam::55555555555{n}:role/vendor-access"))
-                .trust(BROKER)
-                .external_id(format!("customer-{n}")),
-        );
-    }
-    let pool = RoleChainPool::builder()
-        .base_provider(world.compute.clone())
-        .endpoint_url(world.sts.endpoint_url())
-        .region(Region::new("us-east-1"))
-        .telemetry_provider(recorder.provider())
+    add_customers(&world, 2, BROKER);
+    let pool = pool(&world, &recorder)
         .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()
         .unwrap();
     let customer = |n: usize, id: &str| {
-        pool.tenant(
-            Role::new(format!("arn:aws:iam::55555555555{n}:role/vendor-access")).external_id(id),
-        )
-        .unwrap()
+        pool.tenant(Role::new(customer_arn(n)).external_id(id))
+            .unwrap()
     };
     customer(0, "customer-0").credentials().await.unwrap();
     customer(1, "customer-1").credentials().await.unwrap();
@@ -309,6 +297,50 @@ async fn a_pool_counts_its_tenants_refusals_and_turns_under_the_pools_name() {
     }
 }
 
+#[tokio::test]
+async fn a_pool_counts_the_tenants_it_evicts() {
+    let world = World::new().await;
+    let recorder = Recorder::default();
+    add_customers(&world, 3, COMPUTE_USER);
+    let pool = pool(&world, &recorder).max_tenants(1).build().unwrap();
+    for n in 0..3 {
+        let role = Role::new(customer_arn(n)).external_id(format!("customer-{n}"));
+        pool.tenant(role).unwrap().credentials().await.unwrap();
+    }
+
+    let status = pool.status();
+
+    assert_eq!(status.evictions(), 2);
+    let evictions = recorder.sum("aws_role_chain.pool.evictions", &[("chain", "pool")]);
+    assert_eq!(evictions, 2.0);
+}
+
+/// Customer `n`'s role (`n` below 10), in account `55555555555<n>`.
+fn customer_arn(n: usize) -> String {
+    format!("arn:aws:iam::55555555555{n}:role/vendor-access")
+}
+
+/// `customers` customer roles trusting `principal`, customer `n`'s with the ExternalId
+/// `customer-<n>`.
+fn add_customers(world: &World, customers: usize, principal: &str) {
+    for n in 0..customers {
+        world.sts.add_role(
+            LocalRole::new(customer_arn(n))
+                .trust(principal)
+                .external_id(format!("customer-{n}")),
+        );
+    }
+}
+
+/// A pool builder on the world's LocalSts whose metrics `recorder` records.
+fn pool(world: &World, recorder: &Recorder) -> RoleChainPoolBuilder {
+    RoleChainPool::builder()
+        .base_provider(world.compute.clone())
+        .endpoint_url(world.sts.endpoint_url())
+        .region(Region::new("us-east-1"))
+        .telemetry_provider(recorder.provider())
+}
+
 /// The only test of this binary that touches the global slot.
 #[tokio::test]
 async fn the_global_telemetry_provider_is_used_when_none_is_set_even_one_installed_after_build() {
@@ -362,36 +394,4 @@ async fn http(addr: SocketAddr, request_line: &str, headers: &str) -> (u16, Stri
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
-}
-
-#[tokio::test]
-async fn a_pool_counts_the_tenants_it_evicts() {
-    let world = World::new().await;
-    let recorder = Recorder::default();
-    for n in 0..3 {
-        world.sts.add_role(
-            LocalRole::new(format!("arn:aws:iam::66666666666{n}:role/vendor-access"))
-                .trust(COMPUTE_USER)
-                .external_id(format!("customer-{n}")),
-        );
-    }
-    let pool = RoleChainPool::builder()
-        .base_provider(world.compute.clone())
-        .endpoint_url(world.sts.endpoint_url())
-        .region(Region::new("us-east-1"))
-        .telemetry_provider(recorder.provider())
-        .max_tenants(1)
-        .build()
-        .unwrap();
-    for n in 0..3 {
-        let role = Role::new(format!("arn:aws:iam::66666666666{n}:role/vendor-access"))
-            .external_id(format!("customer-{n}"));
-        pool.tenant(role).unwrap().credentials().await.unwrap();
-    }
-
-    let status = pool.status();
-
-    assert_eq!(status.evictions(), 2);
-    let evictions = recorder.sum("aws_role_chain.pool.evictions", &[("chain", "pool")]);
-    assert_eq!(evictions, 2.0);
 }

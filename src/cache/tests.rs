@@ -179,6 +179,7 @@ fn setup(
         policy,
         SharedTimeSource::new(time.clone()),
         SharedAsyncSleep::new(sleep),
+        Metrics::default(),
     ));
     (time, script, cache)
 }

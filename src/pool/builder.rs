@@ -321,7 +321,6 @@ impl RoleChainPoolBuilder {
         Ok(RoleChainPool {
             inner: Arc::new_cyclic(|pool: &Weak<PoolInner>| PoolInner {
                 _gauges: gauges(&metrics, pool),
-                metrics,
                 shared,
                 context: Arc::new(tenants_context),
                 shared_hops,

@@ -296,7 +296,7 @@ impl Attempt {
             .await;
         pool.gate.record(result.as_ref().map(|_| ()));
         let outcome = result.as_ref().err().map_or("ok", Failure::outcome);
-        pool.metrics.refresh(trigger, outcome);
+        pool.context.metrics().refresh(trigger, outcome);
         let now = pool.time.now();
         let policy = &pool.policy;
         let previous = entry

@@ -139,6 +139,7 @@ async fn a_worker_that_overslept_is_woken_by_the_cached_path() {
         no_jitter(),
         SharedTimeSource::new(time.clone()),
         SharedAsyncSleep::new(Suspended),
+        Metrics::default(),
     );
     assert_eq!(cache.get_or_wait().await, Ok(1));
     time.set_time(UNIX_EPOCH + 45 * MINUTE);
@@ -259,6 +260,7 @@ async fn the_worker_looks_at_the_clock_every_5_minutes_until_the_refresh() {
             sleep,
             naps: naps.clone(),
         }),
+        Metrics::default(),
     );
     cache.get_or_wait().await.unwrap();
     time.tick(45 * MINUTE).await;
