@@ -1,5 +1,5 @@
 //! The actions: `AssumeRole`, with the checks STS makes of its parameters and of the role's trust
-//! rule, and `GetCallerIdentity`.
+//! rule, `AssumeRoleWithWebIdentity`, with the token's, and `GetCallerIdentity`.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,7 +7,7 @@ use aws_credential_types::Credentials;
 
 use crate::auth::Principal;
 use crate::reply::Reply;
-use crate::sts::{fmt_time, random_id, random_secret, Registry};
+use crate::sts::{fmt_time, random_id, random_secret, Registry, WebIdentity};
 use crate::{xml, LocalRole};
 
 const ROLE_CHAINING_LIMIT: Duration = Duration::from_secs(3600);
@@ -42,7 +42,7 @@ impl Registry {
                     self.use_mfa_code(params);
                     let expiry =
                         expiry.unwrap_or_else(|| now + self.session_lifetime.unwrap_or(duration));
-                    self.issue(&role_arn, params, expiry, request_id)
+                    self.issue(&role_arn, params, expiry, None, request_id)
                 }
                 Err(refusal) => refusal,
             },
@@ -58,6 +58,57 @@ impl Registry {
                 &format!("Could not find operation {action} for version 2011-06-15"),
             ),
             None => Reply::error(400, "MissingAction", "Missing Action"),
+        }
+    }
+
+    /// `AssumeRoleWithWebIdentity`, which STS takes unsigned: the token is the credential. It
+    /// must be one [`LocalSts::web_identity_token`](crate::LocalSts::web_identity_token) issued,
+    /// and the role must trust its identity provider.
+    pub(crate) fn assume_role_with_web_identity(
+        &mut self,
+        params: &Params,
+        now: SystemTime,
+        request_id: &str,
+    ) -> Reply {
+        let checked = (|| {
+            let role_arn = required(params, "RoleArn", "roleArn")?;
+            let session_name = required(params, "RoleSessionName", "roleSessionName")?;
+            check_session_name(session_name)?;
+            let token = required(params, "WebIdentityToken", "webIdentityToken")?;
+            let duration = duration(params)?;
+            let identity = self.web_identities.get(token).cloned().ok_or_else(|| {
+                Reply::error(
+                    400,
+                    "InvalidIdentityToken",
+                    "The web identity token that was passed could not be validated by AWS. Get a \
+                     new identity token from the identity provider and then retry the request.",
+                )
+            })?;
+            let role = self
+                .roles
+                .get(role_arn)
+                .filter(|role| role.trusted.contains(&identity.provider))
+                .filter(|role| role.admits_external_id(None))
+                .ok_or_else(|| {
+                    Reply::error(
+                        403,
+                        "AccessDenied",
+                        "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+                    )
+                })?;
+            if duration > role.max_session_duration {
+                return Err(Reply::validation(
+                    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                ));
+            }
+            Ok((role_arn.to_owned(), duration, identity))
+        })();
+        match checked {
+            Ok((role_arn, duration, identity)) => {
+                let expiry = now + self.session_lifetime.unwrap_or(duration);
+                self.issue(&role_arn, params, expiry, Some(&identity), request_id)
+            }
+            Err(refusal) => refusal,
         }
     }
 
@@ -135,12 +186,14 @@ impl Registry {
         }
     }
 
-    /// Issues a session of `role_arn`, expiring at `expiry`.
+    /// Issues a session of `role_arn`, expiring at `expiry`, to the holder of a web identity
+    /// token if `identity` is given.
     fn issue(
         &mut self,
         role_arn: &str,
         params: &Params,
         expiry: SystemTime,
+        identity: Option<&WebIdentity>,
         request_id: &str,
     ) -> Reply {
         let session_name = params.get("RoleSessionName").unwrap_or_default();
@@ -165,6 +218,7 @@ impl Registry {
                 packed_policy_size: (params.get("Policy").is_some()
                     || params.get("Tags.member.1.Key").is_some())
                 .then_some(6),
+                web_identity: identity,
             },
             request_id,
         );

@@ -1,11 +1,11 @@
-//! A local STS endpoint for tests: [`LocalSts`], `AssumeRole` and `GetCallerIdentity` on an
-//! ephemeral port of 127.0.0.1, answered as STS answers them.
+//! A local STS endpoint for tests: [`LocalSts`], `AssumeRole`, `AssumeRoleWithWebIdentity` and
+//! `GetCallerIdentity` on an ephemeral port of 127.0.0.1, answered as STS answers them.
 //!
 //! It speaks STS's query protocol over HTTP/1.1 (hyper), answers in STS's XML and
-//! `ErrorResponse` shapes with STS's HTTP statuses, and authenticates every request as STS does:
+//! `ErrorResponse` shapes with STS's HTTP statuses, and authenticates every signed request as STS does:
 //! the access key must be known, the session token must match, the SigV4 signature is recomputed
 //! with the caller's secret key and compared, and the signing time must be within 15 minutes of
-//! its clock. Roles carry a trust rule (the callers they admit and the ExternalId they require), a
+//! its clock (`AssumeRoleWithWebIdentity` is unsigned: its token is checked instead). Roles carry a trust rule (the callers they admit and the ExternalId they require), a
 //! maximum session duration, and STS's 1-hour limit for sessions assumed with role-session
 //! credentials. Tests of failure handling script faults per request or for a whole outage, and
 //! every request is logged for assertions.
@@ -75,8 +75,9 @@ use tokio::task::JoinHandle;
 
 use self::sts::State;
 
-/// A local STS endpoint for tests: `AssumeRole` and `GetCallerIdentity` on an ephemeral port of
-/// 127.0.0.1, with real SigV4 checks, trust rules and a log of every request.
+/// A local STS endpoint for tests: `AssumeRole`, `AssumeRoleWithWebIdentity` and
+/// `GetCallerIdentity` on an ephemeral port of 127.0.0.1, with real SigV4 checks, trust rules
+/// and a log of every request.
 ///
 /// Start it with [`LocalSts::start`] inside a tokio runtime, stop it with [`LocalSts::stop`] (or
 /// by dropping it). See the [crate documentation](crate) for an example.
@@ -114,6 +115,16 @@ impl LocalSts {
     /// requires MFA ([`LocalRole::mfa`]) registers its device.
     pub fn add_role(&self, role: LocalRole) {
         self.state.add_role(role);
+    }
+
+    /// A web identity token of identity provider `provider_arn` for `subject`, as an OIDC
+    /// provider (an EKS cluster's, say) would issue it, for `AssumeRoleWithWebIdentity`: a role
+    /// that trusts `provider_arn` ([`LocalRole::trust`], the trust policy's `Federated`
+    /// principal) answers it with a session, unsigned as STS takes it. An unknown token gets 400
+    /// `InvalidIdentityToken`, a role that does not trust the provider 403 `AccessDenied`. The
+    /// token is opaque, not a JWT, and does not expire.
+    pub fn web_identity_token(&self, provider_arn: &str, subject: &str) -> String {
+        self.state.web_identity_token(provider_arn, subject)
     }
 
     /// The code that MFA device `serial_number` shows now, as a person would read it from the
@@ -376,8 +387,10 @@ impl LocalRole {
     }
 
     /// Admits a principal, like the trust policy's `Principal`: an IAM user ARN, a role ARN (its
-    /// sessions are admitted) or an account root `arn:aws:iam::<account>:root`. Repeatable; once
-    /// one is given, callers not listed get 403 `AccessDenied`.
+    /// sessions are admitted), an account root `arn:aws:iam::<account>:root`, or an identity
+    /// provider's ARN for `AssumeRoleWithWebIdentity` ([`LocalSts::web_identity_token`]).
+    /// Repeatable; once one is given, callers not listed get 403 `AccessDenied`; a role that
+    /// lists no identity provider refuses every web identity.
     pub fn trust(mut self, principal_arn: impl Into<String>) -> Self {
         self.trusted.push(principal_arn.into());
         self

@@ -57,6 +57,15 @@ pub(crate) struct Registry {
     pub(crate) session_lifetime: Option<Duration>,
     /// The code each MFA device shows now, by serial number.
     pub(crate) mfa_codes: HashMap<String, String>,
+    /// The web identity tokens issued, and whose they are.
+    pub(crate) web_identities: HashMap<String, WebIdentity>,
+}
+
+/// Whose a web identity token is: the identity provider that issued it and its subject.
+#[derive(Clone)]
+pub(crate) struct WebIdentity {
+    pub(crate) provider: String,
+    pub(crate) subject: String,
 }
 
 pub(crate) struct State {
@@ -133,6 +142,19 @@ impl State {
         registry.roles.insert(role.arn.clone(), role);
     }
 
+    /// A new token of `provider` for `subject`.
+    pub(crate) fn web_identity_token(&self, provider: &str, subject: &str) -> String {
+        let token = random_secret(64);
+        let identity = WebIdentity {
+            provider: provider.to_owned(),
+            subject: subject.to_owned(),
+        };
+        self.registry()
+            .web_identities
+            .insert(token.clone(), identity);
+        token
+    }
+
     pub(crate) fn mfa_code(&self, serial: &str) -> Option<String> {
         self.registry().mfa_codes.get(serial).cloned()
     }
@@ -161,15 +183,22 @@ impl State {
         registry.next_request += 1;
         let request_id = format!("00000000-0000-4000-8000-{:012x}", registry.next_request);
         let mut delay = registry.latency;
-        let (reply, caller_arn) = match authenticate(&registry.principals, &request, now) {
-            Err(refusal) => (refusal, None),
-            Ok(caller) => {
-                let fault = registry.next_fault(params.get("Action"), params.get("RoleArn"));
-                if let Some(Fault::Delay(extra)) = fault {
-                    delay += extra;
+        let (reply, caller_arn) = if params.get("Action") == Some("AssumeRoleWithWebIdentity") {
+            (
+                registry.assume_role_with_web_identity(&params, now, &request_id),
+                None,
+            )
+        } else {
+            match authenticate(&registry.principals, &request, now) {
+                Err(refusal) => (refusal, None),
+                Ok(caller) => {
+                    let fault = registry.next_fault(params.get("Action"), params.get("RoleArn"));
+                    if let Some(Fault::Delay(extra)) = fault {
+                        delay += extra;
+                    }
+                    let reply = registry.answer(&caller, &params, fault.as_ref(), now, &request_id);
+                    (reply, Some(caller.arn))
                 }
-                let reply = registry.answer(&caller, &params, fault.as_ref(), now, &request_id);
-                (reply, Some(caller.arn))
             }
         };
         registry.record(&request, &params, caller_arn, &reply, now);

@@ -2,6 +2,8 @@
 
 use aws_smithy_xml::encode::{ScopeWriter, XmlWriter};
 
+use crate::sts::WebIdentity;
+
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// The result of a successful `AssumeRole`.
@@ -14,10 +16,21 @@ pub(crate) struct AssumedRole<'a> {
     pub(crate) expiration: &'a str,
     pub(crate) source_identity: Option<&'a str>,
     pub(crate) packed_policy_size: Option<u32>,
+    /// For `AssumeRoleWithWebIdentity`: the token's subject and identity provider.
+    pub(crate) web_identity: Option<&'a WebIdentity>,
 }
 
+/// The answer to `AssumeRole`, or to `AssumeRoleWithWebIdentity` for a web identity.
 pub(crate) fn assume_role(result: &AssumedRole<'_>, request_id: &str) -> String {
-    response("AssumeRole", request_id, |out| {
+    let action = match result.web_identity {
+        Some(_) => "AssumeRoleWithWebIdentity",
+        None => "AssumeRole",
+    };
+    response(action, request_id, |out| {
+        if let Some(identity) = result.web_identity {
+            element(out, "SubjectFromWebIdentityToken", &identity.subject);
+            element(out, "Provider", &identity.provider);
+        }
         if let Some(id) = result.source_identity {
             element(out, "SourceIdentity", id);
         }

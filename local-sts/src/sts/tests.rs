@@ -71,6 +71,7 @@ fn outcome(answer: &Answer) -> (u16, Option<&'static str>) {
         "Throttling",
         "InternalFailure",
         "ServiceUnavailable",
+        "InvalidIdentityToken",
     ]
     .into_iter()
     .find(|code| answer.body.contains(&format!("<Code>{code}</Code>")));
@@ -593,4 +594,123 @@ fn the_log_records_the_device_and_that_a_code_came_never_the_code() {
         (log[1].mfa_serial_number(), log[1].carried_mfa_code()),
         (None, false)
     );
+}
+
+const OIDC: &str = "arn:aws:iam::222222222222:oidc-provider/oidc.example.com";
+const WORKLOAD: &str = "arn:aws:iam::222222222222:role/workload";
+
+/// An unsigned `AssumeRoleWithWebIdentity` of `role_arn` with `token`.
+fn with_web_identity(role_arn: &str, token: &str) -> Signed {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", "pod"),
+            ("WebIdentityToken", token),
+        ])
+        .finish();
+    Signed {
+        headers: vec![("host".to_owned(), "127.0.0.1:1".to_owned())],
+        body,
+    }
+}
+
+#[test]
+fn a_web_identity_token_of_a_trusted_provider_gets_a_session_that_signs_the_next_hop() {
+    let sts = Sts::new();
+    sts.state.add_role(
+        LocalRole::new(WORKLOAD)
+            .trust(OIDC)
+            .max_session_duration(2 * HOUR),
+    );
+    sts.state.add_role(LocalRole::new(STORAGE).trust(WORKLOAD));
+    let token = sts
+        .state
+        .web_identity_token(OIDC, "system:serviceaccount:jobs:export");
+
+    let answer = sts.send(&with_web_identity(WORKLOAD, &token));
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .starts_with("<AssumeRoleWithWebIdentityResponse"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        element(&answer.body, "SubjectFromWebIdentityToken"),
+        Some("system:serviceaccount:jobs:export")
+    );
+    assert_eq!(element(&answer.body, "Provider"), Some(OIDC));
+    assert_eq!(
+        element(&answer.body, "Arn"),
+        Some("arn:aws:sts::222222222222:assumed-role/workload/pod")
+    );
+    assert_eq!(
+        element(&answer.body, "Expiration"),
+        Some("2026-01-01T01:00:00Z")
+    );
+    let session = Signer::new(
+        element(&answer.body, "AccessKeyId").unwrap(),
+        element(&answer.body, "SecretAccessKey").unwrap(),
+        element(&answer.body, "SessionToken"),
+        start(),
+    );
+    let next = sts.send(&session.assume_role(&[("RoleArn", STORAGE), ("RoleSessionName", "next")]));
+    assert_eq!(outcome(&next), (200, None), "{}", next.body);
+    let chained = sts.send(&session.assume_role(&[
+        ("RoleArn", STORAGE),
+        ("RoleSessionName", "next"),
+        ("DurationSeconds", "3601"),
+    ]));
+    assert_eq!(outcome(&chained), (400, Some("ValidationError")));
+}
+
+#[test]
+fn a_web_identity_is_refused_for_an_unknown_token_an_untrusted_provider_or_a_role_that_trusts_only_users(
+) {
+    let sts = Sts::new();
+    sts.state.add_role(LocalRole::new(WORKLOAD).trust(OIDC));
+    let other = "arn:aws:iam::222222222222:oidc-provider/other.example.com";
+    let foreign = sts.state.web_identity_token(other, "someone");
+    let token = sts
+        .state
+        .web_identity_token(OIDC, "system:serviceaccount:jobs:export");
+
+    let unknown = sts.send(&with_web_identity(WORKLOAD, "not-a-token"));
+    let untrusted = sts.send(&with_web_identity(WORKLOAD, &foreign));
+    let users_only = sts.send(&with_web_identity(BROKER, &token));
+    let no_role = sts.send(&with_web_identity(
+        "arn:aws:iam::222222222222:role/none",
+        &token,
+    ));
+
+    assert_eq!(outcome(&unknown), (400, Some("InvalidIdentityToken")));
+    assert_eq!(outcome(&untrusted), (403, Some("AccessDenied")));
+    assert_eq!(outcome(&users_only), (403, Some("AccessDenied")));
+    assert_eq!(outcome(&no_role), (403, Some("AccessDenied")));
+    assert!(sts.state.issued().is_empty());
+    let log = sts.state.requests();
+    assert_eq!(log.len(), 4);
+    assert!(log
+        .iter()
+        .all(|r| r.caller_arn().is_none() && r.access_key_id().is_none()));
+}
+
+#[test]
+fn a_web_identity_keeps_to_the_roles_maximum_and_sts_limits() {
+    let sts = Sts::new();
+    sts.state.add_role(LocalRole::new(WORKLOAD).trust(OIDC));
+    let token = sts.state.web_identity_token(OIDC, "sub");
+    let with_duration = |secs: &str| {
+        let mut request = with_web_identity(WORKLOAD, &token);
+        request.body.push_str(&format!("&DurationSeconds={secs}"));
+        outcome(&sts.send(&request))
+    };
+
+    assert_eq!(with_duration("3600"), (200, None));
+    assert_eq!(with_duration("3601"), (400, Some("ValidationError")));
+    assert_eq!(with_duration("899"), (400, Some("ValidationError")));
 }
