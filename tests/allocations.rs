@@ -83,6 +83,7 @@ async fn the_cached_path_allocates_nothing() {
     assert_eq!((through_credentials, through_the_sdk_trait), (0, 0));
 }
 
+#[cfg(feature = "pool")]
 #[tokio::test(flavor = "current_thread")]
 async fn a_tenants_cached_path_allocates_nothing() {
     let (time, sleep) =

@@ -326,7 +326,7 @@ async fn the_files_are_read_once_by_build() {
 /// A root profile whose credentials come from a `credential_process`, run for real by
 /// aws-config's provider: a script that prints the compute user's keys as the process protocol
 /// has them.
-#[cfg(unix)]
+#[cfg(all(unix, feature = "aws-config"))]
 #[tokio::test]
 async fn a_credential_process_root_is_run_and_its_keys_sign_hop_0() {
     use std::os::unix::fs::PermissionsExt;
@@ -361,4 +361,106 @@ async fn a_credential_process_root_is_run_and_its_keys_sign_hop_0() {
         Some(world.compute.access_key_id())
     );
     assert_eq!(calls[0].status(), 200);
+}
+
+/// A root profile with `web_identity_token_file`, as on EKS: aws-config's provider reads the
+/// token and calls `AssumeRoleWithWebIdentity` at the STS endpoint the root profile names (its
+/// `endpoint_url`, as the SDK reads it); that session signs hop 0.
+#[cfg(feature = "aws-config")]
+#[tokio::test]
+async fn a_web_identity_root_assumes_its_role_with_the_token_and_that_session_signs_hop_0() {
+    const OIDC: &str = "arn:aws:iam::222222222222:oidc-provider/oidc.eks.example.com";
+    const WORKLOAD: &str = "arn:aws:iam::222222222222:role/export-workload";
+    let world = World::new().await;
+    world.sts.add_role(LocalRole::new(WORKLOAD).trust(OIDC));
+    world.sts.add_role(
+        LocalRole::new(BROKER)
+            .trust(WORKLOAD)
+            .external_id(BROKER_EXTERNAL_ID),
+    );
+    let token = world
+        .sts
+        .web_identity_token(OIDC, "system:serviceaccount:jobs:export");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("profile/web-identity");
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, &token).unwrap();
+    let config = format!(
+        "[profile broker]\nrole_arn = {BROKER}\nsource_profile = pod\n\
+         external_id = {BROKER_EXTERNAL_ID}\n\n\
+         [profile pod]\nrole_arn = {WORKLOAD}\nweb_identity_token_file = {}\n\
+         role_session_name = export-pod\nendpoint_url = {}\n",
+        token_file.display(),
+        world.sts.endpoint_url()
+    );
+    let provider = from_profile(&world, "broker", files("web-identity", &config, ""))
+        .build()
+        .unwrap();
+
+    provider.credentials().await.unwrap();
+
+    let requests = world.sts.requests();
+    let actions: Vec<_> = requests.iter().map(|r| r.action().unwrap()).collect();
+    assert_eq!(actions, ["AssumeRoleWithWebIdentity", "AssumeRole"]);
+    let (federated, hop_0) = (&requests[0], &requests[1]);
+    assert_eq!(federated.status(), 200);
+    assert_eq!(federated.param("RoleArn"), Some(WORKLOAD));
+    assert_eq!(federated.param("RoleSessionName"), Some("export-pod"));
+    assert_eq!(federated.param("WebIdentityToken"), Some(token.as_str()));
+    assert_eq!(federated.access_key_id(), None, "sent unsigned");
+    let session = &world.sts.issued()[0];
+    assert_eq!(hop_0.access_key_id(), Some(session.access_key_id()));
+    assert_eq!(
+        hop_0.caller_arn(),
+        Some("arn:aws:sts::222222222222:assumed-role/export-workload/export-pod")
+    );
+    assert_eq!(hop_0.param("RoleArn"), Some(BROKER));
+    assert_eq!(hop_0.status(), 200);
+}
+
+/// Without the aws-config feature, a root that only aws-config's providers read is refused by
+/// `build()`, naming the root, the feature and `base_provider`; with `base_provider` set, the
+/// same files build and the base provider signs hop 0.
+#[cfg(not(feature = "aws-config"))]
+#[tokio::test]
+async fn without_aws_config_a_root_only_its_providers_read_is_refused_unless_base_provider_is_set()
+{
+    let world = World::new().await;
+    let roots = [
+        ("credential_process = /bin/true", "profile \"root\" (SSO, credential_process or web identity)"),
+        ("web_identity_token_file = /nonexistent\nrole_arn = arn:aws:iam::222222222222:role/workload", "profile \"root\" (SSO, credential_process or web identity)"),
+        ("sso_start_url = https://example-org.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 222222222222\nsso_role_name = Export", "profile \"root\" (SSO, credential_process or web identity)"),
+        ("credential_source = Ec2InstanceMetadata", "credential_source = Ec2InstanceMetadata"),
+    ];
+    for (n, (root, named)) in roots.into_iter().enumerate() {
+        let config = format!(
+            "[profile broker]\nrole_arn = {BROKER}\nsource_profile = root\n\
+             external_id = {BROKER_EXTERNAL_ID}\n\n[profile root]\n{root}\n"
+        );
+        let test = format!("without-aws-config-{n}");
+
+        let err = from_profile(&world, "broker", files(&test, &config, ""))
+            .build()
+            .unwrap_err();
+        let provider = from_profile(&world, "broker", files(&test, &config, ""))
+            .base_provider(world.compute.clone())
+            .build()
+            .unwrap();
+
+        assert_eq!((err.field(), err.hop()), ("profile", None), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!(
+                "the root of the chain takes its credentials from {named}"
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains("aws-config feature") && message.contains("base_provider"),
+            "{message}"
+        );
+        provider.credentials().await.unwrap();
+        let hop_0 = world.assume_role_requests().pop().unwrap();
+        assert_eq!(hop_0.access_key_id(), Some(world.compute.access_key_id()));
+    }
 }

@@ -65,6 +65,7 @@
 //! | `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token` | the root's credentials | the base credentials |
 //! | `credential_source` | `Environment`, `Ec2InstanceMetadata`, `EcsContainer` | the same, through aws-config's providers (feature `aws-config`) |
 //! | `sso_session`/`sso_*`, `credential_process`, `web_identity_token_file` | the root's credentials | the base credentials, through aws-config's profile provider for the root (feature `aws-config`) |
+//! | `endpoint_url` (of the root profile) | the endpoint of the root's own calls | the same: aws-config's provider for an SSO or web-identity root calls the portal or STS endpoint its profile names (`tests/sso.rs`, `tests/profile.rs` run both against local endpoints); the hops call the builder's `endpoint_url`, else the one `configure` gives, else STS's regional endpoint |
 //! | `region` (of the named profile) | the STS region | the STS region unless `region()` is set |
 //! | `sts_regional_endpoints` | ignored: always regional | `regional` (default); `legacy` calls STS's global endpoint (signing in `us-east-1`) in the 16 regions that had it, as botocore; `AWS_STS_REGIONAL_ENDPOINTS` wins over the file |
 //!
