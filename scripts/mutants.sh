@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the modules that hold the crate's rules, each against the tests that pin
 # it; results in mutants.out/<group>/. Usage: scripts/mutants.sh [GROUP…], GROUP one of
-# timing, sts, roles, provider, profile (all five by default). TESTING.md has the last run's counts.
+# timing, sts, roles, provider, profile, builder, server, pool, cli (all by default). TESTING.md has
+# the last run's counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ fi
 if command -v mold >/dev/null; then
     export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-fuse-ld=mold"
 fi
+# One target directory for every group: the dependencies are built once, not once a group.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutants}"
 
 run() {
     local group=$1
@@ -25,7 +28,7 @@ run() {
     }
 }
 
-for group in "${@:-timing sts roles provider profile}"; do
+for group in "${@:-timing sts roles provider profile builder server pool cli}"; do
     for g in $group; do
         case $g in
         timing)
@@ -52,10 +55,32 @@ for group in "${@:-timing sts roles provider profile}"; do
                 -- --lib --test errors --test metrics ;;
         profile)
             # The walk of the AWS config files and its refusals, against the unit tests (files
-            # on aws-types' in-memory file system) and tests/profile.rs (real files, LocalSts).
-            run profile --timeout 60 --file src/profile.rs -- --lib --test profile ;;
+            # on aws-types' in-memory file system), tests/profile.rs (real files, LocalSts) and
+            # tests/sso.rs (an SSO root fetched from a local portal).
+            run profile --timeout 60 --file src/profile.rs -- --lib --test profile --test sso ;;
+        builder)
+            # Which setting wins (explicit, profile, SdkConfig), the defaults and build()'s
+            # refusals, against the unit tests and the tests that build providers every way.
+            run builder --timeout 60 --file src/builder.rs \
+                -- --lib --test validation --test profile --test chain --test metrics ;;
+        server)
+            # The endpoint's checks of each request (token, Host, path, method, health), against
+            # its tests and aws-config's own container-credentials provider.
+            run server --timeout 60 --file src/server/respond.rs \
+                -- --lib --test server --test container_credentials ;;
+        pool)
+            # The pool's rate gate and engine (shared hops, turns, idle tenants, eviction), on
+            # manual time in tests/pool.rs, and the pool's metrics.
+            run pool --timeout 60 --file src/pool/gate.rs --file src/pool/engine.rs \
+                -- --lib --test pool --test metrics ;;
+        cli)
+            # The command's environment handling: the chain options as every AWS tool reads
+            # them, the child's environment and config file, the files it reads and writes;
+            # against its unit tests and tests/cli.rs, which runs the command.
+            run cli --timeout 120 --package aws-role-chain-cli --file cli/src/chain.rs \
+                --file cli/src/child.rs --file cli/src/files.rs -- --bins --test cli ;;
         *)
-            echo "unknown group $g: one of timing, sts, roles, provider, profile" >&2
+            echo "unknown group $g: one of timing, sts, roles, provider, profile, builder, server, pool, cli" >&2
             exit 2 ;;
         esac
     done
