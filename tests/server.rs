@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_role_chain::server::CredentialsServer;
 use aws_role_chain::test_util::Fault;
-use aws_role_chain::{Role, RoleChainProvider};
+use aws_role_chain::{RefreshPolicy, Role, RoleChainProvider};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -695,6 +695,41 @@ async fn the_health_answer_is_503_while_the_chain_fails() {
 
     assert_eq!((status, body.as_str()), (503, r#"{"state":"none"}"#));
     assert!(!body.contains("Unavailable"), "no error text: {body}");
+}
+
+/// Credentials kept in service past their expiry, while the refresh that would replace them
+/// hangs inside its fetch timeout, are not healthy: 503 `expired`, not 200 with no time left.
+/// Sessions of 2 s, then every STS answer delayed 10 minutes; expected within about 2 s, looked
+/// for during 20 s.
+#[tokio::test]
+async fn the_health_answer_is_503_expired_once_the_credentials_in_service_have_expired() {
+    let world = World::new().await;
+    world.sts.set_session_lifetime(Some(Duration::from_secs(2)));
+    let provider = world
+        .chain(2)
+        .configure(&no_retries())
+        .refresh_policy(RefreshPolicy::default().fetch_timeout(Duration::from_secs(600)))
+        .build()
+        .unwrap();
+    let server = CredentialsServer::start(provider.clone()).await.unwrap();
+    provider.credentials().await.unwrap();
+    world
+        .sts
+        .set_outage(Some(Fault::Delay(Duration::from_secs(600))));
+
+    let health = "GET /healthz HTTP/1.1\r\nHost: localhost";
+    let mut answer = send(server.local_addr(), health).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while answer.0 == 200 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        answer = send(server.local_addr(), health).await;
+    }
+
+    assert_eq!(
+        (answer.0, answer.1.as_str()),
+        (503, r#"{"state":"expired"}"#)
+    );
+    server.shutdown().await;
 }
 
 #[tokio::test]
