@@ -6,17 +6,21 @@ mod common;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_role_chain::test_util::{Fault, LocalRole};
 use aws_role_chain::{ErrorKind, RefreshPolicy, Role, RoleChainPool, RoleChainPoolBuilder, Tenant};
+use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep};
 use aws_smithy_async::test_util::tick_advance_sleep::{
-    tick_advance_time_and_sleep, TickAdvanceTime,
+    tick_advance_time_and_sleep, TickAdvanceSleep, TickAdvanceTime,
 };
+use aws_smithy_async::test_util::ManualTimeSource;
 use aws_types::region::Region;
 use common::*;
+use parking_lot::Mutex;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -35,6 +39,22 @@ fn customer_external_id(n: usize) -> String {
 struct Vendor {
     world: World,
     time: TickAdvanceTime,
+    /// Every sleep the pool asked for, in order.
+    sleeps: Arc<Mutex<Vec<Duration>>>,
+}
+
+/// The manual clock's sleep, noting each duration asked for.
+#[derive(Debug)]
+struct NotedSleep {
+    sleep: TickAdvanceSleep,
+    noted: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl AsyncSleep for NotedSleep {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.noted.lock().push(duration);
+        self.sleep.sleep(duration)
+    }
 }
 
 impl Vendor {
@@ -59,14 +79,24 @@ impl Vendor {
                     .external_id(customer_external_id(n)),
             );
         }
+        let sleeps = Arc::<Mutex<Vec<Duration>>>::default();
+        let noted = NotedSleep {
+            sleep,
+            noted: sleeps.clone(),
+        };
         let builder = RoleChainPool::builder()
             .base_provider(world.compute.clone())
             .endpoint_url(world.sts.endpoint_url())
             .region(Region::new("us-east-1"))
             .time_source(time.clone())
-            .sleep_impl(sleep)
+            .sleep_impl(noted)
             .refresh_policy(RefreshPolicy::default().jitter(0.0));
-        (Vendor { world, time }, builder)
+        let vendor = Vendor {
+            world,
+            time,
+            sleeps,
+        };
+        (vendor, builder)
     }
 
     /// Customer `n`'s role with its ExternalId.
@@ -97,6 +127,34 @@ impl Vendor {
         task.await.expect("the driven work does not panic")
     }
 
+    /// Moves manual time on by `span` in 10-ms steps, letting the pool's tasks run between
+    /// them.
+    async fn pass(&self, span: Duration) {
+        let step = Duration::from_millis(10);
+        let mut moved = Duration::ZERO;
+        while moved < span {
+            self.time.tick(step).await;
+            moved += step;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Moves manual time on in 10-ms steps until `done` holds, for at most a minute of it.
+    async fn until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let started = stopwatch();
+        let mut moved = Duration::ZERO;
+        while !done() {
+            assert!(moved < MINUTE, "{what}: not after {moved:?} of manual time");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{what}: not after 120 s"
+            );
+            self.time.tick(Duration::from_millis(10)).await;
+            moved += Duration::from_millis(10);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// `tenant.credentials()`, driven.
     async fn fetch(&self, tenant: &Tenant) -> Result<Credentials, aws_role_chain::Error> {
         let tenant = tenant.clone();
@@ -112,6 +170,287 @@ impl Vendor {
             .filter(|r| r.param("RoleArn") == Some(role_arn))
             .count()
     }
+}
+
+/// `invalidate()` with no caller after it: the engine runs the invalidation's fetch itself, at
+/// once; a second invalidation within `invalidation_backoff` (1 s) of that fetch keeps the value
+/// and is run at the backoff's end, again without a caller.
+#[tokio::test]
+async fn the_engine_runs_an_invalidations_fetch_without_a_caller_at_once_or_at_its_backoffs_end() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    vendor.fetch(&tenant).await.unwrap();
+    let customer = customer_arn(0);
+    assert_eq!(vendor.calls_to(&customer), 1);
+
+    tenant.invalidate();
+    vendor
+        .until("the invalidation's fetch", || {
+            vendor.calls_to(&customer) == 2
+        })
+        .await;
+
+    tenant.invalidate();
+    vendor.pass(Duration::from_millis(500)).await;
+    assert_eq!(
+        vendor.calls_to(&customer),
+        2,
+        "deferred to the backoff's end"
+    );
+    vendor
+        .until("the deferred fetch", || vendor.calls_to(&customer) == 3)
+        .await;
+}
+
+/// A tenant used 40 minutes after its fetch, and not after: at its refresh point (45 min, the
+/// advisory point of 1-hour credentials without jitter) it is still active (used within
+/// `idle_timeout`, 15 min), and the engine refreshes it with no caller in the refresh window.
+#[tokio::test]
+async fn the_engine_refreshes_an_active_tenant_at_its_refresh_point_with_no_caller_there() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    vendor.fetch(&tenant).await.unwrap();
+    let customer = customer_arn(0);
+
+    vendor.time.tick(40 * MINUTE).await;
+    tenant.credentials().await.unwrap();
+    vendor.time.tick(4 * MINUTE).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        vendor.calls_to(&customer),
+        1,
+        "not before the refresh point"
+    );
+    vendor.time.tick(2 * MINUTE).await;
+
+    eventually("the refresh at 45 min", || vendor.calls_to(&customer) == 2).await;
+}
+
+/// Callers' fetches go before background refreshes: with one STS call a second and four
+/// tenants' background fetches (their invalidations', at one instant) waiting at the pool's
+/// gate, a new tenant's fetch is sent at the next turn, ahead of the three still waiting. One
+/// hop per tenant, signed by the base credentials, so that every request waits at the gate.
+#[tokio::test]
+async fn a_callers_fetch_goes_before_the_background_fetches_waiting_at_the_gate() {
+    let (vendor, builder) = Vendor::without_shared_hops(0).await;
+    let customers: Vec<String> = (0..5).map(customer_arn).collect();
+    for (n, arn) in customers.iter().enumerate() {
+        vendor.world.sts.add_role(
+            LocalRole::new(arn)
+                .trust(COMPUTE_USER)
+                .external_id(customer_external_id(n)),
+        );
+    }
+    let pool = builder.sts_rate_limit(1).build().unwrap();
+    let tenants: Vec<Tenant> = (0..4)
+        .map(|n| pool.tenant(vendor.customer(n)).unwrap())
+        .collect();
+    for tenant in &tenants {
+        vendor.fetch(tenant).await.unwrap();
+    }
+    vendor.time.tick(Duration::from_secs(10)).await;
+    let asked = vendor.world.assume_role_requests().len();
+
+    for tenant in &tenants {
+        tenant.invalidate();
+    }
+    // The engine starts the four fetches: one is sent, three wait for their turns.
+    eventually("the first background fetch", || {
+        vendor.world.assume_role_requests().len() == asked + 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let late = pool.tenant(vendor.customer(4)).unwrap();
+    vendor.fetch(&late).await.unwrap();
+
+    let sent: Vec<usize> = vendor.world.assume_role_requests()[asked..]
+        .iter()
+        .filter_map(|r| {
+            customers
+                .iter()
+                .position(|c| r.param("RoleArn") == Some(c.as_str()))
+        })
+        .collect();
+    assert_eq!(sent.iter().position(|n| *n == 4), Some(1), "{sent:?}");
+}
+
+/// A tenant left idle while the laptop sleeps two hours: the wall clock jumps past its expiry
+/// while the engine's nap (on the monotonic clock, which stands still in suspend) ends only
+/// after it. When the engine next looks, the tenant's refresh point and expiry are both behind:
+/// it leaves the pool, and its next call fetches anew.
+#[tokio::test]
+async fn an_idle_tenant_leaves_the_pool_when_the_clock_jumps_past_its_expiry() {
+    let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_767_225_600));
+    let (monotonic, sleep) = tick_advance_time_and_sleep();
+    let world = World::with_clock(clock.clone()).await;
+    world.sts.add_role(
+        LocalRole::new(customer_arn(0))
+            .trust(BROKER)
+            .external_id(customer_external_id(0)),
+    );
+    let pool = world_pool(&world)
+        .time_source(clock.clone())
+        .sleep_impl(sleep)
+        .build()
+        .unwrap();
+    let tenant = pool
+        .tenant(Role::new(customer_arn(0)).external_id(customer_external_id(0)))
+        .unwrap();
+    // Both clocks move together while the laptop is awake: the fetch waits for the pool's turns.
+    let awake = |tenant: Tenant| {
+        let (clock, monotonic) = (clock.clone(), monotonic.clone());
+        async move {
+            let fetch = tokio::spawn(async move { tenant.credentials().await });
+            while !fetch.is_finished() {
+                clock.advance(Duration::from_millis(10));
+                monotonic.tick(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            fetch.await.unwrap()
+        }
+    };
+    awake(tenant.clone()).await.unwrap();
+
+    clock.advance(2 * 60 * MINUTE);
+    monotonic.tick(5 * MINUTE).await;
+
+    eventually("the tenant leaves", || pool.status().tenants() == 0).await;
+    awake(tenant.clone()).await.unwrap();
+    let calls = world.assume_role_requests();
+    let customer = customer_arn(0);
+    let to_customer = calls
+        .iter()
+        .filter(|r| r.param("RoleArn") == Some(customer.as_str()));
+    assert_eq!(to_customer.count(), 2);
+}
+
+/// A tenant idle at its refresh point, then used and refreshed, and idle again when its first
+/// credentials would have expired, stays: the credentials it holds are the new ones.
+#[tokio::test]
+async fn a_tenant_refreshed_after_going_idle_is_kept_at_its_old_credentials_expiry() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.idle_timeout(5 * MINUTE).build().unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    vendor.fetch(&tenant).await.unwrap();
+    let customer = customer_arn(0);
+
+    // Idle at its refresh point (45 min); used at 50 min, inside the advisory window: refreshed.
+    vendor.time.tick(50 * MINUTE).await;
+    tenant.credentials().await.unwrap();
+    eventually("the refresh at 50 min", || vendor.calls_to(&customer) == 2).await;
+    // Idle again when the first credentials expire (60 min).
+    vendor.time.tick(11 * MINUTE).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    assert_eq!(pool.status().tenants(), 1);
+    tenant.credentials().await.unwrap();
+    assert_eq!(vendor.calls_to(&customer), 2, "served what it holds");
+}
+
+/// With nothing due for an hour, the engine still looks at the clock every 5 minutes: a clock
+/// that jumps (a suspended laptop) is seen within that.
+#[tokio::test]
+async fn the_engine_looks_at_the_clock_every_5_minutes_when_nothing_is_due_sooner() {
+    let (vendor, builder) = Vendor::new(1).await;
+    let pool = builder.build().unwrap();
+    let tenant = pool.tenant(vendor.customer(0)).unwrap();
+    vendor.fetch(&tenant).await.unwrap();
+
+    vendor.time.tick(5 * MINUTE).await;
+    eventually("the engine's second nap", || {
+        let sleeps = vendor.sleeps.lock();
+        sleeps.iter().filter(|d| **d == 5 * MINUTE).count() >= 2
+    })
+    .await;
+
+    // The engine's naps while nothing is due sooner; none longer, and none shorter than that
+    // but longer than a minute (the pool's other sleeps are turns and timeouts).
+    let long: Vec<Duration> = (vendor.sleeps.lock().iter())
+        .filter(|d| **d > MINUTE)
+        .copied()
+        .collect();
+    assert!(long.iter().all(|d| *d == 5 * MINUTE), "{long:?}");
+}
+
+/// Dropping the pool ends its engine task at once (and with it every task the pool started),
+/// rather than when the engine next wakes.
+#[tokio::test]
+async fn dropping_the_pool_ends_its_engine() {
+    let world = World::new().await;
+    world.sts.add_role(
+        LocalRole::new(customer_arn(0))
+            .trust(BROKER)
+            .external_id(customer_external_id(0)),
+    );
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let before = tasks();
+    let pool = world_pool(&world).build().unwrap();
+    pool.tenant(Role::new(customer_arn(0)).external_id(customer_external_id(0)))
+        .unwrap()
+        .credentials()
+        .await
+        .unwrap();
+    assert!(tasks() > before, "the engine runs");
+
+    drop(pool);
+
+    // The SDK's connections to LocalSts close as well; the engine alone would sleep 5 minutes.
+    eventually("the pool's tasks end", || tasks() <= before).await;
+}
+
+/// A pool builder on real time against the world's LocalSts, the broker shared.
+fn world_pool(world: &World) -> RoleChainPoolBuilder {
+    RoleChainPool::builder()
+        .base_provider(world.compute.clone())
+        .endpoint_url(world.sts.endpoint_url())
+        .region(Region::new("us-east-1"))
+        .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
+}
+
+/// A pool used on a runtime that then shut down (its engine task gone with it) serves its
+/// tenants from the next runtime: the engine starts again there.
+#[test]
+fn a_pool_whose_runtime_shut_down_starts_its_engine_on_the_next_one() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    // LocalSts on a runtime of its own, for the whole test.
+    let sts_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let world = sts_runtime.block_on(World::new());
+    for n in 0..2 {
+        world.sts.add_role(
+            LocalRole::new(customer_arn(n))
+                .trust(BROKER)
+                .external_id(customer_external_id(n)),
+        );
+    }
+    let pool = world_pool(&world).build().unwrap();
+    let customer = |n| Role::new(customer_arn(n)).external_id(customer_external_id(n));
+
+    let first = runtime();
+    first
+        .block_on(pool.tenant(customer(0)).unwrap().credentials())
+        .unwrap();
+    drop(first);
+
+    let served = runtime().block_on(async {
+        let fetch = pool.tenant(customer(1)).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), fetch.credentials()).await
+    });
+    assert!(matches!(served, Ok(Ok(_))), "{served:?}");
 }
 
 #[tokio::test]
