@@ -328,11 +328,15 @@ async fn a_failure_that_may_pass_is_retried_soon_and_a_refusal_only_after_the_ba
     };
 
     // Throttled at the refresh point, 15 minutes before expiry (jitter off).
+    // In steps: the worker may not be asleep yet when the first one is taken.
     world.sts.set_outage(Some(Fault::Throttling));
-    time.tick(Duration::from_secs(45 * 60)).await;
-    eventually("the throttled refresh", || {
-        provider.status().consecutive_failures() == 1
-    })
+    advance_until(
+        &time,
+        Duration::from_secs(60),
+        Duration::from_secs(46 * 60),
+        "the throttled refresh",
+        || provider.status().consecutive_failures() == 1,
+    )
     .await;
     assert_eq!(
         provider.status().last_error_kind(),
@@ -351,10 +355,13 @@ async fn a_failure_that_may_pass_is_retried_soon_and_a_refusal_only_after_the_ba
             .trust("arn:aws:iam::999999999999:root")
             .external_id(BROKER_EXTERNAL_ID),
     );
-    time.tick(Duration::from_secs(5)).await;
-    eventually("the refused refresh", || {
-        provider.status().consecutive_failures() == 2
-    })
+    advance_until(
+        &time,
+        Duration::from_millis(100),
+        Duration::from_secs(6),
+        "the refused refresh",
+        || provider.status().consecutive_failures() == 2,
+    )
     .await;
     assert_eq!(
         provider.status().last_error_kind(),
