@@ -112,18 +112,8 @@ impl Vendor {
         work: impl Future<Output = T> + Send + 'static,
     ) -> T {
         let task = tokio::spawn(work);
-        let started = stopwatch();
-        let mut moved = Duration::ZERO;
-        while !task.is_finished() {
-            assert!(moved < limit, "not done after {moved:?} of manual time");
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "not done after 120 s"
-            );
-            self.time.tick(Duration::from_millis(10)).await;
-            moved += Duration::from_millis(10);
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        self.until("the driven work", limit, || task.is_finished())
+            .await;
         task.await.expect("the driven work does not panic")
     }
 
@@ -139,12 +129,13 @@ impl Vendor {
         }
     }
 
-    /// Moves manual time on in 10-ms steps until `done` holds, for at most a minute of it.
-    async fn until(&self, what: &str, mut done: impl FnMut() -> bool) {
+    /// Moves manual time on in 10-ms steps until `done` holds, for at most `limit` of it (and
+    /// 120 s of real time).
+    async fn until(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         let started = stopwatch();
         let mut moved = Duration::ZERO;
         while !done() {
-            assert!(moved < MINUTE, "{what}: not after {moved:?} of manual time");
+            assert!(moved < limit, "{what}: not after {moved:?} of manual time");
             assert!(
                 started.elapsed() < Duration::from_secs(120),
                 "{what}: not after 120 s"
@@ -186,7 +177,7 @@ async fn the_engine_runs_an_invalidations_fetch_without_a_caller_at_once_or_at_i
 
     tenant.invalidate();
     vendor
-        .until("the invalidation's fetch", || {
+        .until("the invalidation's fetch", MINUTE, || {
             vendor.calls_to(&customer) == 2
         })
         .await;
@@ -199,7 +190,9 @@ async fn the_engine_runs_an_invalidations_fetch_without_a_caller_at_once_or_at_i
         "deferred to the backoff's end"
     );
     vendor
-        .until("the deferred fetch", || vendor.calls_to(&customer) == 3)
+        .until("the deferred fetch", MINUTE, || {
+            vendor.calls_to(&customer) == 3
+        })
         .await;
 }
 
