@@ -374,7 +374,7 @@ async fn after_a_failure_at_hop_1((fault, next_attempt): (Fault, &[&str])) {
     assert_eq!(signer, Some(expected_signer), "{fault:?}: the signer");
 }
 
-cases! { after_a_failure_at_hop_1:
+cases! { manual_time after_a_failure_at_hop_1:
     after_a_non_retryable_failure_the_hop_before_is_fetched_anew: (Fault::MissingCredentials, &[BROKER, STORAGE]);
     after_a_retryable_failure_the_hop_before_is_reused: (Fault::Throttling, &[STORAGE]);
 }
