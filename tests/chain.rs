@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_role_chain::test_util::{Fault, LocalRole};
 use aws_role_chain::{Role, RoleChainProvider};
+use aws_smithy_async::time::TimeSource;
 use aws_types::region::Region;
 use common::*;
 
@@ -346,8 +347,12 @@ async fn after_a_failure_at_hop_1((fault, next_attempt): (Fault, &[&str])) {
     };
     provider.credentials().await.unwrap();
     world.sts.push_faults([fault.clone()]);
-    // The refresh of the 1-hour hop, 45 minutes in, reusing the 12-hour hop: it fails.
-    time.tick(Duration::from_secs(45 * 60)).await;
+    // The refresh of the 1-hour hop, 45 minutes in, reusing the 12-hour hop: it fails. The
+    // clock moves to the refresh point and no further: a retryable failure is retried after
+    // anywhere from 0 to 5 s (full jitter), and a tick past the failure could carry the retry.
+    let refresh_point = provider.status().next_refresh().unwrap();
+    time.tick(refresh_point.duration_since(time.now()).unwrap())
+        .await;
     // STS logs a request as it arrives: wait for the provider to have taken the answer.
     eventually("the refresh fails", || {
         provider.status().consecutive_failures() == 1
