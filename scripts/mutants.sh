@@ -32,10 +32,12 @@ for group in "${@:-timing sts roles provider profile builder server pool cli}"; 
     for g in $group; do
         case $g in
         timing)
-            # The timing rules and the cache: their unit tests run on manual time, and
+            # The timing rules (the policy's windows, backoffs and decisions, and the saturating
+            # time arithmetic) and the cache: their unit tests run on manual time, and
             # tests/logs.rs (about 6 s of real time) checks what the cache logs. A mutant that
             # hangs a test is stopped after 30 s.
-            run timing --timeout 30 --file src/policy.rs --file src/cache.rs \
+            run timing --timeout 30 --file src/policy.rs --file src/policy/rules.rs \
+                --file src/policy/backoff.rs --file src/time.rs --file src/cache.rs \
                 --file src/cache/snapshot.rs -- --lib --test logs ;;
         sts)
             # One hop's request, the chain, MFA codes and the classification of STS's errors,
@@ -46,7 +48,7 @@ for group in "${@:-timing sts roles provider profile builder server pool cli}"; 
                 --test extremes ;;
         roles)
             # 200 cases per property: each of the role's rules is reached in tens of them.
-            PROPTEST_CASES=200 run roles --file src/role.rs \
+            PROPTEST_CASES=200 run roles --file src/role.rs --file src/limits.rs \
                 -- --lib --test validation --test properties ;;
         provider)
             # The provider's face (error mapping onto the SDK's, fallback_on_interrupt, the
