@@ -341,6 +341,39 @@ async fn inside_the_mandatory_window_callers_wait_for_the_attempt_in_flight() {
     );
 }
 
+/// A caller that waited for an attempt gets that attempt's outcome, even when the next attempt
+/// is already in flight as it looks: it is not held through attempt after attempt.
+#[tokio::test(flavor = "current_thread")]
+async fn a_caller_gets_the_failure_it_waited_for_though_the_next_attempt_is_in_flight() {
+    use std::task::{Context, Poll, Waker};
+    let (time, script, cache) = setup(
+        [Answer::Fails(throttled()), Answer::Lifetime(60 * MINUTE)],
+        no_jitter(),
+    );
+    script.hold();
+    // Polled by hand, so that it looks again only when the test says.
+    let mut caller = std::pin::pin!(cache.get_or_wait());
+    let mut look = || {
+        caller
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+    };
+    assert!(look().is_pending(), "waits for the first attempt");
+    settle().await;
+    assert_eq!(script.calls(), [0]);
+    // The first attempt fails; the urgent backoff's retry, 1 s later, starts and is held.
+    script.release();
+    settle().await;
+    script.hold();
+    time.tick(SEC).await;
+    settle().await;
+    assert_eq!(script.calls(), [0, 1], "the retry is in flight");
+    assert_eq!(look(), Poll::Ready(Err(throttled())));
+
+    script.release();
+    assert_eq!(cache.get_or_wait().await, Ok(2));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_caller_waiting_inside_the_mandatory_window_is_released_at_expiry() {
     let policy = no_jitter()
