@@ -624,3 +624,23 @@ async fn the_fallback_serves_a_value_inside_its_mandatory_window_until_it_expire
     );
     assert_eq!(cache.get_unexpired(), None, "expired at 3600 s");
 }
+
+/// What an attempt is counted as in `aws_role_chain.refreshes`: `caller` without a value or from
+/// the end of its serving time on, `background` before it, `invalidation` while one is pending.
+#[test]
+fn an_attempt_is_for_callers_from_the_end_of_the_serving_time_on() {
+    use crate::metrics::Trigger;
+    use snapshot::Current;
+    let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+    let mut state: Snapshot<u64, Fail> = Snapshot::default();
+    assert_eq!(state.trigger(at(0)), Trigger::Caller, "no value");
+    state.current = Some(Current {
+        value: 1,
+        expiry: at(3600),
+        serve_until: at(3540),
+    });
+    assert_eq!(state.trigger(at(3539)), Trigger::Background);
+    assert_eq!(state.trigger(at(3540)), Trigger::Caller);
+    state.invalidations.pending = true;
+    assert_eq!(state.trigger(at(0)), Trigger::Invalidation);
+}
