@@ -644,3 +644,27 @@ fn an_attempt_is_for_callers_from_the_end_of_the_serving_time_on() {
     state.invalidations.pending = true;
     assert_eq!(state.trigger(at(0)), Trigger::Invalidation);
 }
+
+/// The late outcome of an attempt whose worker was replaced mid-attempt (an abort takes effect
+/// only at the worker's next await) changes nothing: the successor's attempt stays in flight,
+/// and only its own outcome counts.
+#[test]
+fn the_late_outcome_of_a_replaced_workers_attempt_changes_nothing() {
+    let policy = no_jitter();
+    let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+    let first = Snapshot::<u64, Fail>::default();
+    let first_id = first.next_attempt();
+    let replaced = first.started(at(0), &policy).orphaned(at(70), &policy, 0.0);
+    let second_id = replaced.next_attempt();
+    let second = replaced.started(at(70), &policy);
+    assert_ne!(first_id, second_id);
+
+    let late = second.finished(Ok((1, at(3600))), first_id, at(71), &policy, 0.0);
+    assert_eq!(late.in_flight, second.in_flight);
+    assert!(late.current.is_none());
+    assert_eq!(late.successful_refreshes, 0);
+
+    let own = second.finished(Ok((2, at(3670))), second_id, at(71), &policy, 0.0);
+    assert_eq!(own.in_flight, None);
+    assert_eq!(own.current.map(|c| c.value), Some(2));
+}
