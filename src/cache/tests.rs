@@ -668,3 +668,16 @@ fn the_late_outcome_of_a_replaced_workers_attempt_changes_nothing() {
     assert_eq!(own.in_flight, None);
     assert_eq!(own.current.map(|c| c.value), Some(2));
 }
+
+/// A pool's refusal backoff puts the next attempt off until its end, unless one is in flight.
+#[test]
+fn a_retry_put_off_moves_the_next_attempt_unless_one_is_in_flight() {
+    let policy = no_jitter();
+    let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+    let idle = Snapshot::<u64, Fail>::default();
+    assert_eq!(idle.retry_at(at(60), &policy).next_refresh, Some(at(60)));
+    let busy = idle.started(at(0), &policy);
+    let put_off = busy.retry_at(at(60), &policy);
+    assert_eq!(put_off.next_refresh, busy.next_refresh);
+    assert_eq!(put_off.in_flight, busy.in_flight);
+}
