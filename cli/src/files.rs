@@ -149,6 +149,25 @@ mod tests {
     }
 
     #[test]
+    fn a_private_file_of_4_kib_is_read_and_a_larger_one_refused_by_its_size() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch("size");
+        let path = dir.join("external-id");
+        for (len, read) in [(MAX_READ_BYTES, true), (MAX_READ_BYTES + 1, false)] {
+            std::fs::write(&path, "k".repeat(len as usize)).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            match read_private(&path) {
+                Ok(text) => assert!(read && text.len() == 4096, "{len} bytes read"),
+                Err(err) => {
+                    assert!(!read, "{len} bytes: {err}");
+                    assert!(err.ends_with("is larger than 4096 bytes"), "{err}");
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_file_is_never_written_through_one_already_there() {
         let dir = scratch("create-new");
         let existing = dir.join("existing");

@@ -254,6 +254,44 @@ async fn exec_of_a_profile_gives_an_sdk_child_its_role_despite_keys_in_the_defau
     sdk_child_of_chain_gets_the_last_role(&config, &["--profile", "storage"]).await;
 }
 
+/// The child's config file keeps the settings of the profile named by `--profile`, not the
+/// default profile's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_of_a_profile_gives_the_child_that_profiles_settings() {
+    let (_sts, mut env) = world().await;
+    let dir = scratch("cli-profile-settings");
+    let config = dir.join("config");
+    let text = format!(
+        "[default]\nregion = us-west-1\n\
+         [profile storage]\nregion = eu-west-2\nrole_arn = {STORAGE}\nsource_profile = broker\n\
+         external_id = {STORAGE_EXTERNAL_ID}\n\
+         [profile broker]\nrole_arn = {BROKER}\ncredential_source = Environment\n\
+         external_id = {BROKER_EXTERNAL_ID}\n"
+    );
+    write_file(&config, &text, 0o600);
+    env.retain(|(name, _)| *name != "AWS_CONFIG_FILE");
+    env.push(("AWS_CONFIG_FILE", config.display().to_string()));
+
+    let output = run(
+        &env,
+        &[
+            "exec",
+            "--profile",
+            "storage",
+            "--",
+            "sh",
+            "-c",
+            "cat \"$AWS_CONFIG_FILE\"",
+        ],
+    )
+    .await;
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let child_config = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(child_config, "[default]\nregion = eu-west-2\n");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_gives_an_sdk_child_the_role_despite_a_credential_process_in_the_default_profile() {
     sdk_child_gets_the_last_role(
