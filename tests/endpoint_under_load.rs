@@ -52,8 +52,8 @@ fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connecti
         .build()
         .unwrap();
     let fetches = client.block_on(async {
-        // The attack under way first.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The attack under way first: a request from each connection, on average.
+        eventually("the flood under way", || attackers.sent() >= ATTACKERS).await;
         let ecs = aws_config::ecs::EcsCredentialsProvider::builder().build();
         let mut fetches = 0;
         while started.elapsed() < ATTACK - Duration::from_millis(500) {

@@ -213,12 +213,6 @@ async fn the_engine_refreshes_an_active_tenant_at_its_refresh_point_with_no_call
     vendor.time.tick(40 * MINUTE).await;
     tenant.credentials().await.unwrap();
     vendor.time.tick(4 * MINUTE).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        vendor.calls_to(&customer),
-        1,
-        "not before the refresh point"
-    );
 
     advance_until(
         &vendor.time,
@@ -228,6 +222,18 @@ async fn the_engine_refreshes_an_active_tenant_at_its_refresh_point_with_no_call
         || vendor.calls_to(&customer) == 2,
     )
     .await;
+    // Sent at the refresh point, not before it: 45 minutes after the fetch, less the fraction of
+    // a second that STS's `Expiration` (whole seconds) leaves out, within the last 10-s step.
+    let sent: Vec<SystemTime> = (vendor.world.assume_role_requests().iter())
+        .filter(|r| r.param("RoleArn") == Some(customer.as_str()))
+        .map(|r| r.received_at())
+        .collect();
+    let after = sent[1].duration_since(sent[0]).unwrap();
+    assert!(
+        (45 * MINUTE - Duration::from_secs(1)..45 * MINUTE + Duration::from_secs(10))
+            .contains(&after),
+        "refreshed {after:?} after the fetch, not at its refresh point (45 min)"
+    );
 }
 
 /// Callers' fetches go before background refreshes: with one STS call a second and four
@@ -255,15 +261,26 @@ async fn a_callers_fetch_goes_before_the_background_fetches_waiting_at_the_gate(
     vendor.time.tick(Duration::from_secs(10)).await;
     let asked = vendor.world.assume_role_requests().len();
 
+    let noted = vendor.sleeps.lock().len();
     for tenant in &tenants {
         tenant.invalidate();
     }
-    // The engine starts the four fetches: one is sent, three wait for their turns.
+    // The engine starts the four fetches: one is sent, three wait for their turns (each asks
+    // the pool's clock for a sleep of at most a turn, 1 s; the attempts' timeouts are 30 s and
+    // the engine's naps minutes).
     eventually("the first background fetch", || {
         vendor.world.assume_role_requests().len() == asked + 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    eventually("three background fetches waiting for their turns", || {
+        let sleeps = vendor.sleeps.lock();
+        sleeps[noted..]
+            .iter()
+            .filter(|d| **d <= Duration::from_secs(1))
+            .count()
+            >= 3
+    })
+    .await;
     let late = pool.tenant(vendor.customer(4)).unwrap();
     vendor.fetch(&late).await.unwrap();
 
@@ -345,9 +362,14 @@ async fn a_tenant_refreshed_after_going_idle_is_kept_at_its_old_credentials_expi
     vendor.time.tick(50 * MINUTE).await;
     tenant.credentials().await.unwrap();
     eventually("the refresh at 50 min", || vendor.calls_to(&customer) == 2).await;
-    // Idle again when the first credentials expire (60 min).
+    // Idle again when the first credentials expire (60 min): the engine wakes for that expiry
+    // and, having looked at the tenant, goes back to sleep.
+    let noted = vendor.sleeps.lock().len();
     vendor.time.tick(11 * MINUTE).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    eventually("the engine asleep again", || {
+        vendor.sleeps.lock().len() > noted
+    })
+    .await;
 
     assert_eq!(pool.status().tenants(), 1);
     tenant.credentials().await.unwrap();

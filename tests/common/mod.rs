@@ -272,6 +272,8 @@ pub fn flood(addr: std::net::SocketAddr, connections: usize, attack: std::time::
     let started = stopwatch();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stopped = stop.clone();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = sent.clone();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -282,7 +284,8 @@ pub fn flood(addr: std::net::SocketAddr, connections: usize, attack: std::time::
             let floods: Vec<_> = (0..connections)
                 .map(|n| {
                     let stop = stopped.clone();
-                    tokio::spawn(tokenless(addr, started, attack, stop, n % 3 == 0))
+                    let sent = counted.clone();
+                    tokio::spawn(tokenless(addr, started, attack, stop, sent, n % 3 == 0))
                 })
                 .collect();
             let mut rounds = 0;
@@ -292,16 +295,22 @@ pub fn flood(addr: std::net::SocketAddr, connections: usize, attack: std::time::
             rounds
         })
     });
-    Flood { stop, thread }
+    Flood { stop, sent, thread }
 }
 
 /// A flood under way, until its time is up or it is stopped.
 pub struct Flood {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     thread: std::thread::JoinHandle<usize>,
 }
 
 impl Flood {
+    /// The requests (whole or half) sent so far.
+    pub fn sent(&self) -> usize {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits for the flood's time to be up; the requests made.
     pub fn join(self) -> usize {
         self.thread.join().unwrap()
@@ -322,6 +331,7 @@ async fn tokenless(
     started: Stopwatch,
     attack: std::time::Duration,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     slow: bool,
 ) -> usize {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -339,6 +349,7 @@ async fn tokenless(
         if stream.write_all(request.as_bytes()).await.is_err() {
             continue;
         }
+        sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut answer = Vec::new();
         let _ = tokio::time::timeout(attack, stream.read_to_end(&mut answer)).await;
     }
