@@ -70,12 +70,15 @@ async fn exec_passes_every_signal_on_and_exits_as_its_child_did() {
     // The child prints each signal it gets, and dies of SIGTERM.
     let numbers: Vec<String> = forwarded().iter().map(i32::to_string).collect();
     // os.write, not print: a signal may come while the handler for the one before still holds
-    // print's buffer.
+    // print's buffer. Short sleeps, not one of 50 s: a signal that comes after Python has looked
+    // for pending signals and before it is back in the sleep's system call does not interrupt
+    // that call, and its handler would run only when the sleep ends (a loaded machine widens
+    // that window; the handler then runs within 10 ms).
     let script = "import os, signal, sys, time\n\
                   def seen(number, frame): os.write(1, b'%d\\n' % number)\n\
                   for number in sys.argv[1].split(','): signal.signal(int(number), seen)\n\
                   print('ready', flush=True)\n\
-                  time.sleep(50)\n";
+                  for _ in range(5000): time.sleep(0.01)\n";
     let joined = numbers.join(",");
     let mut args = vec!["exec"];
     args.extend(TWO_ROLES);

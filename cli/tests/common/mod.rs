@@ -69,13 +69,14 @@ pub fn command(env: &[(&str, String)], args: &[&str]) -> Command {
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .args(args);
-    // A shell without job control starts `cmd &` with SIGINT and SIGQUIT ignored, and the
-    // command keeps a signal it inherited as ignored, as it should: the suite, started that way,
-    // would see it ignore the SIGINT the tests send. Tests that want a signal ignored set it
-    // after this.
+    // A shell without job control starts `cmd &` with SIGINT and SIGQUIT ignored, `nohup` a
+    // command with SIGHUP ignored, and the command keeps a signal it inherited as ignored, as it
+    // should: the suite, started that way, would see it ignore the signals the tests send. Tests
+    // that want a signal ignored set it after this.
     // SAFETY: signal(2) is async-signal-safe.
     unsafe {
         command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
             libc::signal(libc::SIGINT, libc::SIG_DFL);
             libc::signal(libc::SIGQUIT, libc::SIG_DFL);
             Ok(())
