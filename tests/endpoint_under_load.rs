@@ -56,7 +56,10 @@ fn the_sdks_container_provider_is_served_within_1_s_while_300_tokenless_connecti
         // average (about 0.3 s in): at its first instant 300 connections open at once, and on a
         // machine whose cores other work takes, that has held a first fetch for over a second
         // (one run in ten of the suite under `stress-ng --cpu 2` with a build beside it).
-        eventually("the flood in its stride", || attackers.sent() >= 5 * ATTACKERS).await;
+        eventually("the flood in its stride", || {
+            attackers.sent() >= 5 * ATTACKERS
+        })
+        .await;
         let ecs = aws_config::ecs::EcsCredentialsProvider::builder().build();
         let mut fetches = 0;
         while started.elapsed() < ATTACK - Duration::from_millis(500) {
