@@ -17,12 +17,29 @@ fi
 # One target directory for every group: the dependencies are built once, not once a group.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/mutants}"
 
+# run GROUP [cargo-mutants options…] -- TARGETS…: the test targets (`--lib`, `--bins`,
+# `--test NAME`) go to every cargo command, so that each mutant builds only the tests it runs.
 run() {
     local group=$1
     shift
+    local args=()
+    while [[ $# -gt 0 && $1 != -- ]]; do
+        args+=("$1")
+        shift
+    done
+    shift || true
+    while [[ $# -gt 0 ]]; do
+        if [[ $1 == --test ]]; then
+            args+=("--cargo-arg=--test=$2")
+            shift 2
+        else
+            args+=("--cargo-arg=$1")
+            shift
+        fi
+    done
     mkdir -p "mutants.out/$group"
     # Exit code 2 (missed mutants) and 3 (timeouts) are results; anything else is a failure.
-    cargo mutants --jobs 1 --output "mutants.out/$group" "$@" || {
+    cargo mutants --jobs 1 --output "mutants.out/$group" "${args[@]}" || {
         local code=$?
         [[ $code == 2 || $code == 3 ]] || exit "$code"
     }

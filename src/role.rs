@@ -456,6 +456,16 @@ mod tests {
         assert_eq!(Role::new(ARN).external_id("ext-1").role_arn(), ARN);
     }
 
+    /// The name a chain's metrics carry unless one is set.
+    #[test]
+    fn a_role_tells_its_name_without_its_account_or_path() {
+        assert_eq!(Role::new(ARN).name(), "storage");
+        assert_eq!(
+            Role::new("arn:aws:iam::111111111111:role/teams/data/reader").name(),
+            "reader"
+        );
+    }
+
     fn accepted(arn: &str) {
         assert_eq!(check_role_arn(arn), Ok(()));
     }
