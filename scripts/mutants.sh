@@ -96,9 +96,11 @@ for group in "${@:-timing sts roles provider profile builder server pool cli}"; 
             # The command's environment handling: the chain options as every AWS tool reads
             # them, the child's environment and config file, the files it reads and writes;
             # against its unit tests, tests/cli.rs, which runs the command, and tests/signals.rs
-            # (the child dies with the command).
+            # (the child dies with the command). Every target is built: tests/cli.rs runs the
+            # example sdk_credentials (an SDK client) as the command's child.
             run cli --timeout 120 --package aws-role-chain-cli --file cli/src/chain.rs \
-                --file cli/src/child.rs --file cli/src/files.rs -- --bins --test cli --test signals ;;
+                --file cli/src/child.rs --file cli/src/files.rs --cargo-test-arg=--bins \
+                --cargo-test-arg=--test=cli --cargo-test-arg=--test=signals ;;
         *)
             echo "unknown group $g: one of timing, sts, roles, provider, profile, builder, server, pool, cli" >&2
             exit 2 ;;
