@@ -417,24 +417,19 @@ async fn dropping_the_pool_ends_its_engine() {
             .trust(BROKER)
             .external_id(customer_external_id(0)),
     );
-    let tasks = || {
-        tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks()
-    };
-    let before = tasks();
+    let before = alive_tasks();
     let pool = world_pool(&world).build().unwrap();
     pool.tenant(Role::new(customer_arn(0)).external_id(customer_external_id(0)))
         .unwrap()
         .credentials()
         .await
         .unwrap();
-    assert!(tasks() > before, "the engine runs");
+    assert!(alive_tasks() > before, "the engine runs");
 
     drop(pool);
 
     // The SDK's connections to LocalSts close as well; the engine alone would sleep 5 minutes.
-    eventually("the pool's tasks end", || tasks() <= before).await;
+    eventually("the pool's tasks end", || alive_tasks() <= before).await;
 }
 
 /// A pool builder on real time against the world's LocalSts, the broker shared.

@@ -343,12 +343,7 @@ async fn refreshing_a_three_hop_chain_reuses_the_hops_that_are_still_valid() {
 #[tokio::test(flavor = "current_thread")]
 async fn the_background_refresh_ends_with_the_last_clone() {
     let (world, time, builder) = World::on_manual_time().await;
-    let tasks = || {
-        tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks()
-    };
-    let before = tasks();
+    let before = alive_tasks();
     let provider = builder
         .assume(Role::new(BROKER).external_id(BROKER_EXTERNAL_ID))
         .build()
@@ -359,11 +354,11 @@ async fn the_background_refresh_ends_with_the_last_clone() {
     // One hour, refreshed 45 minutes in: the clone keeps the refresh going.
     time.tick(45 * MINUTE).await;
     eventually("the refresh", || clone.status().successful_refreshes() == 2).await;
-    assert!(tasks() > before, "the worker runs");
+    assert!(alive_tasks() > before, "the worker runs");
     drop(clone);
     // The worker ends (and the SDK's connections to LocalSts close): what the runtime ran before
     // the provider existed is all that is left.
-    eventually("the provider's tasks end", || tasks() <= before).await;
+    eventually("the provider's tasks end", || alive_tasks() <= before).await;
     for _ in 0..3 {
         time.tick(45 * MINUTE).await;
     }

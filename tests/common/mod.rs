@@ -156,6 +156,14 @@ pub async fn advance_until(
     eventually(what, done).await;
 }
 
+/// The tasks alive on the current runtime: back to what it was before a provider or a pool was
+/// built once everything it started has ended.
+pub fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
 /// Wall-clock time, for tests that check that callers did not wait on STS.
 pub fn stopwatch() -> Stopwatch {
     #[allow(clippy::disallowed_methods)]
